@@ -1,0 +1,4 @@
+//! Platform-only extras.
+
+#[cfg(unix)]
+pub mod unix;

@@ -1,0 +1,29 @@
+//! Unix domain sockets, on top of tokio's `UnixListener` / `UnixStream`.
+
+mod listener;
+mod runtime_dir;
+mod stream;
+mod target;
+
+pub(crate) use listener::Listener;
+pub(crate) use stream::{pair, pair_std, ReadHalf, Stream, WriteHalf};
+pub(crate) use target::Target;
+
+use std::io;
+
+/// The socket path a plain name maps to, as text.
+pub(crate) fn plain_address(plain: &str) -> String {
+    runtime_dir::plain_socket_path(plain).display().to_string()
+}
+
+/// Unix reports an absent server as `ENOENT` or `ECONNREFUSED`, which the portable
+/// check already covers.
+pub(crate) fn is_absent(_error: &io::Error) -> bool {
+    false
+}
+
+/// The effective user id of this process.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions, touches no memory we own and cannot fail.
+    unsafe { libc::geteuid() }
+}

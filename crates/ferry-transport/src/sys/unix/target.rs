@@ -1,0 +1,66 @@
+//! A name resolved to a Unix socket address.
+
+use std::io;
+use std::path::PathBuf;
+
+use tokio::net::UnixStream;
+
+use super::runtime_dir;
+use super::stream::Stream;
+use crate::credentials::PeerCredentials;
+use crate::error::TransportError;
+use crate::name::{Name, NameKind};
+
+/// Where a name points on Unix.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// A socket file. `plain` is true when the path came from a plain name, so its
+    /// directory must be private.
+    Path { path: PathBuf, plain: bool },
+    /// A Linux abstract socket name, without the leading NUL.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    Abstract(Vec<u8>),
+}
+
+impl Target {
+    /// Resolves `name`, reading the environment for plain names.
+    pub(crate) fn resolve(name: &Name) -> Result<Target, TransportError> {
+        match name.kind() {
+            NameKind::Plain(plain) => Ok(Target::Path {
+                path: runtime_dir::plain_socket_path(plain),
+                plain: true,
+            }),
+            NameKind::Path(path) => Ok(Target::Path {
+                path: path.clone(),
+                plain: false,
+            }),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            NameKind::Abstract(bytes) => Ok(Target::Abstract(bytes.clone())),
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            NameKind::Abstract(_) => Err(TransportError::Unsupported("abstract socket names")),
+            NameKind::Pipe(_) => Err(TransportError::Unsupported("named pipes")),
+        }
+    }
+
+    /// The path handed to the socket calls; abstract names start with NUL, which both
+    /// tokio and socket2 read as the abstract namespace.
+    pub(crate) fn socket_path(&self) -> PathBuf {
+        match self {
+            Target::Path { path, .. } => path.clone(),
+            Target::Abstract(bytes) => {
+                use std::ffi::OsString;
+                use std::os::unix::ffi::OsStringExt;
+                let mut raw = Vec::with_capacity(bytes.len() + 1);
+                raw.push(0);
+                raw.extend_from_slice(bytes);
+                PathBuf::from(OsString::from_vec(raw))
+            }
+        }
+    }
+
+    /// One connection attempt.
+    pub(crate) async fn connect(&self) -> io::Result<(Stream, PeerCredentials)> {
+        let stream = UnixStream::connect(self.socket_path()).await?;
+        Ok(Stream::with_credentials(stream))
+    }
+}
