@@ -1,0 +1,138 @@
+//! The error type of this crate.
+
+use crate::StatusCode;
+
+/// Everything that can go wrong while encoding or decoding ferry messages.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// A frame body is larger than the limit of the side that would receive it.
+    #[error("frame of {size} bytes exceeds limit of {limit}")]
+    FrameTooLarge {
+        /// Size of the frame body in bytes.
+        size: u64,
+        /// The limit it exceeds.
+        limit: u32,
+    },
+    /// A handshake message does not start with [`MAGIC`](crate::MAGIC).
+    #[error("bad magic {found:02x?}, expected {expected:02x?}")]
+    BadMagic {
+        /// The first four bytes received.
+        found: [u8; 4],
+        /// The bytes expected.
+        expected: [u8; 4],
+    },
+    /// A handshake message is malformed (empty service name, invalid UTF-8, ...).
+    #[error("malformed handshake: {0}")]
+    BadHandshake(String),
+    /// A frame body is shorter than its kind and flags require.
+    #[error("{kind} frame body of {len} bytes is shorter than the {needed} bytes required")]
+    ShortBody {
+        /// Name of the frame kind.
+        kind: &'static str,
+        /// Length of the body received.
+        len: usize,
+        /// Number of bytes the body must have at least.
+        needed: usize,
+    },
+    /// [`finish_frame`](crate::finish_frame) found the output buffer shorter than the
+    /// header written by [`begin_frame`](crate::begin_frame).
+    #[error("frame started at offset {offset} but the buffer holds only {len} bytes")]
+    FrameStartLost {
+        /// Offset returned by `begin_frame`.
+        offset: usize,
+        /// Length of the buffer when the frame was finished.
+        len: usize,
+    },
+    /// A value could not be encoded in the payload format.
+    #[error("failed to encode {format} payload")]
+    Encode {
+        /// Name of the payload format.
+        format: &'static str,
+        /// What the format's encoder reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A payload could not be decoded into the expected type.
+    #[error("failed to decode {format} payload")]
+    Decode {
+        /// Name of the payload format.
+        format: &'static str,
+        /// What the format's decoder reported.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl CodecError {
+    /// The wire status code that reports this error to a peer.
+    ///
+    /// [`FrameTooLarge`](Self::FrameTooLarge) maps to [`StatusCode::FRAME_TOO_LARGE`],
+    /// [`Decode`](Self::Decode) to [`StatusCode::BAD_ARGUMENTS`], [`Encode`](Self::Encode)
+    /// (a local value that cannot be serialized) to [`StatusCode::INTERNAL`], and every
+    /// other error to [`StatusCode::PROTOCOL`].
+    pub fn status(&self) -> StatusCode {
+        match self {
+            CodecError::FrameTooLarge { .. } => StatusCode::FRAME_TOO_LARGE,
+            CodecError::Decode { .. } => StatusCode::BAD_ARGUMENTS,
+            CodecError::Encode { .. } => StatusCode::INTERNAL,
+            _ => StatusCode::PROTOCOL,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_include_values() {
+        let e = CodecError::FrameTooLarge {
+            size: 9_000_000,
+            limit: 8_388_608,
+        };
+        assert_eq!(
+            e.to_string(),
+            "frame of 9000000 bytes exceeds limit of 8388608"
+        );
+        let e = CodecError::BadMagic {
+            found: *b"GET ",
+            expected: crate::MAGIC,
+        };
+        assert_eq!(
+            e.to_string(),
+            "bad magic [47, 45, 54, 20], expected [46, 52, 52, 59]"
+        );
+    }
+
+    #[test]
+    fn status_mapping() {
+        let too_large = CodecError::FrameTooLarge { size: 2, limit: 1 };
+        assert_eq!(too_large.status(), StatusCode::FRAME_TOO_LARGE);
+        let decode = CodecError::Decode {
+            format: "json",
+            source: "x".into(),
+        };
+        assert_eq!(decode.status(), StatusCode::BAD_ARGUMENTS);
+        let encode = CodecError::Encode {
+            format: "json",
+            source: "x".into(),
+        };
+        assert_eq!(encode.status(), StatusCode::INTERNAL);
+        assert_eq!(
+            CodecError::BadHandshake("x".into()).status(),
+            StatusCode::PROTOCOL
+        );
+    }
+
+    #[test]
+    fn source_chain_is_kept() {
+        use std::error::Error as _;
+        let decode = CodecError::Decode {
+            format: "json",
+            source: "inner failure".into(),
+        };
+        let source = decode.source().map(|s| s.to_string());
+        assert_eq!(source.as_deref(), Some("inner failure"));
+    }
+}

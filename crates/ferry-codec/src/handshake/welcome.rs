@@ -1,0 +1,204 @@
+//! The server's answer to a [`Hello`](crate::Hello).
+
+use bytes::{Buf, BufMut, BytesMut};
+
+use super::{check_magic, u16_at, u32_at, HandshakeStatus, MAX_WELCOME_MESSAGE};
+use crate::{CodecError, MAGIC, PROTOCOL_VERSION};
+
+/// Length of the fixed part of a [`Welcome`], before the message.
+const FIXED_LEN: usize = 18;
+
+/// What the server answers: accepted or not, and the limits of the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Welcome {
+    /// Protocol version used on this connection.
+    pub version: u16,
+    /// Accepted, or why not.
+    pub status: HandshakeStatus,
+    /// Payload format used on this connection (the client's, on success).
+    pub format: u8,
+    /// Largest frame body the server accepts.
+    pub max_frame: u32,
+    /// Most calls the server runs at once on this connection.
+    pub max_in_flight: u32,
+    /// Empty on success; on rejection, says why.
+    pub message: String,
+}
+
+impl Welcome {
+    /// An accepting welcome for protocol [`PROTOCOL_VERSION`].
+    pub fn accept(format: u8, max_frame: u32, max_in_flight: u32) -> Welcome {
+        Welcome {
+            version: PROTOCOL_VERSION,
+            status: HandshakeStatus::OK,
+            format,
+            max_frame,
+            max_in_flight,
+            message: String::new(),
+        }
+    }
+
+    /// A rejecting welcome for protocol [`PROTOCOL_VERSION`], with zero limits.
+    pub fn reject(status: HandshakeStatus, format: u8, message: impl Into<String>) -> Welcome {
+        Welcome {
+            version: PROTOCOL_VERSION,
+            status,
+            format,
+            max_frame: 0,
+            max_in_flight: 0,
+            message: message.into(),
+        }
+    }
+
+    /// Appends the encoded welcome to `out`.
+    ///
+    /// A message longer than 1024 bytes is cut at the last character boundary at or
+    /// before 1024 bytes.
+    pub fn encode(&self, out: &mut BytesMut) {
+        let message = truncate_at_char_boundary(&self.message, MAX_WELCOME_MESSAGE).as_bytes();
+        out.reserve(FIXED_LEN + message.len());
+        out.put_slice(&MAGIC);
+        out.put_u16_le(self.version);
+        out.put_u8(self.status.0);
+        out.put_u8(self.format);
+        out.put_u32_le(self.max_frame);
+        out.put_u32_le(self.max_in_flight);
+        // `message.len() <= 1024`, so it fits in a u16.
+        out.put_u16_le(message.len() as u16);
+        out.put_slice(message);
+    }
+
+    /// Takes a welcome off the front of `buf`.
+    ///
+    /// `Ok(None)` means more bytes are needed. Fails with [`CodecError::BadMagic`] as soon
+    /// as four bytes are present and are not [`MAGIC`], and with
+    /// [`CodecError::BadHandshake`] if the message is longer than 1024 bytes. A message
+    /// that is not valid UTF-8 is kept with its invalid sequences replaced. Nothing is
+    /// consumed unless a whole welcome is returned.
+    pub fn decode(buf: &mut BytesMut) -> Result<Option<Welcome>, CodecError> {
+        check_magic(buf)?;
+        if buf.len() < FIXED_LEN {
+            return Ok(None);
+        }
+        let message_len = usize::from(u16_at(buf, 16));
+        if message_len > MAX_WELCOME_MESSAGE {
+            return Err(CodecError::BadHandshake(format!(
+                "welcome message of {message_len} bytes exceeds {MAX_WELCOME_MESSAGE}"
+            )));
+        }
+        let total = FIXED_LEN + message_len;
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        let welcome = Welcome {
+            version: u16_at(buf, 4),
+            status: HandshakeStatus(buf[6]),
+            format: buf[7],
+            max_frame: u32_at(buf, 8),
+            max_in_flight: u32_at(buf, 12),
+            message: String::from_utf8_lossy(&buf[FIXED_LEN..total]).into_owned(),
+        };
+        buf.advance(total);
+        Ok(Some(welcome))
+    }
+}
+
+fn truncate_at_char_boundary(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        let welcome = Welcome {
+            version: 1,
+            status: HandshakeStatus::SIGNATURE_MISMATCH,
+            format: 0,
+            max_frame: 0x0102_0304,
+            max_in_flight: 0x0A0B_0C0D,
+            message: "no".to_owned(),
+        };
+        let mut out = BytesMut::new();
+        welcome.encode(&mut out);
+        assert_eq!(
+            &out[..],
+            &[
+                b'F', b'R', b'R', b'Y', 1, 0, 4, 0, 4, 3, 2, 1, 0x0D, 0x0C, 0x0B, 0x0A, 2, 0, b'n',
+                b'o'
+            ]
+        );
+        assert_eq!(Welcome::decode(&mut out).unwrap(), Some(welcome));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn partial_then_complete() {
+        let welcome = Welcome::accept(1, 1000, 64);
+        let mut wire = BytesMut::new();
+        welcome.encode(&mut wire);
+        let mut buf = BytesMut::from(&wire[..FIXED_LEN - 1]);
+        assert!(Welcome::decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&wire[FIXED_LEN - 1..]);
+        assert_eq!(Welcome::decode(&mut buf).unwrap(), Some(welcome));
+    }
+
+    #[test]
+    fn long_message_is_truncated_at_char_boundary() {
+        // 1023 ASCII bytes then a 2-byte character: byte 1024 is inside the character.
+        let message = "a".repeat(1023) + "é" + "tail";
+        let welcome = Welcome::reject(HandshakeStatus::UNKNOWN_SERVICE, 0, message);
+        let mut out = BytesMut::new();
+        welcome.encode(&mut out);
+        assert_eq!(out.len(), FIXED_LEN + 1023);
+        let back = Welcome::decode(&mut out).unwrap().unwrap();
+        assert_eq!(back.message, "a".repeat(1023));
+        assert_eq!(back.status, HandshakeStatus::UNKNOWN_SERVICE);
+
+        let exact = "b".repeat(1024 + 10);
+        let mut out = BytesMut::new();
+        Welcome::reject(HandshakeStatus::BAD_HELLO, 0, exact).encode(&mut out);
+        assert_eq!(out.len(), FIXED_LEN + 1024);
+    }
+
+    #[test]
+    fn oversized_message_length_is_rejected() {
+        let mut buf = BytesMut::new();
+        Welcome::accept(0, 1, 1).encode(&mut buf);
+        buf[16..18].copy_from_slice(&1025u16.to_le_bytes());
+        let cap = buf.capacity();
+        assert!(matches!(
+            Welcome::decode(&mut buf),
+            Err(CodecError::BadHandshake(_))
+        ));
+        assert_eq!(buf.capacity(), cap);
+    }
+
+    #[test]
+    fn bad_magic() {
+        let mut buf = BytesMut::from(&b"FRRX"[..]);
+        assert!(matches!(
+            Welcome::decode(&mut buf),
+            Err(CodecError::BadMagic { found, expected: MAGIC }) if &found == b"FRRX"
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_message_is_replaced() {
+        let mut buf = BytesMut::new();
+        Welcome::reject(HandshakeStatus::NOT_AUTHORIZED, 0, "ab").encode(&mut buf);
+        buf[FIXED_LEN] = 0xFF;
+        let welcome = Welcome::decode(&mut buf).unwrap().unwrap();
+        assert_eq!(welcome.message, "\u{FFFD}b");
+    }
+}

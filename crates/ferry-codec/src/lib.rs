@@ -1,0 +1,51 @@
+//! Wire format of the ferry RPC protocol: handshake messages, frames and payload formats.
+//!
+//! This crate does no I/O. Everything here turns bytes into messages and messages into
+//! bytes over [`bytes::BytesMut`] buffers, so the protocol can be tested without sockets.
+//! The protocol itself is described in `docs/protocol.md` at the root of the repository.
+//!
+//! - [`Hello`] / [`Welcome`]: the handshake a client and a server exchange once per connection.
+//! - [`Frame`], [`FrameDecoder`], [`begin_frame`] / [`finish_frame`]: the 16-byte-header frames
+//!   that follow the handshake.
+//! - [`FormatId`], [`Format`], [`Bincode`], [`Json`]: how arguments and return values are encoded.
+//! - [`signature_hash`]: the hash of a service's canonical signature, sent in the [`Hello`].
+//!
+//! Every decoder checks announced sizes against a limit before it reserves memory; the
+//! default frame limit is [`DEFAULT_MAX_FRAME`].
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn,
+    rust_2018_idioms
+)]
+
+mod decoder;
+mod error;
+mod format;
+mod frame;
+mod handshake;
+mod kind;
+mod signature;
+mod status;
+
+pub use decoder::FrameDecoder;
+pub use error::CodecError;
+pub use format::{Bincode, Format, FormatId, Json, NoArgs};
+pub use frame::{begin_frame, begin_request, finish_frame, Frame, FrameStart};
+pub use handshake::{HandshakeStatus, Hello, Welcome, MAX_SERVICE_NAME, MAX_WELCOME_MESSAGE};
+pub use kind::{flags, FrameKind};
+pub use signature::signature_hash;
+pub use status::StatusCode;
+
+/// The four bytes that open both handshake messages: `FRRY`.
+pub const MAGIC: [u8; 4] = *b"FRRY";
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Length of a frame header in bytes.
+pub const HEADER_LEN: usize = 16;
+
+/// Default largest frame body a peer accepts: 16 MiB.
+pub const DEFAULT_MAX_FRAME: u32 = 16 * 1024 * 1024;
