@@ -328,7 +328,10 @@ mod tests {
         let c = Name::try_from(String::from("svc")).unwrap();
         let d = "svc".to_name().unwrap();
         let e = String::from("svc").to_name().unwrap();
-        let f = (&a).to_name().unwrap();
+        fn via(n: impl ToName) -> Name {
+            n.to_name().unwrap()
+        }
+        let f = via(&a);
         assert!([&b, &c, &d, &e, &f].iter().all(|n| **n == a));
         assert_eq!(a.to_string(), a.address());
         let p = Path::new("/x/y.sock").to_name().unwrap();

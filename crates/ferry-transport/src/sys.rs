@@ -13,3 +13,6 @@ pub(crate) use unix::*;
 mod windows;
 #[cfg(windows)]
 pub(crate) use windows::*;
+
+/// A platform stream and the identity of its peer, as produced by accept, connect and pair.
+pub(crate) type Connected = (Stream, crate::credentials::PeerCredentials);

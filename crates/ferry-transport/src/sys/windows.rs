@@ -12,6 +12,7 @@ use crate::credentials::PeerCredentials;
 use crate::error::TransportError;
 use crate::listener::ListenerOptions;
 use crate::name::{Name, NameKind};
+use crate::sys::Connected;
 
 const PIPES: &str = "named pipes";
 
@@ -74,8 +75,7 @@ impl Target {
 }
 
 /// Two connected pipe ends. Not available yet.
-pub(crate) fn pair(
-) -> Result<((Stream, PeerCredentials), (Stream, PeerCredentials)), TransportError> {
+pub(crate) fn pair() -> Result<(Connected, Connected), TransportError> {
     Err(TransportError::Unsupported(PIPES))
 }
 

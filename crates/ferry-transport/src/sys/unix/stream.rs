@@ -10,6 +10,7 @@ use tokio::net::UnixStream;
 
 use crate::credentials::PeerCredentials;
 use crate::error::TransportError;
+use crate::sys::Connected;
 
 /// A connected tokio `UnixStream`.
 #[derive(Debug)]
@@ -66,8 +67,7 @@ impl Stream {
 }
 
 /// Two connected sockets from `socketpair`, as tokio streams.
-pub(crate) fn pair(
-) -> Result<((Stream, PeerCredentials), (Stream, PeerCredentials)), TransportError> {
+pub(crate) fn pair() -> Result<(Connected, Connected), TransportError> {
     let (a, b) = UnixStream::pair().map_err(|err| TransportError::io("socketpair", "pair", err))?;
     Ok((Stream::with_credentials(a), Stream::with_credentials(b)))
 }

@@ -1,0 +1,11 @@
+//! Integration tests over real sockets. Plain names live under a private directory per
+//! test process (`FERRY_RUNTIME_DIR`), explicit paths under a scratch directory.
+
+mod support;
+
+#[cfg(unix)]
+mod connect;
+#[cfg(unix)]
+mod listener;
+#[cfg(unix)]
+mod streams;
