@@ -1,0 +1,324 @@
+//! Turning a [`Service`] model into the rewritten trait, its client and its server dispatch.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::Type;
+
+use crate::parse::{Method, Service};
+
+/// Emits everything `#[ferry::service]` generates for one trait.
+pub(crate) fn expand(service: &Service) -> TokenStream {
+    let service_trait = expand_trait(service);
+    let info = expand_info(service);
+    let client = expand_client(service);
+    let server = expand_server(service);
+    let checks = expand_type_checks(service);
+    quote! {
+        #service_trait
+        #info
+        #client
+        #server
+        #checks
+    }
+}
+
+/// The canonical signature string hashed into the handshake (documented in docs/protocol.md):
+/// `service <name> { <method>(<arg types>)-><return type>; ... }`, types with whitespace removed.
+pub(crate) fn canonical_signature(service: &Service) -> String {
+    let mut out = format!("service {} {{", service.wire_name);
+    for method in &service.methods {
+        let args: Vec<String> = method.args.iter().map(|(_, ty)| type_text(ty)).collect();
+        out.push_str(&format!(
+            " {}({})->{};",
+            method.ident,
+            args.join(","),
+            type_text(&method.output)
+        ));
+    }
+    out.push_str(" }");
+    out
+}
+
+fn type_text(ty: &Type) -> String {
+    quote!(#ty)
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+fn info_ident(service: &Service) -> syn::Ident {
+    format_ident!(
+        "__FERRY_SERVICE_INFO_{}",
+        service.ident.to_string().to_uppercase()
+    )
+}
+
+fn expand_trait(service: &Service) -> TokenStream {
+    let Service {
+        attrs, vis, ident, ..
+    } = service;
+    let methods = service.methods.iter().map(|method| {
+        let Method {
+            attrs,
+            ident,
+            context,
+            args,
+            output,
+        } = method;
+        let context = context
+            .as_ref()
+            .map(|cx| quote!(#cx: &::ferry::__private::Context,));
+        let args = args.iter().map(|(name, ty)| quote!(#name: #ty));
+        quote! {
+            #(#attrs)*
+            fn #ident(&self, #context #(#args),*)
+                -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
+        }
+    });
+    quote! {
+        #(#attrs)*
+        #vis trait #ident: ::core::marker::Send + ::core::marker::Sync + 'static {
+            #(#methods)*
+        }
+    }
+}
+
+fn expand_info(service: &Service) -> TokenStream {
+    let info = info_ident(service);
+    let wire_name = &service.wire_name;
+    let canonical = canonical_signature(service);
+    let method_names = service.methods.iter().map(|m| m.ident.to_string());
+    let vis = &service.vis;
+    let doc = format!(
+        "Wire identity of the `{}` ferry service (name, signature hash, method names).",
+        service.ident
+    );
+    quote! {
+        #[doc = #doc]
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        #vis static #info: ::ferry::__private::ServiceInfo = ::ferry::__private::ServiceInfo {
+            name: #wire_name,
+            signature: ::ferry::__private::signature_hash(#canonical),
+            canonical: #canonical,
+            methods: &[#(#method_names),*],
+        };
+    }
+}
+
+fn expand_client(service: &Service) -> TokenStream {
+    let vis = &service.vis;
+    let trait_ident = &service.ident;
+    let client = format_ident!("{}Client", service.ident);
+    let info = info_ident(service);
+    let doc = format!(
+        "Typed client of the `{trait_ident}` ferry service.\n\n\
+         Cheap to clone: clones share one connection, and calls made from many tasks at once \
+         are in flight together on it. Every method returns `Err(ferry::Error)` when the call \
+         could not be made or answered; see [`ferry::Error`](::ferry::Error)."
+    );
+    let methods = service.methods.iter().enumerate().map(|(index, method)| {
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
+        let Method {
+            attrs,
+            ident,
+            args,
+            output,
+            ..
+        } = method;
+        let docs = attrs.iter().filter(|attr| attr.path().is_ident("doc"));
+        let names: Vec<_> = args.iter().map(|(name, _)| name).collect();
+        let params = args.iter().map(|(name, ty)| quote!(#name: #ty));
+        let encoded = match names.len() {
+            0 => quote!(&::ferry::__private::NO_ARGS),
+            _ => quote!(&(#(&#names,)*)),
+        };
+        let call_doc = format!(
+            "Calls `{trait_ident}::{ident}` on the server and waits for its reply."
+        );
+        quote! {
+            #(#docs)*
+            #[doc = ""]
+            #[doc = #call_doc]
+            pub async fn #ident(&self, #(#params),*)
+                -> ::core::result::Result<#output, ::ferry::Error>
+            {
+                self.client.call::<_, #output>(#index, #encoded).await
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #client {
+            client: ::ferry::Client,
+        }
+
+        impl #client {
+            /// Connects to the server at `name` with default options.
+            ///
+            /// `name` is a plain endpoint name like `"myapp.calc"`, a socket path, or a full
+            /// pipe name; see `ferry::Name`.
+            pub async fn connect(
+                name: impl ::ferry::__private::ToName,
+            ) -> ::core::result::Result<Self, ::ferry::Error> {
+                Self::connect_with(name, &::ferry::ClientOptions::default()).await
+            }
+
+            /// Connects to the server at `name` with the given options.
+            pub async fn connect_with(
+                name: impl ::ferry::__private::ToName,
+                options: &::ferry::ClientOptions,
+            ) -> ::core::result::Result<Self, ::ferry::Error> {
+                ::ferry::Client::connect(name, &#info, options)
+                    .await
+                    .map(|client| Self { client })
+            }
+
+            /// Runs the handshake on an already connected stream (for example one end of
+            /// `ferry::transport::pair()`).
+            pub async fn from_stream(
+                stream: ::ferry::__private::Stream,
+                options: &::ferry::ClientOptions,
+            ) -> ::core::result::Result<Self, ::ferry::Error> {
+                ::ferry::Client::from_stream(stream, &#info, options)
+                    .await
+                    .map(|client| Self { client })
+            }
+
+            /// A handle on the same connection whose calls use `timeout` as their deadline.
+            ///
+            /// The remaining time travels with each request, so the server stops working on a
+            /// call the client no longer waits for.
+            pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+                Self { client: self.client.with_timeout(timeout) }
+            }
+
+            /// The untyped client underneath (connection state, options).
+            pub fn client(&self) -> &::ferry::Client {
+                &self.client
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+fn expand_server(service: &Service) -> TokenStream {
+    let vis = &service.vis;
+    let trait_ident = &service.ident;
+    let server = format_ident!("{}Server", service.ident);
+    let info = info_ident(service);
+    let doc = format!(
+        "Serves an implementation of the `{trait_ident}` ferry service: pass it to \
+         `ferry::Server::serve`."
+    );
+    let arms = service.methods.iter().enumerate().map(|(index, method)| {
+        let index = u16::try_from(index).unwrap_or(u16::MAX);
+        let Method {
+            ident,
+            context,
+            args,
+            ..
+        } = method;
+        let names: Vec<_> = args.iter().map(|(name, _)| name).collect();
+        let types: Vec<_> = args.iter().map(|(_, ty)| ty).collect();
+        let decode = if names.is_empty() {
+            quote!()
+        } else {
+            quote! {
+                let (#(#names,)*) = match call.args::<(#(#types,)*)>() {
+                    ::core::result::Result::Ok(args) => args,
+                    ::core::result::Result::Err(err) => {
+                        return ::ferry::__private::Handler::bad_arguments(err);
+                    }
+                };
+            }
+        };
+        let context = context.as_ref().map(|_| quote!(call.context(),));
+        quote! {
+            #index => {
+                #decode
+                let service = ::ferry::__private::Arc::clone(&self.service);
+                ::ferry::__private::Handler::run(async move {
+                    let output = <S as #trait_ident>::#ident(&*service, #context #(#names),*).await;
+                    call.reply(&output).await;
+                })
+            }
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #vis struct #server<S> {
+            service: ::ferry::__private::Arc<S>,
+        }
+
+        impl<S: #trait_ident> #server<S> {
+            /// Wraps an implementation of the service.
+            pub fn new(service: S) -> Self {
+                Self { service: ::ferry::__private::Arc::new(service) }
+            }
+
+            /// Wraps an implementation that is shared with other code.
+            pub fn from_arc(service: ::ferry::__private::Arc<S>) -> Self {
+                Self { service }
+            }
+        }
+
+        impl<S> ::core::clone::Clone for #server<S> {
+            fn clone(&self) -> Self {
+                Self { service: ::ferry::__private::Arc::clone(&self.service) }
+            }
+        }
+
+        impl<S> ::core::fmt::Debug for #server<S> {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(::core::stringify!(#server)).finish_non_exhaustive()
+            }
+        }
+
+        impl<S: #trait_ident> ::ferry::__private::ServiceDispatch for #server<S> {
+            fn info(&self) -> &'static ::ferry::__private::ServiceInfo {
+                &#info
+            }
+
+            fn dispatch(
+                &self,
+                method: u16,
+                call: ::ferry::__private::Call,
+            ) -> ::ferry::__private::Handler {
+                match method {
+                    #(#arms)*
+                    _ => ::ferry::__private::Handler::unknown_method(method),
+                }
+            }
+        }
+    }
+}
+
+/// Asserts, with the span of each type, that arguments and return types are serde types, so a
+/// missing derive is reported where the type is written.
+fn expand_type_checks(service: &Service) -> TokenStream {
+    let checks = service.methods.iter().flat_map(|method| {
+        let args = method.args.iter().map(|(_, ty)| {
+            quote_spanned! {ty.span()=>
+                ::ferry::__private::assert_wire_type::<#ty>();
+            }
+        });
+        let output = &method.output;
+        let output = quote_spanned! {output.span()=>
+            ::ferry::__private::assert_wire_type::<#output>();
+        };
+        args.chain(::core::iter::once(output)).collect::<Vec<_>>()
+    });
+    quote! {
+        const _: () = {
+            #[allow(dead_code)]
+            fn __ferry_wire_types() {
+                #(#checks)*
+            }
+        };
+    }
+}

@@ -1,0 +1,256 @@
+//! Reading a service trait into a [`Service`] model, rejecting what ferry cannot serve.
+
+use proc_macro2::TokenStream;
+use syn::spanned::Spanned;
+use syn::{
+    Attribute, FnArg, Ident, ItemTrait, LitStr, Pat, ReturnType, TraitItem, TraitItemFn, Type,
+    Visibility,
+};
+
+/// A service trait as the expansion needs it.
+pub(crate) struct Service {
+    /// Attributes of the trait (docs and others), kept on the rewritten trait.
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
+    pub(crate) ident: Ident,
+    /// The service name sent in the handshake.
+    pub(crate) wire_name: String,
+    pub(crate) methods: Vec<Method>,
+}
+
+/// One `async fn` of the trait.
+pub(crate) struct Method {
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) ident: Ident,
+    /// Whether the first argument after `&self` is `&ferry::Context`.
+    pub(crate) context: Option<Ident>,
+    pub(crate) args: Vec<(Ident, Type)>,
+    /// The declared return type; `()` when there is none.
+    pub(crate) output: Type,
+}
+
+/// Parses the attribute arguments and the trait.
+pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Service> {
+    let wire_name = parse_attr(attr)?;
+    let item: ItemTrait = syn::parse2(item).map_err(|err| {
+        syn::Error::new(
+            err.span(),
+            "#[ferry::service] goes on a trait: `pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }`",
+        )
+    })?;
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        return Err(syn::Error::new(
+            item.generics.span(),
+            "ferry service traits cannot be generic: both sides must agree on one concrete signature",
+        ));
+    }
+    if let Some(unsafety) = &item.unsafety {
+        return Err(syn::Error::new(
+            unsafety.span(),
+            "ferry service traits cannot be `unsafe`",
+        ));
+    }
+    if !item.supertraits.is_empty() {
+        return Err(syn::Error::new(
+            item.supertraits.span(),
+            "ferry service traits cannot declare supertraits; the macro adds `Send + Sync + 'static`",
+        ));
+    }
+    let mut methods = Vec::new();
+    for trait_item in item.items {
+        match trait_item {
+            TraitItem::Fn(method) => methods.push(parse_method(method)?),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "ferry service traits may only contain `async fn` methods",
+                ))
+            }
+        }
+    }
+    if methods.len() > usize::from(u16::MAX) {
+        return Err(syn::Error::new(
+            item.ident.span(),
+            "a ferry service has at most 65535 methods",
+        ));
+    }
+    let wire_name = wire_name.unwrap_or_else(|| item.ident.to_string());
+    Ok(Service {
+        attrs: item.attrs,
+        vis: item.vis,
+        ident: item.ident,
+        wire_name,
+        methods,
+    })
+}
+
+/// `name = "..."` or nothing.
+fn parse_attr(attr: TokenStream) -> syn::Result<Option<String>> {
+    if attr.is_empty() {
+        return Ok(None);
+    }
+    let mut name = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            let lit: LitStr = meta.value()?.parse()?;
+            let value = lit.value();
+            if value.is_empty() || value.len() > 255 {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "the service name must be 1 to 255 bytes long",
+                ));
+            }
+            name = Some(value);
+            Ok(())
+        } else {
+            Err(meta.error("unknown argument; the only one is `name = \"...\"`"))
+        }
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(name)
+}
+
+fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
+    let sig = &method.sig;
+    if sig.asyncness.is_none() {
+        return Err(syn::Error::new(
+            sig.fn_token.span(),
+            "ferry service methods must be `async fn`",
+        ));
+    }
+    if let Some(body) = &method.default {
+        return Err(syn::Error::new(
+            body.span(),
+            "ferry service methods cannot have a default body",
+        ));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new(
+            sig.generics.span(),
+            "ferry service methods cannot be generic: arguments travel as concrete serde types",
+        ));
+    }
+    if let Some(unsafety) = &sig.unsafety {
+        return Err(syn::Error::new(
+            unsafety.span(),
+            "ferry service methods cannot be `unsafe`",
+        ));
+    }
+    if let Some(variadic) = &sig.variadic {
+        return Err(syn::Error::new(
+            variadic.span(),
+            "ferry service methods cannot be variadic",
+        ));
+    }
+    let mut inputs = sig.inputs.iter();
+    match inputs.next() {
+        Some(FnArg::Receiver(receiver))
+            if receiver.reference.is_some() && receiver.mutability.is_none() =>
+        {
+            if let Some((_, Some(lifetime))) = &receiver.reference {
+                return Err(syn::Error::new(
+                    lifetime.span(),
+                    "ferry service methods take a plain `&self`",
+                ));
+            }
+        }
+        Some(FnArg::Receiver(receiver)) => {
+            return Err(syn::Error::new(
+                receiver.span(),
+                "ferry service methods take `&self`: the server shares one implementation between concurrent calls",
+            ))
+        }
+        Some(other) => {
+            return Err(syn::Error::new(
+                other.span(),
+                "ferry service methods take `&self` as their first argument",
+            ))
+        }
+        None => {
+            return Err(syn::Error::new(
+                sig.paren_token.span.join(),
+                "ferry service methods take `&self` as their first argument",
+            ))
+        }
+    }
+    let mut context = None;
+    let mut args = Vec::new();
+    for (index, input) in inputs.enumerate() {
+        let FnArg::Typed(typed) = input else {
+            return Err(syn::Error::new(input.span(), "unexpected `self`"));
+        };
+        let ident = match &*typed.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+            other => {
+                return Err(syn::Error::new(
+                    other.span(),
+                    "ferry service arguments must be plain names like `a: i64`",
+                ))
+            }
+        };
+        if let Type::Reference(reference) = &*typed.ty {
+            if index == 0 && is_context(&reference.elem) && reference.mutability.is_none() {
+                context = Some(ident);
+                continue;
+            }
+            if is_context(&reference.elem) {
+                return Err(syn::Error::new(
+                    typed.ty.span(),
+                    "`&ferry::Context` must be the first argument after `&self`",
+                ));
+            }
+            return Err(syn::Error::new(
+                typed.ty.span(),
+                "ferry service arguments must be owned types (they are deserialized on the server): use `String` for `&str`, `Vec<T>` for `&[T]`",
+            ));
+        }
+        if contains_impl_trait(&typed.ty) {
+            return Err(syn::Error::new(
+                typed.ty.span(),
+                "ferry service arguments must be concrete types, not `impl Trait`",
+            ));
+        }
+        args.push((ident, (*typed.ty).clone()));
+    }
+    let output = match &sig.output {
+        ReturnType::Default => syn::parse_quote!(()),
+        ReturnType::Type(_, ty) => {
+            if let Type::Reference(_) = &**ty {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "ferry service methods must return an owned type (it is serialized to the client)",
+                ));
+            }
+            if contains_impl_trait(ty) {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "ferry service methods must return a concrete type, not `impl Trait`",
+                ));
+            }
+            (**ty).clone()
+        }
+    };
+    Ok(Method {
+        attrs: method.attrs,
+        ident: sig.ident.clone(),
+        context,
+        args,
+        output,
+    })
+}
+
+/// `Context`, `ferry::Context` or `::ferry::Context`.
+fn is_context(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) if path.qself.is_none() => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Context" && segment.arguments.is_none()),
+        _ => false,
+    }
+}
+
+fn contains_impl_trait(ty: &Type) -> bool {
+    matches!(ty, Type::ImplTrait(_))
+}

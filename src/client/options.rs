@@ -1,0 +1,90 @@
+//! [`ClientOptions`]: how a client connects and calls.
+
+use std::time::Duration;
+
+use ferry_codec::{FormatId, DEFAULT_MAX_FRAME};
+use ferry_transport::ConnectOptions;
+
+/// How a client connects and calls. The defaults: bincode payloads, fail at once when no
+/// server is there (see [`ClientOptions::wait_for_server`]), 5 s to connect and to complete
+/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue.
+///
+/// ```
+/// use std::time::Duration;
+/// let options = ferry::ClientOptions::new()
+///     .wait_for_server(Duration::from_secs(2))
+///     .timeout(Duration::from_millis(500));
+/// # drop(options);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    pub(crate) format: FormatId,
+    pub(crate) connect: ConnectOptions,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) max_frame: u32,
+    pub(crate) write_queue_limit: usize,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            format: FormatId::Bincode,
+            connect: ConnectOptions::default(),
+            handshake_timeout: Duration::from_secs(5),
+            timeout: None,
+            max_frame: DEFAULT_MAX_FRAME,
+            write_queue_limit: 1024 * 1024,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        ClientOptions::default()
+    }
+
+    /// The payload format: bincode (default, compact) or JSON (readable, for other languages).
+    pub fn format(mut self, format: FormatId) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Keep trying for up to `wait` while no server is at the name yet (it may be starting).
+    pub fn wait_for_server(mut self, wait: Duration) -> Self {
+        self.connect = self.connect.wait(wait);
+        self
+    }
+
+    /// Transport-level connect options (wait, per-attempt timeout).
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// How long the server has to answer the handshake.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The default deadline of every call; the remaining time travels with the request and
+    /// the server stops the call when it passes.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The largest reply body this client accepts.
+    pub fn max_frame(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Bytes of requests queued before callers wait for the connection to drain.
+    pub fn write_queue_limit(mut self, bytes: usize) -> Self {
+        self.write_queue_limit = bytes.max(1);
+        self
+    }
+}

@@ -1,0 +1,247 @@
+//! [`Error`]: what a ferry call or connection can fail with, on the local side.
+
+use std::fmt;
+use std::time::Duration;
+
+use ferry_codec::{CodecError, HandshakeStatus, StatusCode};
+use ferry_transport::TransportError;
+
+/// What went wrong, in broad classes a caller can act on.
+///
+/// New kinds may be added; match with a wildcard arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// No connection could be made: no server at the name, a timeout, a permission error.
+    Connect,
+    /// The server does not host the wanted service, or hosts a different version of it
+    /// (the signature hashes differ), or speaks another protocol version or format.
+    ServiceMismatch,
+    /// The server refused this client (its authorization hook said no).
+    NotAuthorized,
+    /// The connection is closed: the peer went away or the connection failed. Calls pending
+    /// on it fail at once with this kind.
+    Closed,
+    /// The call's deadline passed before its reply arrived.
+    DeadlineExceeded,
+    /// The server rejected the call: unknown method, arguments it could not decode,
+    /// overloaded, or shutting down. [`Error::status`] tells which.
+    Rejected,
+    /// The server failed while handling the call (for example its handler panicked).
+    Internal,
+    /// The peer broke the protocol (bad magic, an unexpected frame, an undecodable reply).
+    Protocol,
+    /// A frame was larger than the receiving side accepts (the request, or the reply).
+    FrameTooLarge,
+    /// A value could not be encoded on this side (a `Serialize` impl failed).
+    Encode,
+    /// Binding or running a server failed (address in use, unsafe directory, I/O).
+    Server,
+}
+
+/// The error type of every ferry client call and server operation.
+///
+/// Opaque on purpose: inspect it with [`Error::kind`], the `is_*` predicates and
+/// [`Error::status`]; its message says what failed and with which values, and
+/// [`std::error::Error::source`] leads to the underlying transport or codec error.
+///
+/// ```
+/// # async fn demo(err: ferry::Error) {
+/// if err.is_closed() {
+///     // reconnect
+/// } else if err.is_timeout() {
+///     // retry later
+/// }
+/// # }
+/// ```
+pub struct Error {
+    kind: ErrorKind,
+    status: Option<StatusCode>,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            status: None,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub(crate) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub(crate) fn closed(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Closed, message)
+    }
+
+    pub(crate) fn deadline(timeout: Duration) -> Self {
+        Error::new(
+            ErrorKind::DeadlineExceeded,
+            format!("deadline of {timeout:?} exceeded"),
+        )
+        .with_status(StatusCode::DEADLINE_EXCEEDED)
+    }
+
+    pub(crate) fn protocol(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Protocol, message)
+    }
+
+    /// The error a client reports for an ERROR frame from the server.
+    pub(crate) fn from_remote(status: StatusCode, message: &str) -> Self {
+        let kind = match status {
+            StatusCode::DEADLINE_EXCEEDED => ErrorKind::DeadlineExceeded,
+            StatusCode::INTERNAL => ErrorKind::Internal,
+            StatusCode::FRAME_TOO_LARGE => ErrorKind::FrameTooLarge,
+            StatusCode::PROTOCOL => ErrorKind::Protocol,
+            StatusCode::NOT_AUTHORIZED => ErrorKind::NotAuthorized,
+            StatusCode::UNAVAILABLE => ErrorKind::Closed,
+            _ => ErrorKind::Rejected,
+        };
+        Error::new(kind, format!("server replied {status}: {message}")).with_status(status)
+    }
+
+    /// The error a client reports for a Welcome that refused the connection.
+    pub(crate) fn from_handshake(status: HandshakeStatus, message: &str) -> Self {
+        let kind = match status {
+            HandshakeStatus::NOT_AUTHORIZED => ErrorKind::NotAuthorized,
+            HandshakeStatus::SERVER_BUSY | HandshakeStatus::SHUTTING_DOWN => ErrorKind::Connect,
+            HandshakeStatus::BAD_HELLO => ErrorKind::Protocol,
+            _ => ErrorKind::ServiceMismatch,
+        };
+        Error::new(
+            kind,
+            format!("server refused the connection ({status}): {message}"),
+        )
+    }
+
+    pub(crate) fn codec(kind: ErrorKind, what: &str, err: CodecError) -> Self {
+        let status = err.status();
+        let kind = if status == StatusCode::FRAME_TOO_LARGE {
+            ErrorKind::FrameTooLarge
+        } else {
+            kind
+        };
+        Error::new(kind, format!("{what}: {err}"))
+            .with_status(status)
+            .with_source(err)
+    }
+
+    pub(crate) fn transport(kind: ErrorKind, what: &str, err: TransportError) -> Self {
+        Error::new(kind, format!("{what}: {err}")).with_source(err)
+    }
+
+    pub(crate) fn io(kind: ErrorKind, what: &str, err: std::io::Error) -> Self {
+        Error::new(kind, format!("{what}: {err}")).with_source(err)
+    }
+
+    /// The class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The wire status code, when the error came from (or was sent as) an ERROR frame.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.status
+    }
+
+    /// Could not connect: no server, timeout, permission denied.
+    pub fn is_connect(&self) -> bool {
+        self.kind == ErrorKind::Connect
+    }
+
+    /// The connection is closed (the peer went away); a new connection may help.
+    pub fn is_closed(&self) -> bool {
+        self.kind == ErrorKind::Closed
+    }
+
+    /// The call's deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ErrorKind::DeadlineExceeded
+    }
+
+    /// The server rejected the call (see [`Error::status`] for why).
+    pub fn is_rejected(&self) -> bool {
+        self.kind == ErrorKind::Rejected
+    }
+
+    /// The server failed internally while handling the call.
+    pub fn is_internal(&self) -> bool {
+        self.kind == ErrorKind::Internal
+    }
+
+    /// The peer broke the protocol.
+    pub fn is_protocol(&self) -> bool {
+        self.kind == ErrorKind::Protocol
+    }
+
+    /// A frame exceeded the receiver's size limit.
+    pub fn is_frame_too_large(&self) -> bool {
+        self.kind == ErrorKind::FrameTooLarge
+    }
+
+    /// The server hosts no such service, or another version of it.
+    pub fn is_service_mismatch(&self) -> bool {
+        self.kind == ErrorKind::ServiceMismatch
+    }
+
+    /// The server refused this client.
+    pub fn is_not_authorized(&self) -> bool {
+        self.kind == ErrorKind::NotAuthorized
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut debug = f.debug_struct("Error");
+        debug.field("kind", &self.kind);
+        if let Some(status) = self.status {
+            debug.field("status", &status);
+        }
+        debug.field("message", &self.message);
+        if let Some(source) = &self.source {
+            debug.field("source", source);
+        }
+        debug.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl Error {
+    /// A copy for fanning one failure out to many waiting calls: kind, status and message
+    /// are kept; the source is not (it is not `Clone`).
+    pub(crate) fn duplicate(&self) -> Self {
+        Error {
+            kind: self.kind,
+            status: self.status,
+            message: self.message.clone(),
+            source: None,
+        }
+    }
+}

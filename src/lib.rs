@@ -1,0 +1,92 @@
+//! ferry: typed async RPC between processes on one machine.
+//!
+//! A service is a trait marked `#[ferry::service]`. Both processes link the same
+//! definition; the macro generates a typed client (`{Trait}Client`) and the server dispatch
+//! (`{Trait}Server`). Calls travel over Unix domain sockets or Windows named pipes, framed
+//! by a small documented binary protocol (`docs/protocol.md`).
+//!
+//! ```no_run
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Serialize, Deserialize)]
+//! pub struct DivByZero;
+//!
+//! #[ferry::service]
+//! pub trait Calc {
+//!     async fn add(&self, a: i64, b: i64) -> i64;
+//!     async fn div(&self, a: i64, b: i64) -> Result<i64, DivByZero>;
+//! }
+//!
+//! struct MyCalc;
+//! impl Calc for MyCalc {
+//!     async fn add(&self, a: i64, b: i64) -> i64 { a + b }
+//!     async fn div(&self, a: i64, b: i64) -> Result<i64, DivByZero> {
+//!         a.checked_div(b).ok_or(DivByZero)
+//!     }
+//! }
+//!
+//! # async fn demo() -> Result<(), ferry::Error> {
+//! // In the server process:
+//! let server = ferry::Server::new().serve(CalcServer::new(MyCalc)).bind("calc-demo").await?;
+//! tokio::spawn(server.run());
+//!
+//! // In a client process:
+//! let calc = CalcClient::connect("calc-demo").await?;
+//! assert_eq!(calc.add(1, 2).await?, 3);
+//! assert!(calc.div(1, 0).await?.is_err());
+//! # Ok(()) }
+//! ```
+//!
+//! Methods are `async fn(&self, ...)`; arguments and return values are serde types. A method
+//! may take `cx: &ferry::Context` as its first argument to learn who calls and the call's
+//! deadline. Every client method returns `Result<T, ferry::Error>`: the error says whether
+//! the connection failed, the deadline passed, or the server rejected or failed the call.
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    unreachable_pub,
+    unsafe_op_in_unsafe_fn,
+    rust_2018_idioms
+)]
+
+mod client;
+mod context;
+mod error;
+mod outbox;
+mod server;
+mod service;
+mod wire;
+
+pub use client::{Client, ClientOptions};
+pub use context::Context;
+pub use error::{Error, ErrorKind};
+pub use ferry_codec::{FormatId, StatusCode};
+pub use ferry_macros::service;
+pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
+pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
+
+/// Endpoints and byte streams: names, listeners, connectors, socket pairs.
+pub mod transport {
+    pub use ferry_transport::*;
+}
+
+/// The wire format: frames, handshake, payload formats.
+pub mod codec {
+    pub use ferry_codec::*;
+}
+
+/// Items used by code that `#[ferry::service]` generates. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::context::Context;
+    pub use crate::service::{Call, Handler, ServiceDispatch, ServiceInfo};
+    pub use ferry_codec::signature_hash;
+    pub use ferry_transport::{Stream, ToName};
+    pub use std::sync::Arc;
+
+    /// The encoded argument list of a method without arguments: an empty tuple (`[]` in JSON).
+    pub const NO_ARGS: [u8; 0] = [];
+
+    /// Compile-time check that a type can travel as an argument or a return value.
+    pub fn assert_wire_type<T: serde::Serialize + serde::de::DeserializeOwned>() {}
+}

@@ -1,0 +1,239 @@
+//! [`Server`]: hosts services on an endpoint and serves many clients at once.
+
+pub(crate) mod connection;
+mod handshake;
+mod options;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use ferry_transport::{Listener, Stream, ToName};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::error::{Error, ErrorKind};
+use crate::service::ServiceDispatch;
+
+pub use options::ServerOptions;
+
+/// A set of services and the options to serve them with; [`Server::bind`] puts it on an
+/// endpoint.
+///
+/// ```no_run
+/// # #[ferry::service] pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+/// # struct MyCalc;
+/// # impl Calc for MyCalc { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+/// # async fn demo() -> Result<(), ferry::Error> {
+/// ferry::Server::new()
+///     .serve(CalcServer::new(MyCalc))
+///     .bind("calc-demo")
+///     .await?
+///     .run()
+///     .await
+/// # }
+/// ```
+pub struct Server {
+    services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+    options: ServerOptions,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
+impl Server {
+    /// A server with no services and the default [`ServerOptions`].
+    pub fn new() -> Self {
+        Server::with_options(ServerOptions::default())
+    }
+
+    /// A server with no services and the given options.
+    pub fn with_options(options: ServerOptions) -> Self {
+        Server {
+            services: HashMap::new(),
+            options,
+        }
+    }
+
+    /// Adds a service (a generated `{Trait}Server`). A client names the service it wants in
+    /// its handshake, so one endpoint can host several. A second service with the same name
+    /// replaces the first.
+    pub fn serve(mut self, service: impl ServiceDispatch) -> Self {
+        let name = service.info().name;
+        if self.services.insert(name, Arc::new(service)).is_some() {
+            warn!(service = name, "a service of this name was already added; replaced");
+        }
+        self
+    }
+
+    /// Binds the endpoint: from here on clients can connect (they wait in the backlog until
+    /// [`BoundServer::run`] accepts them).
+    ///
+    /// Must be called inside a tokio runtime. Fails when the name is invalid, a live server
+    /// already has it, or the operating system refuses.
+    pub async fn bind(self, name: impl ToName) -> Result<BoundServer, Error> {
+        let name = name
+            .to_name()
+            .map_err(|err| Error::transport(ErrorKind::Server, "invalid endpoint name", err))?;
+        let listener = Listener::bind(&name, &self.options.listener).map_err(|err| {
+            Error::transport(ErrorKind::Server, "cannot bind the endpoint", err)
+        })?;
+        let (shutdown_tx, _) = watch::channel(false);
+        Ok(BoundServer {
+            listener,
+            shared: Arc::new(Shared {
+                services: self.services,
+                options: self.options,
+                connections: AtomicUsize::new(0),
+                next_connection: AtomicU64::new(1),
+                shutdown: shutdown_tx,
+            }),
+        })
+    }
+
+    /// Serves one already connected stream (for example one end of
+    /// [`transport::pair`](crate::transport::pair)) until the client closes it.
+    pub async fn serve_stream(self, stream: Stream) {
+        let (shutdown_tx, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            services: self.services,
+            options: self.options,
+            connections: AtomicUsize::new(0),
+            next_connection: AtomicU64::new(1),
+            shutdown: shutdown_tx,
+        });
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        connection::serve(shared, stream, 1).await;
+    }
+}
+
+/// What every connection task of one server shares.
+pub(crate) struct Shared {
+    pub(crate) services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+    pub(crate) options: ServerOptions,
+    /// Open connections (handshake included).
+    pub(crate) connections: AtomicUsize,
+    next_connection: AtomicU64,
+    /// `true` once a graceful shutdown began.
+    pub(crate) shutdown: watch::Sender<bool>,
+}
+
+/// A server bound to its endpoint. [`BoundServer::run`] serves it.
+pub struct BoundServer {
+    listener: Listener,
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for BoundServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BoundServer")
+            .field("address", &self.listener.address())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Starts a graceful shutdown of a running server from anywhere. Cheap to clone.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
+}
+
+impl ShutdownHandle {
+    /// Stops accepting connections and new calls; calls in flight get the grace period
+    /// ([`ServerOptions::shutdown_grace`]) to finish, then the connections close and
+    /// [`BoundServer::run`] returns.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+    }
+
+    /// Number of open connections right now.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl BoundServer {
+    /// The platform address the server listens on: a socket path or a pipe name.
+    pub fn address(&self) -> String {
+        self.listener.address()
+    }
+
+    /// A handle to shut the server down gracefully and to read its connection count.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Serves until a [`ShutdownHandle::shutdown`], then drains gracefully and returns.
+    pub async fn run(self) -> Result<(), Error> {
+        self.run_until(std::future::pending::<()>()).await
+    }
+
+    /// Serves until `signal` completes (or a [`ShutdownHandle::shutdown`]), then drains
+    /// gracefully and returns. For Ctrl-C: `run_until(tokio::signal::ctrl_c())`.
+    pub async fn run_until(self, signal: impl Future) -> Result<(), Error> {
+        let BoundServer { listener, shared } = self;
+        let address = listener.address();
+        info!(%address, services = ?shared.services.keys().collect::<Vec<_>>(), "serving");
+        let mut shutdown = shared.shutdown.subscribe();
+        let mut tasks = JoinSet::new();
+        tokio::pin!(signal);
+        loop {
+            if *shutdown.borrow_and_update() {
+                break;
+            }
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(stream) => spawn_connection(&shared, &mut tasks, stream),
+                    Err(err) => {
+                        // Accept errors (EMFILE, a client gone before accept) must not end
+                        // the server; back off a little so a persistent one does not spin.
+                        warn!(%address, error = %err, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                },
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.changed() => {}
+                _ = &mut signal => {
+                    shared.shutdown.send_replace(true);
+                }
+            }
+        }
+        info!(%address, connections = tasks.len(), "shutting down");
+        drop(listener);
+        while tasks.join_next().await.is_some() {}
+        info!(%address, "stopped");
+        Ok(())
+    }
+}
+
+fn spawn_connection(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, stream: Stream) {
+    let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
+    let open = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
+    let peer = stream.peer_credentials();
+    let span = tracing::info_span!("connection", id, peer_pid = ?peer.pid, peer_uid = ?peer.uid);
+    debug!(parent: &span, open, "accepted");
+    tasks.spawn(connection::serve(Arc::clone(shared), stream, id).instrument(span));
+}

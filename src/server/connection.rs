@@ -1,0 +1,389 @@
+//! One accepted connection on the server: handshake, then reading requests, running their
+//! handlers concurrently (bounded), and writing replies.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, BytesMut};
+use ferry_codec::{
+    begin_frame, finish_frame, flags, CodecError, FormatId, Frame, FrameDecoder, FrameKind, Hello,
+    StatusCode,
+};
+use ferry_transport::{PeerCredentials, ReadHalf, Stream};
+use futures::future::{AbortHandle, Abortable};
+use futures::FutureExt;
+use serde::Serialize;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{watch, Semaphore};
+use tracing::{debug, error, info_span, warn, Instrument};
+
+use crate::context::Context;
+use crate::outbox::{Outbox, QueueError};
+use crate::server::{handshake, Shared};
+use crate::service::{Call, HandlerKind, ServiceDispatch};
+use crate::wire::{read_message, ReadError};
+
+/// The state of one served connection that its handlers share.
+pub(crate) struct Connection {
+    pub(crate) format: FormatId,
+    /// The largest frame body the client accepts.
+    client_max_frame: u32,
+    outbox: Outbox,
+    /// Calls running now, by request id, to cancel them.
+    calls: Mutex<HashMap<u64, AbortHandle>>,
+}
+
+impl Connection {
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, AbortHandle>> {
+        self.calls.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Queues the reply of call `id`; an encoding failure becomes an error reply.
+    pub(crate) async fn reply<T: Serialize + ?Sized>(&self, id: u64, value: &T) {
+        let format = self.format;
+        let max = self.client_max_frame;
+        let queued = self
+            .outbox
+            .push(|buf| {
+                let mark = buf.len();
+                let start = begin_frame(buf, FrameKind::RESPONSE, 0, 0, id);
+                if let Err(err) = format.encode(value, buf) {
+                    buf.truncate(mark);
+                    return Err(err);
+                }
+                finish_frame(buf, start, max)
+            })
+            .await;
+        match queued {
+            Ok(()) | Err(QueueError::Closed) => {}
+            Err(QueueError::Encode(err)) => {
+                let status = err.status();
+                let (status, message) = if status == StatusCode::FRAME_TOO_LARGE {
+                    (status, format!("reply {err}"))
+                } else {
+                    (StatusCode::INTERNAL, format!("cannot encode the reply: {err}"))
+                };
+                warn!(request_id = id, %message, "reply not sent");
+                self.send_error(id, status, &message);
+            }
+        }
+    }
+
+    /// Queues an ERROR frame without waiting for queue space (error frames are small).
+    fn send_error(&self, id: u64, status: StatusCode, message: &str) {
+        let _ = self.outbox.push_now(|buf| {
+            Frame::error(id, status, message).encode(buf);
+            Ok::<(), CodecError>(())
+        });
+    }
+}
+
+/// Serves `stream` until the client leaves, the protocol breaks or the server shuts down.
+pub(crate) async fn serve(shared: Arc<Shared>, stream: Stream, _id: u64) {
+    serve_inner(&shared, stream).await;
+    let open = shared.connections.fetch_sub(1, Ordering::SeqCst) - 1;
+    debug!(open, "connection closed");
+}
+
+async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
+    let peer = Arc::new(stream.peer_credentials().clone());
+    let (mut reader, mut writer) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(512);
+
+    let hello = tokio::time::timeout(
+        shared.options.handshake_timeout,
+        read_message(&mut reader, &mut buf, Hello::decode),
+    )
+    .await;
+    let hello = match hello {
+        Ok(Ok(Some(hello))) => hello,
+        Ok(Ok(None)) => {
+            debug!("client left before its handshake");
+            return;
+        }
+        Err(_) => {
+            warn!(
+                timeout = ?shared.options.handshake_timeout,
+                "handshake not completed in time; closing"
+            );
+            return;
+        }
+        Ok(Err(err)) => {
+            warn!(error = ?err, "bad handshake; closing");
+            let refused = handshake::Refused {
+                status: ferry_codec::HandshakeStatus::BAD_HELLO,
+                message: match &err {
+                    ReadError::Codec(err) => err.to_string(),
+                    ReadError::Truncated => "handshake truncated".into(),
+                    ReadError::Io(err) => err.to_string(),
+                },
+            };
+            let mut out = BytesMut::new();
+            handshake::refusal(shared, &refused).encode(&mut out);
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
+            return;
+        }
+    };
+    let accepted = match handshake::check(shared, &hello) {
+        Ok(accepted) => accepted,
+        Err(refused) => {
+            warn!(
+                service = %hello.service,
+                status = %refused.status,
+                reason = %refused.message,
+                "connection refused"
+            );
+            let mut out = BytesMut::new();
+            handshake::refusal(shared, &refused).encode(&mut out);
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
+            return;
+        }
+    };
+    let mut out = BytesMut::new();
+    handshake::welcome(shared, &accepted).encode(&mut out);
+    if let Err(err) = writer.write_all(&out).await {
+        debug!(error = %err, "client left during the handshake");
+        return;
+    }
+    tracing::Span::current().record("service", accepted.service.info().name);
+    debug!(service = accepted.service.info().name, format = accepted.format.name(), "handshake done");
+
+    let connection = Arc::new(Connection {
+        format: accepted.format,
+        client_max_frame: hello.max_frame,
+        outbox: Outbox::new(shared.options.write_queue_limit),
+        calls: Mutex::new(HashMap::new()),
+    });
+    let reading = read_requests(
+        shared,
+        &connection,
+        accepted.service,
+        peer,
+        reader,
+        buf,
+    );
+    let writing = async {
+        if let Err(err) = connection.outbox.run_writer(writer).await {
+            debug!(error = %err, "write failed; closing");
+        }
+    };
+    tokio::join!(reading, writing);
+}
+
+/// The reasons reading requests stops.
+enum Stop {
+    /// The client closed its side or the stream failed: cancel everything.
+    ClientGone,
+    /// The protocol broke: cancel everything, the error frame is queued.
+    Violation,
+    /// The server shuts down: let calls in flight finish within the grace period.
+    Shutdown,
+}
+
+async fn read_requests(
+    shared: &Arc<Shared>,
+    connection: &Arc<Connection>,
+    service: Arc<dyn ServiceDispatch>,
+    peer: Arc<PeerCredentials>,
+    mut reader: ReadHalf,
+    mut buf: BytesMut,
+) {
+    let in_flight = Arc::new(Semaphore::new(shared.options.max_in_flight));
+    let mut decoder = FrameDecoder::new(shared.options.max_frame);
+    let mut shutdown = shared.shutdown.subscribe();
+    let stop = loop {
+        let frame = tokio::select! {
+            biased;
+            read = read_message(&mut reader, &mut buf, |buf| decoder.decode(buf)) => read,
+            _ = wait_shutdown(&mut shutdown) => break Stop::Shutdown,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break Stop::ClientGone,
+            Err(ReadError::Io(err)) => {
+                debug!(error = %err, "read failed");
+                break Stop::ClientGone;
+            }
+            Err(ReadError::Truncated) => {
+                debug!("client closed in the middle of a frame");
+                break Stop::ClientGone;
+            }
+            Err(ReadError::Codec(err)) => {
+                let status = err.status();
+                warn!(error = %err, "bad frame from client; closing the connection");
+                connection.send_error(0, status, &err.to_string());
+                break Stop::Violation;
+            }
+        };
+        if frame.kind == FrameKind::REQUEST {
+            // Backpressure: with max_in_flight calls running, stop reading until one ends.
+            let permit = tokio::select! {
+                permit = Arc::clone(&in_flight).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break Stop::Shutdown,
+                },
+                _ = wait_shutdown(&mut shutdown) => {
+                    connection.send_error(frame.id, StatusCode::SHUTTING_DOWN, "the server is shutting down");
+                    break Stop::Shutdown;
+                }
+            };
+            start_call(connection, &service, &peer, frame, permit);
+        } else if frame.kind == FrameKind::CANCEL {
+            if let Some(handle) = connection.calls().remove(&frame.id) {
+                debug!(request_id = frame.id, "cancelled by the client");
+                handle.abort();
+            }
+        } else if frame.kind.is_ignorable() {
+            debug!(kind = ?frame.kind, "ignoring an extension frame");
+        } else {
+            let message = format!("unexpected {:?} frame from a client", frame.kind);
+            warn!(%message, "protocol violation; closing the connection");
+            connection.send_error(0, StatusCode::PROTOCOL, &message);
+            break Stop::Violation;
+        }
+    };
+    match stop {
+        Stop::ClientGone | Stop::Violation => {
+            cancel_all(connection);
+            connection.outbox.close_after_flush();
+        }
+        Stop::Shutdown => {
+            let max = u32::try_from(shared.options.max_in_flight).unwrap_or(u32::MAX);
+            let grace = shared.options.shutdown_grace;
+            if tokio::time::timeout(grace, in_flight.acquire_many(max))
+                .await
+                .is_err()
+            {
+                warn!(?grace, "calls still running after the grace period; cancelling them");
+                cancel_all(connection);
+            }
+            connection.outbox.close_after_flush();
+        }
+    }
+}
+
+/// Resolves once a graceful shutdown has begun.
+async fn wait_shutdown(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|down| *down).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+fn cancel_all(connection: &Connection) {
+    let calls: Vec<_> = connection.calls().drain().collect();
+    if !calls.is_empty() {
+        debug!(count = calls.len(), "cancelling calls");
+    }
+    for (_, handle) in calls {
+        handle.abort();
+    }
+}
+
+/// Decodes the request header, dispatches it and spawns its handler.
+fn start_call(
+    connection: &Arc<Connection>,
+    service: &Arc<dyn ServiceDispatch>,
+    peer: &Arc<PeerCredentials>,
+    frame: Frame,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let id = frame.id;
+    let info = service.info();
+    let mut args = frame.body;
+    let deadline = if frame.flags & flags::DEADLINE != 0 {
+        if args.len() < 4 {
+            connection.send_error(
+                id,
+                StatusCode::PROTOCOL,
+                "request has the deadline flag but no deadline",
+            );
+            return;
+        }
+        let millis = args.get_u32_le();
+        Some(Instant::now() + Duration::from_millis(u64::from(millis)))
+    } else {
+        None
+    };
+    let Some(method) = info.methods.get(usize::from(frame.aux)).copied() else {
+        let message = format!("no method {} in service `{}`", frame.aux, info.name);
+        debug!(request_id = id, %message, "call rejected");
+        connection.send_error(id, StatusCode::UNKNOWN_METHOD, &message);
+        return;
+    };
+    if connection.calls().contains_key(&id) {
+        connection.send_error(
+            id,
+            StatusCode::PROTOCOL,
+            &format!("request id {id} is already in flight"),
+        );
+        return;
+    }
+    let context = Context::new(Arc::clone(peer), info.name, method, id, deadline);
+    let call = Call {
+        id,
+        args,
+        context,
+        connection: Arc::clone(connection),
+    };
+    let work = match service.dispatch(frame.aux, call).0 {
+        HandlerKind::Run(work) => work,
+        HandlerKind::Reject(status, message) => {
+            let message = format!("`{}.{method}`: {message}", info.name);
+            debug!(request_id = id, %status, %message, "call rejected");
+            connection.send_error(id, status, &message);
+            return;
+        }
+    };
+    let (abort, registration) = AbortHandle::new_pair();
+    connection.calls().insert(id, abort);
+    let span = info_span!("call", service = info.name, method, request_id = id);
+    let connection = Arc::clone(connection);
+    tokio::spawn(
+        async move {
+            let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
+            let outcome = match deadline {
+                Some(deadline) => {
+                    tokio::time::timeout_at(deadline.into(), work).await.ok()
+                }
+                None => Some(work.await),
+            };
+            match outcome {
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(panic))) => {
+                    let message = panic_message(&panic);
+                    error!(panic = %message, "handler panicked");
+                    connection.send_error(
+                        id,
+                        StatusCode::INTERNAL,
+                        &format!("the handler of `{method}` panicked"),
+                    );
+                }
+                Some(Err(_aborted)) => debug!("handler cancelled"),
+                None => {
+                    debug!("deadline passed; handler stopped");
+                    connection.send_error(
+                        id,
+                        StatusCode::DEADLINE_EXCEEDED,
+                        &format!("`{method}` did not finish before the client's deadline"),
+                    );
+                }
+            }
+            connection.calls().remove(&id);
+            drop(permit);
+        }
+        .instrument(span),
+    );
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(text) = panic.downcast_ref::<&str>() {
+        (*text).to_owned()
+    } else if let Some(text) = panic.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}

@@ -1,0 +1,101 @@
+//! [`ServerOptions`]: the server's limits and time-outs, with safe defaults.
+
+use std::time::Duration;
+
+use ferry_codec::DEFAULT_MAX_FRAME;
+use ferry_transport::ListenerOptions;
+
+/// Limits and time-outs of a [`Server`](crate::Server). The defaults are bounded everywhere:
+///
+/// | option | default |
+/// | --- | --- |
+/// | [`max_connections`](ServerOptions::max_connections) | 1024 |
+/// | [`max_in_flight`](ServerOptions::max_in_flight) (calls per connection) | 64 |
+/// | [`max_frame`](ServerOptions::max_frame) | 16 MiB |
+/// | [`write_queue_limit`](ServerOptions::write_queue_limit) (bytes per connection) | 1 MiB |
+/// | [`handshake_timeout`](ServerOptions::handshake_timeout) | 5 s |
+/// | [`shutdown_grace`](ServerOptions::shutdown_grace) | 5 s |
+/// | [`listener`](ServerOptions::listener) | owner-only socket / local-only pipe |
+///
+/// ```
+/// let options = ferry::ServerOptions::new().max_in_flight(128).max_connections(64);
+/// let server = ferry::Server::with_options(options);
+/// # drop(server);
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    pub(crate) max_connections: usize,
+    pub(crate) max_in_flight: usize,
+    pub(crate) max_frame: u32,
+    pub(crate) write_queue_limit: usize,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) listener: ListenerOptions,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_connections: 1024,
+            max_in_flight: 64,
+            max_frame: DEFAULT_MAX_FRAME,
+            write_queue_limit: 1024 * 1024,
+            handshake_timeout: Duration::from_secs(5),
+            shutdown_grace: Duration::from_secs(5),
+            listener: ListenerOptions::default(),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The defaults (see the table above).
+    pub fn new() -> Self {
+        ServerOptions::default()
+    }
+
+    /// Connections served at once; a client beyond it is refused in the handshake with
+    /// "server busy". At least 1.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Calls served at once on one connection. When a connection has this many in flight,
+    /// the server stops reading from it until one finishes (backpressure). At least 1.
+    pub fn max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max.clamp(1, u32::MAX as usize);
+        self
+    }
+
+    /// The largest frame body the server accepts, in bytes. A larger request is refused with
+    /// a "frame too large" error and the connection is closed.
+    pub fn max_frame(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Bytes of replies queued for one connection before handlers wait for the client to
+    /// read (one frame may go past it).
+    pub fn write_queue_limit(mut self, bytes: usize) -> Self {
+        self.write_queue_limit = bytes.max(1);
+        self
+    }
+
+    /// How long a new connection has to complete its handshake.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long a graceful shutdown waits for calls in flight before it cancels them.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Options of the endpoint itself (permissions, stale-socket handling).
+    pub fn listener(mut self, options: ListenerOptions) -> Self {
+        self.listener = options;
+        self
+    }
+}

@@ -1,0 +1,156 @@
+//! Services and helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// A unique endpoint name for this test process.
+pub fn unique_name(what: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "ferry-test-{what}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Awaits `future` for at most 10 s; a hang fails the test instead of blocking it forever.
+pub async fn within<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .expect("timed out after 10 s")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DivError {
+    DivideByZero,
+}
+
+#[ferry::service]
+pub trait Calc {
+    /// Adds two numbers.
+    async fn add(&self, a: i64, b: i64) -> i64;
+    /// Divides, or says why not.
+    async fn div(&self, a: i64, b: i64) -> Result<i64, DivError>;
+    /// The caller's process id as the server saw it.
+    async fn whoami(&self, cx: &ferry::Context) -> Option<u32>;
+    /// Sleeps `ms` then returns `tag`.
+    async fn sleep_then(&self, ms: u64, tag: u64) -> u64;
+    /// Panics.
+    async fn boom(&self);
+    /// Waits until cancelled; reports its cancellation on the test's channel.
+    async fn hang(&self, tag: u64);
+    /// Milliseconds of deadline the handler saw, or None.
+    async fn remaining_ms(&self, cx: &ferry::Context) -> Option<u64>;
+    /// A reply of `len` bytes.
+    async fn blob(&self, len: usize) -> Vec<u8>;
+    /// Takes a payload and returns its length.
+    async fn take(&self, data: bytes::Bytes) -> usize;
+}
+
+/// The test implementation of [`Calc`]; `dropped` receives the tag of every `hang` call
+/// whose handler was dropped (cancelled).
+pub struct CalcImpl {
+    pub dropped: mpsc::UnboundedSender<u64>,
+    pub started: mpsc::UnboundedSender<u64>,
+}
+
+pub struct Probe {
+    pub dropped: mpsc::UnboundedReceiver<u64>,
+    pub started: mpsc::UnboundedReceiver<u64>,
+}
+
+pub fn calc() -> (CalcImpl, Probe) {
+    let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
+    let (started_tx, started_rx) = mpsc::unbounded_channel();
+    (
+        CalcImpl {
+            dropped: dropped_tx,
+            started: started_tx,
+        },
+        Probe {
+            dropped: dropped_rx,
+            started: started_rx,
+        },
+    )
+}
+
+struct DropReport {
+    tag: u64,
+    to: mpsc::UnboundedSender<u64>,
+}
+
+impl Drop for DropReport {
+    fn drop(&mut self) {
+        let _ = self.to.send(self.tag);
+    }
+}
+
+impl Calc for CalcImpl {
+    async fn add(&self, a: i64, b: i64) -> i64 {
+        a.wrapping_add(b)
+    }
+
+    async fn div(&self, a: i64, b: i64) -> Result<i64, DivError> {
+        a.checked_div(b).ok_or(DivError::DivideByZero)
+    }
+
+    async fn whoami(&self, cx: &ferry::Context) -> Option<u32> {
+        cx.peer().pid
+    }
+
+    async fn sleep_then(&self, ms: u64, tag: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        tag
+    }
+
+    async fn boom(&self) {
+        panic!("boom on purpose");
+    }
+
+    async fn hang(&self, tag: u64) {
+        let _report = DropReport {
+            tag,
+            to: self.dropped.clone(),
+        };
+        let _ = self.started.send(tag);
+        std::future::pending::<()>().await;
+    }
+
+    async fn remaining_ms(&self, cx: &ferry::Context) -> Option<u64> {
+        cx.remaining().map(|d| d.as_millis() as u64)
+    }
+
+    async fn blob(&self, len: usize) -> Vec<u8> {
+        vec![7; len]
+    }
+
+    async fn take(&self, data: bytes::Bytes) -> usize {
+        data.len()
+    }
+}
+
+/// Starts a server with `server` on a fresh name; returns the name and a shutdown handle.
+pub async fn start(server: ferry::Server) -> (String, ferry::ShutdownHandle, tokio::task::JoinHandle<Result<(), ferry::Error>>) {
+    let name = unique_name("srv");
+    let bound = server.bind(name.as_str()).await.expect("bind");
+    let handle = bound.shutdown_handle();
+    let task = tokio::spawn(bound.run());
+    (name, handle, task)
+}
+
+/// A Calc server with default options.
+pub async fn start_calc() -> (String, ferry::ShutdownHandle, Probe) {
+    let (service, probe) = calc();
+    let (name, handle, _task) = start(ferry::Server::new().serve(CalcServer::new(service))).await;
+    (name, handle, probe)
+}
+
+pub fn arc<T>(value: T) -> Arc<T> {
+    Arc::new(value)
+}

@@ -1,0 +1,4 @@
+#[ferry::service]
+pub struct Calc;
+
+fn main() {}
