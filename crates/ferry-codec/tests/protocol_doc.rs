@@ -1,0 +1,330 @@
+//! Checks every example block of `docs/protocol.md` against the bytes this crate produces.
+//!
+//! A block is a fenced code block whose info string carries `name=<name>`. Hex blocks hold
+//! hex bytes with `#` comments; `json-lines` blocks hold one JSON value per line.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use bytes::{Bytes, BytesMut};
+use ferry_codec::{
+    begin_request, finish_frame, signature_hash, FormatId, Frame, FrameDecoder, FrameKind,
+    HandshakeStatus, Hello, StatusCode, Welcome, DEFAULT_MAX_FRAME,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+const CANONICAL: &str = "service Calc { add(i64,i64)->i64; }";
+const CANONICAL_HASH: u64 = 0xd68b_eadf_fe90_afc0;
+
+struct Block {
+    lang: String,
+    lines: Vec<String>,
+}
+
+fn read_blocks() -> BTreeMap<String, Block> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut blocks = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        let Some(info) = line.strip_prefix("```") else {
+            continue;
+        };
+        let mut words = info.split_whitespace();
+        let lang = words.next().unwrap_or("").to_owned();
+        let name = words.find_map(|w| w.strip_prefix("name="));
+        let body: Vec<String> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .map(str::to_owned)
+            .collect();
+        if lang == "hex" || lang == "json-lines" {
+            assert!(name.is_some(), "example block without name=: {line}");
+        }
+        if let Some(name) = name {
+            let previous = blocks.insert(name.to_owned(), Block { lang, lines: body });
+            assert!(previous.is_none(), "two blocks named {name}");
+        }
+    }
+    blocks
+}
+
+/// Splits a line into its content and its `#` comment, both trimmed.
+fn split_comment(line: &str) -> (&str, &str) {
+    match line.split_once('#') {
+        Some((content, comment)) => (content.trim(), comment.trim()),
+        None => (line.trim(), ""),
+    }
+}
+
+fn parse_hex(text: &str) -> Vec<u8> {
+    text.split_whitespace()
+        .map(|pair| {
+            assert_eq!(pair.len(), 2, "hex byte {pair:?} is not two digits");
+            u8::from_str_radix(pair, 16).unwrap_or_else(|e| panic!("hex byte {pair:?}: {e}"))
+        })
+        .collect()
+}
+
+fn hex_block(blocks: &BTreeMap<String, Block>, name: &str) -> Vec<u8> {
+    let block = blocks
+        .get(name)
+        .unwrap_or_else(|| panic!("docs/protocol.md has no block name={name}"));
+    assert_eq!(block.lang, "hex", "block {name}");
+    block
+        .lines
+        .iter()
+        .flat_map(|l| parse_hex(split_comment(l).0))
+        .collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x} ")).collect()
+}
+
+fn assert_frame(doc: &[u8], expected_wire: &BytesMut, expected: &Frame, name: &str) {
+    assert_eq!(hex(doc), hex(expected_wire), "block {name} differs from the codec");
+    let mut buf = BytesMut::from(doc);
+    let frame = FrameDecoder::new(DEFAULT_MAX_FRAME)
+        .decode(&mut buf)
+        .unwrap()
+        .unwrap_or_else(|| panic!("block {name} is not a whole frame"));
+    assert!(buf.is_empty(), "block {name} has bytes after the frame");
+    assert_eq!(&frame, expected, "block {name}");
+}
+
+fn request(format: FormatId, id: u64, deadline: Option<u32>) -> BytesMut {
+    let mut out = BytesMut::new();
+    let start = begin_request(&mut out, id, 0, deadline);
+    format.encode(&(1i64, 2i64), &mut out).unwrap();
+    finish_frame(&mut out, start, DEFAULT_MAX_FRAME).unwrap();
+    out
+}
+
+const ALL_NAMES: &[&str] = &[
+    "bincode-examples",
+    "cancel",
+    "canonical-signature",
+    "error",
+    "hello",
+    "json-examples",
+    "request",
+    "request-deadline",
+    "request-json",
+    "response",
+    "welcome-ok",
+    "welcome-rejected",
+];
+
+#[test]
+fn every_named_block_is_checked() {
+    let blocks = read_blocks();
+    let names: Vec<&str> = blocks.keys().map(String::as_str).collect();
+    assert_eq!(names, ALL_NAMES, "add a check for new blocks");
+}
+
+#[test]
+fn canonical_signature_and_hash() {
+    let blocks = read_blocks();
+    let block = &blocks["canonical-signature"];
+    assert_eq!(block.lines, [CANONICAL]);
+    assert_eq!(signature_hash(CANONICAL), CANONICAL_HASH);
+}
+
+#[test]
+fn hello() {
+    let doc = hex_block(&read_blocks(), "hello");
+    let hello = Hello {
+        version: 1,
+        format: FormatId::Bincode.as_u8(),
+        max_frame: 16 * 1024 * 1024,
+        signature: signature_hash(CANONICAL),
+        service: "Calc".to_owned(),
+    };
+    let mut out = BytesMut::new();
+    hello.encode(&mut out).unwrap();
+    assert_eq!(hex(&doc), hex(&out));
+    let mut buf = BytesMut::from(&doc[..]);
+    assert_eq!(Hello::decode(&mut buf).unwrap(), Some(hello));
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn welcome_ok() {
+    let doc = hex_block(&read_blocks(), "welcome-ok");
+    let welcome = Welcome::accept(FormatId::Bincode.as_u8(), DEFAULT_MAX_FRAME, 64);
+    let mut out = BytesMut::new();
+    welcome.encode(&mut out);
+    assert_eq!(hex(&doc), hex(&out));
+    let mut buf = BytesMut::from(&doc[..]);
+    assert_eq!(Welcome::decode(&mut buf).unwrap(), Some(welcome));
+    assert!(buf.is_empty());
+}
+
+#[test]
+fn welcome_rejected() {
+    let doc = hex_block(&read_blocks(), "welcome-rejected");
+    let welcome = Welcome::reject(HandshakeStatus::UNKNOWN_SERVICE, 0, "no service `Calk`");
+    let mut out = BytesMut::new();
+    welcome.encode(&mut out);
+    assert_eq!(hex(&doc), hex(&out));
+    let mut buf = BytesMut::from(&doc[..]);
+    let decoded = Welcome::decode(&mut buf).unwrap().unwrap();
+    assert_eq!(decoded, welcome);
+    assert!(!decoded.status.is_ok());
+}
+
+#[test]
+fn request_without_deadline() {
+    let doc = hex_block(&read_blocks(), "request");
+    let expected = Frame::request(1, 0, Bytes::from_static(&[0x02, 0x04]));
+    assert_frame(&doc, &request(FormatId::Bincode, 1, None), &expected, "request");
+    let (deadline, args) = expected.split_deadline().unwrap();
+    assert_eq!(deadline, None);
+    assert_eq!(FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(), (1, 2));
+}
+
+#[test]
+fn request_with_deadline() {
+    let doc = hex_block(&read_blocks(), "request-deadline");
+    let expected = Frame::request(2, 0, Bytes::from_static(&[0x02, 0x04])).with_deadline(1500);
+    let wire = request(FormatId::Bincode, 2, Some(1500));
+    assert_frame(&doc, &wire, &expected, "request-deadline");
+    let (deadline, args) = expected.split_deadline().unwrap();
+    assert_eq!(deadline, Some(1500));
+    assert_eq!(FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(), (1, 2));
+}
+
+#[test]
+fn request_json() {
+    let doc = hex_block(&read_blocks(), "request-json");
+    let expected = Frame::request(4, 0, Bytes::from_static(b"[1,2]"));
+    assert_frame(&doc, &request(FormatId::Json, 4, None), &expected, "request-json");
+    assert_eq!(FormatId::Json.decode::<(i64, i64)>(&expected.body).unwrap(), (1, 2));
+}
+
+#[test]
+fn response() {
+    let doc = hex_block(&read_blocks(), "response");
+    let mut body = BytesMut::new();
+    FormatId::Bincode.encode(&3i64, &mut body).unwrap();
+    let expected = Frame::new(FrameKind::RESPONSE, 1, body.freeze());
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "response");
+    assert_eq!(FormatId::Bincode.decode::<i64>(&expected.body).unwrap(), 3);
+}
+
+#[test]
+fn error() {
+    let doc = hex_block(&read_blocks(), "error");
+    let expected = Frame::error(3, StatusCode::UNKNOWN_METHOD, "no method 7 in service `Calc`");
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "error");
+}
+
+#[test]
+fn cancel() {
+    let doc = hex_block(&read_blocks(), "cancel");
+    let expected = Frame::new(FrameKind::CANCEL, 2, Bytes::new());
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "cancel");
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Color {
+    Red,
+    Green,
+    Blue,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+enum Command {
+    Move { x: i32, y: i32 },
+}
+
+type Check = Box<dyn Fn(FormatId, &[u8])>;
+
+/// Encodes `value`, compares with `doc`, and decodes `doc` back to `value`.
+fn check<T>(value: T) -> Check
+where
+    T: Serialize + DeserializeOwned + PartialEq + Debug + 'static,
+{
+    Box::new(move |format, doc| {
+        let mut out = BytesMut::new();
+        format.encode(&value, &mut out).unwrap();
+        assert_eq!(hex(doc), hex(&out), "{format} encoding of {value:?}");
+        assert_eq!(format.decode::<T>(doc).unwrap(), value, "{format} decoding");
+    })
+}
+
+/// Checks a block of one example per line; `expected` pairs each line's comment with its value.
+fn check_lines(name: &str, format: FormatId, expected: Vec<(&str, Check)>) {
+    let blocks = read_blocks();
+    let block = &blocks[name];
+    let lines: Vec<(&str, &str)> = block.lines.iter().map(|l| split_comment(l)).collect();
+    let comments: Vec<&str> = lines.iter().map(|(_, c)| *c).collect();
+    let wanted: Vec<&str> = expected.iter().map(|(c, _)| *c).collect();
+    assert_eq!(comments, wanted, "lines of block {name}");
+    for ((content, _), (_, check)) in lines.iter().zip(&expected) {
+        let bytes = match format {
+            FormatId::Json => content.as_bytes().to_vec(),
+            _ => parse_hex(content),
+        };
+        check(format, &bytes);
+    }
+}
+
+#[test]
+fn bincode_examples() {
+    check_lines(
+        "bincode-examples",
+        FormatId::Bincode,
+        vec![
+            ("3u64", check(3u64)),
+            ("251u32", check(251u32)),
+            ("70000u32", check(70000u32)),
+            ("-2i64", check(-2i64)),
+            ("true", check(true)),
+            ("\"hi\"", check("hi".to_owned())),
+            ("None::<u8>", check(None::<u8>)),
+            ("Some(true)", check(Some(true))),
+            ("vec![1u16, 300]", check(vec![1u16, 300])),
+            ("Color::Green (variant index 1)", check(Color::Green)),
+            ("the arguments (1i64, 2i64)", check((1i64, 2i64))),
+        ],
+    );
+    // Keep the other variants used, so the indices in the doc stay meaningful.
+    assert_ne!(Color::Red, Color::Blue);
+}
+
+#[test]
+fn json_examples() {
+    check_lines(
+        "json-examples",
+        FormatId::Json,
+        vec![
+            ("the arguments (1i64, 2i64)", check((1i64, 2i64))),
+            ("the arguments (String::from(\"a\"),)", check((String::from("a"),))),
+            ("no arguments", check(ferry_codec::NoArgs)),
+            ("the return value 3i64", check(3i64)),
+            ("None::<u8>, and the return value ()", {
+                let none = check(None::<u8>);
+                let unit = check(());
+                Box::new(move |f, d| {
+                    none(f, d);
+                    unit(f, d);
+                })
+            }),
+            ("Color::Green", check(Color::Green)),
+            ("Command::Move { x: 1, y: 2 }", check(Command::Move { x: 1, y: 2 })),
+            (
+                "serde_bytes::ByteBuf::from(b\"hi\")",
+                check(serde_bytes::ByteBuf::from(b"hi".to_vec())),
+            ),
+        ],
+    );
+}
