@@ -400,3 +400,19 @@ async fn a_pair_serves_without_an_endpoint() {
         .unwrap();
     assert_eq!(within(calc.add(20, 22)).await.unwrap(), 42);
 }
+
+/// The documented canonical signature example (docs/protocol.md, section 7).
+#[ferry::service(name = "Calc")]
+pub trait DocCalc {
+    async fn add(&self, a: i64, b: i64) -> i64;
+}
+
+#[test]
+fn the_macro_emits_the_documented_canonical_signature() {
+    assert_eq!(
+        __FERRY_SERVICE_INFO_DOCCALC.canonical,
+        "service Calc { add(i64,i64)->i64; }"
+    );
+    assert_eq!(__FERRY_SERVICE_INFO_DOCCALC.signature, 0xd68b_eadf_fe90_afc0);
+    assert_eq!(__FERRY_SERVICE_INFO_DOCCALC.methods, ["add"]);
+}
