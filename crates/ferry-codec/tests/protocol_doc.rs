@@ -84,7 +84,11 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn assert_frame(doc: &[u8], expected_wire: &BytesMut, expected: &Frame, name: &str) {
-    assert_eq!(hex(doc), hex(expected_wire), "block {name} differs from the codec");
+    assert_eq!(
+        hex(doc),
+        hex(expected_wire),
+        "block {name} differs from the codec"
+    );
     let mut buf = BytesMut::from(doc);
     let frame = FrameDecoder::new(DEFAULT_MAX_FRAME)
         .decode(&mut buf)
@@ -179,10 +183,18 @@ fn welcome_rejected() {
 fn request_without_deadline() {
     let doc = hex_block(&read_blocks(), "request");
     let expected = Frame::request(1, 0, Bytes::from_static(&[0x02, 0x04]));
-    assert_frame(&doc, &request(FormatId::Bincode, 1, None), &expected, "request");
+    assert_frame(
+        &doc,
+        &request(FormatId::Bincode, 1, None),
+        &expected,
+        "request",
+    );
     let (deadline, args) = expected.split_deadline().unwrap();
     assert_eq!(deadline, None);
-    assert_eq!(FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(), (1, 2));
+    assert_eq!(
+        FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -193,15 +205,26 @@ fn request_with_deadline() {
     assert_frame(&doc, &wire, &expected, "request-deadline");
     let (deadline, args) = expected.split_deadline().unwrap();
     assert_eq!(deadline, Some(1500));
-    assert_eq!(FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(), (1, 2));
+    assert_eq!(
+        FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(),
+        (1, 2)
+    );
 }
 
 #[test]
 fn request_json() {
     let doc = hex_block(&read_blocks(), "request-json");
     let expected = Frame::request(4, 0, Bytes::from_static(b"[1,2]"));
-    assert_frame(&doc, &request(FormatId::Json, 4, None), &expected, "request-json");
-    assert_eq!(FormatId::Json.decode::<(i64, i64)>(&expected.body).unwrap(), (1, 2));
+    assert_frame(
+        &doc,
+        &request(FormatId::Json, 4, None),
+        &expected,
+        "request-json",
+    );
+    assert_eq!(
+        FormatId::Json.decode::<(i64, i64)>(&expected.body).unwrap(),
+        (1, 2)
+    );
 }
 
 #[test]
@@ -219,7 +242,11 @@ fn response() {
 #[test]
 fn error() {
     let doc = hex_block(&read_blocks(), "error");
-    let expected = Frame::error(3, StatusCode::UNKNOWN_METHOD, "no method 7 in service `Calc`");
+    let expected = Frame::error(
+        3,
+        StatusCode::UNKNOWN_METHOD,
+        "no method 7 in service `Calc`",
+    );
     let mut wire = BytesMut::new();
     expected.encode(&mut wire);
     assert_frame(&doc, &wire, &expected, "error");
@@ -308,7 +335,10 @@ fn json_examples() {
         FormatId::Json,
         vec![
             ("the arguments (1i64, 2i64)", check((1i64, 2i64))),
-            ("the arguments (String::from(\"a\"),)", check((String::from("a"),))),
+            (
+                "the arguments (String::from(\"a\"),)",
+                check((String::from("a"),)),
+            ),
             ("no arguments", check(ferry_codec::NoArgs)),
             ("the return value 3i64", check(3i64)),
             ("None::<u8>, and the return value ()", {
@@ -320,7 +350,10 @@ fn json_examples() {
                 })
             }),
             ("Color::Green", check(Color::Green)),
-            ("Command::Move { x: 1, y: 2 }", check(Command::Move { x: 1, y: 2 })),
+            (
+                "Command::Move { x: 1, y: 2 }",
+                check(Command::Move { x: 1, y: 2 }),
+            ),
             (
                 "serde_bytes::ByteBuf::from(b\"hi\")",
                 check(serde_bytes::ByteBuf::from(b"hi".to_vec())),

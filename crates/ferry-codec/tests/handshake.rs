@@ -1,0 +1,140 @@
+//! Property tests of the handshake messages.
+
+use bytes::BytesMut;
+use ferry_codec::{CodecError, HandshakeStatus, Hello, Welcome, MAGIC};
+use proptest::prelude::*;
+
+fn any_hello() -> impl Strategy<Value = Hello> {
+    (
+        any::<u16>(),
+        any::<u8>(),
+        any::<u32>(),
+        any::<u64>(),
+        "[a-zA-Z0-9_.é€-]{1,60}",
+    )
+        .prop_map(|(version, format, max_frame, signature, service)| Hello {
+            version,
+            format,
+            max_frame,
+            signature,
+            service,
+        })
+}
+
+fn any_welcome() -> impl Strategy<Value = Welcome> {
+    (
+        any::<u16>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u32>(),
+        any::<u32>(),
+        "\\PC{0,300}",
+    )
+        .prop_map(
+            |(version, status, format, max_frame, max_in_flight, message)| Welcome {
+                version,
+                status: HandshakeStatus(status),
+                format,
+                max_frame,
+                max_in_flight,
+                message,
+            },
+        )
+}
+
+/// Feeds `wire` one byte at a time to `decode`, returning the first message and what is left.
+fn byte_by_byte<T>(
+    wire: &[u8],
+    decode: impl Fn(&mut BytesMut) -> Result<Option<T>, CodecError>,
+) -> (Option<T>, BytesMut) {
+    let mut buf = BytesMut::new();
+    let mut got = None;
+    for b in wire {
+        buf.extend_from_slice(&[*b]);
+        if got.is_none() {
+            got = decode(&mut buf).unwrap();
+        }
+    }
+    (got, buf)
+}
+
+proptest! {
+    #[test]
+    fn hello_round_trips(hello in any_hello(), trailer in proptest::collection::vec(any::<u8>(), 0..8)) {
+        let mut wire = BytesMut::new();
+        hello.encode(&mut wire).unwrap();
+        let len = wire.len();
+        wire.extend_from_slice(&trailer);
+        let (got, rest) = byte_by_byte(&wire, Hello::decode);
+        prop_assert_eq!(got, Some(hello));
+        prop_assert_eq!(&rest[..], &wire[len..]);
+    }
+
+    #[test]
+    fn welcome_round_trips(welcome in any_welcome()) {
+        let mut wire = BytesMut::new();
+        welcome.encode(&mut wire);
+        let (got, rest) = byte_by_byte(&wire, Welcome::decode);
+        let got = got.unwrap();
+        prop_assert!(rest.is_empty());
+        prop_assert!(got.message.len() <= 1024);
+        prop_assert!(welcome.message.starts_with(&got.message));
+        let expected = Welcome { message: got.message.clone(), ..welcome.clone() };
+        prop_assert_eq!(&got, &expected);
+        if welcome.message.len() <= 1024 {
+            prop_assert_eq!(got.message, welcome.message);
+        }
+    }
+
+    /// Arbitrary bytes give a message, "need more" or a typed error; never a panic, and
+    /// the buffer never grows past the largest message.
+    #[test]
+    fn arbitrary_input_to_handshake_decoders(
+        mut input in proptest::collection::vec(any::<u8>(), 0..1200),
+        with_magic in any::<bool>(),
+    ) {
+        if with_magic && input.len() >= 4 {
+            input[..4].copy_from_slice(&MAGIC);
+        }
+        let mut buf = BytesMut::from(&input[..]);
+        let before = buf.capacity();
+        match Hello::decode(&mut buf) {
+            Ok(Some(hello)) => prop_assert!(!hello.service.is_empty() && hello.service.len() <= 255),
+            Ok(None) | Err(CodecError::BadMagic { .. } | CodecError::BadHandshake(_)) => {}
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+        prop_assert!(buf.capacity() <= before.max(2 * (21 + 255)));
+
+        let mut buf = BytesMut::from(&input[..]);
+        let before = buf.capacity();
+        match Welcome::decode(&mut buf) {
+            Ok(Some(welcome)) => prop_assert!(welcome.message.len() <= 1024 * 3),
+            Ok(None) | Err(CodecError::BadMagic { .. } | CodecError::BadHandshake(_)) => {}
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+        prop_assert!(buf.capacity() <= before.max(2 * (18 + 1024)));
+    }
+
+    #[test]
+    fn bad_magic_is_reported(first in proptest::array::uniform4(any::<u8>())) {
+        prop_assume!(first != MAGIC);
+        let mut buf = BytesMut::from(&first[..]);
+        let is_bad_magic = matches!(Hello::decode(&mut buf),
+            Err(CodecError::BadMagic { found, expected }) if found == first && expected == MAGIC);
+        prop_assert!(is_bad_magic);
+        let is_bad_magic = matches!(Welcome::decode(&mut buf),
+            Err(CodecError::BadMagic { found, .. }) if found == first);
+        prop_assert!(is_bad_magic);
+    }
+}
+
+#[test]
+fn http_request_is_bad_magic() {
+    let mut buf = BytesMut::from(&b"GET / HTTP/1.1\r\n"[..]);
+    let err = Hello::decode(&mut buf).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "bad magic [47, 45, 54, 20], expected [46, 52, 52, 59]"
+    );
+    assert_eq!(err.status(), ferry_codec::StatusCode::PROTOCOL);
+}
