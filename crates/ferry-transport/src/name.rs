@@ -38,6 +38,7 @@ pub(crate) enum NameKind {
     /// An explicit socket path.
     Path(PathBuf),
     /// A Linux abstract socket name, without the leading NUL.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     Abstract(Vec<u8>),
     /// A full Windows pipe name.
     Pipe(String),
@@ -117,6 +118,7 @@ impl Name {
         }
     }
 
+    #[cfg_attr(windows, allow(dead_code))] // used by the named-pipe code to come
     pub(crate) fn kind(&self) -> &NameKind {
         &self.kind
     }

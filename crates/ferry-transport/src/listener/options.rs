@@ -27,7 +27,8 @@ impl ListenerOptions {
         Self::default()
     }
 
-    /// Permission bits of the socket file (Unix; default `0o600`, owner only).
+    /// Permission bits of the socket file (Unix; default `0o600`, owner only). Only the
+    /// `0o777` bits are kept.
     ///
     /// They are set before the socket starts listening, so no client can connect while
     /// looser bits apply. Ignored for abstract names and on Windows.

@@ -8,10 +8,9 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::credentials::PeerCredentials;
 use crate::error::TransportError;
 use crate::listener::ListenerOptions;
-use crate::name::{Name, NameKind};
+use crate::name::Name;
 use crate::sys::Connected;
 
 const PIPES: &str = "named pipes";
@@ -41,36 +40,24 @@ impl Listener {
         Err(TransportError::Unsupported(PIPES))
     }
 
-    pub(crate) async fn accept(&self) -> io::Result<(Stream, PeerCredentials)> {
+    pub(crate) async fn accept(&self) -> io::Result<Connected> {
         match self.never {}
     }
 }
 
-/// A resolved pipe name.
+/// A resolved pipe name. Not constructible yet.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
-    _pipe: String,
+    never: Infallible,
 }
 
 impl Target {
-    pub(crate) fn resolve(name: &Name) -> Result<Target, TransportError> {
-        match name.kind() {
-            NameKind::Plain(plain) => Ok(Target {
-                _pipe: plain_address(plain),
-            }),
-            NameKind::Pipe(pipe) => Ok(Target {
-                _pipe: pipe.clone(),
-            }),
-            NameKind::Path(_) => Err(TransportError::Unsupported("unix socket paths")),
-            NameKind::Abstract(_) => Err(TransportError::Unsupported("abstract socket names")),
-        }
+    pub(crate) fn resolve(_name: &Name) -> Result<Target, TransportError> {
+        Err(TransportError::Unsupported(PIPES))
     }
 
-    pub(crate) async fn connect(&self) -> io::Result<(Stream, PeerCredentials)> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "named pipes are not supported yet",
-        ))
+    pub(crate) async fn connect(&self) -> io::Result<Connected> {
+        match self.never {}
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests over real sockets. Plain names live under a private directory per
 //! test process (`FERRY_RUNTIME_DIR`), explicit paths under a scratch directory.
 
+#[cfg(unix)]
 mod support;
 
 #[cfg(unix)]

@@ -1,7 +1,7 @@
 //! A name resolved to a Unix socket address.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tokio::net::UnixStream;
 
@@ -10,6 +10,33 @@ use super::stream::Stream;
 use crate::credentials::PeerCredentials;
 use crate::error::TransportError;
 use crate::name::{Name, NameKind};
+
+/// Size of `sockaddr_un::sun_path`, which must also hold the terminating NUL.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SUN_PATH_LEN: usize = 108;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SUN_PATH_LEN: usize = 104;
+
+/// Socket paths must fit `sun_path`; say so with the numbers instead of a bare `EINVAL`.
+fn check_path_len(path: &Path) -> Result<(), TransportError> {
+    let len = path.as_os_str().len();
+    if len == 0 {
+        return Err(TransportError::InvalidName {
+            name: String::new(),
+            reason: "socket path is empty".into(),
+        });
+    }
+    if len >= SUN_PATH_LEN {
+        return Err(TransportError::InvalidName {
+            name: path.display().to_string(),
+            reason: format!(
+                "socket path is {len} bytes, the limit is {}",
+                SUN_PATH_LEN - 1
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// Where a name points on Unix.
 #[derive(Debug, Clone)]
@@ -26,14 +53,18 @@ impl Target {
     /// Resolves `name`, reading the environment for plain names.
     pub(crate) fn resolve(name: &Name) -> Result<Target, TransportError> {
         match name.kind() {
-            NameKind::Plain(plain) => Ok(Target::Path {
-                path: runtime_dir::plain_socket_path(plain),
-                plain: true,
-            }),
-            NameKind::Path(path) => Ok(Target::Path {
-                path: path.clone(),
-                plain: false,
-            }),
+            NameKind::Plain(plain) => {
+                let path = runtime_dir::plain_socket_path(plain);
+                check_path_len(&path)?;
+                Ok(Target::Path { path, plain: true })
+            }
+            NameKind::Path(path) => {
+                check_path_len(path)?;
+                Ok(Target::Path {
+                    path: path.clone(),
+                    plain: false,
+                })
+            }
             #[cfg(any(target_os = "linux", target_os = "android"))]
             NameKind::Abstract(bytes) => Ok(Target::Abstract(bytes.clone())),
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -62,5 +93,28 @@ impl Target {
     pub(crate) async fn connect(&self) -> io::Result<(Stream, PeerCredentials)> {
         let stream = UnixStream::connect(self.socket_path()).await?;
         Ok(Stream::with_credentials(stream))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlong_paths_are_invalid_names() {
+        let long = format!("/tmp/{}.sock", "x".repeat(SUN_PATH_LEN));
+        match Target::resolve(&Name::path(&long)) {
+            Err(TransportError::InvalidName { name, reason }) => {
+                assert_eq!(name, long);
+                assert!(
+                    reason.contains(&format!("{} bytes", long.len())),
+                    "{reason}"
+                );
+            }
+            other => panic!("expected InvalidName, got {other:?}"),
+        }
+        let fits = format!("/{}", "x".repeat(SUN_PATH_LEN - 2));
+        assert!(Target::resolve(&Name::path(fits)).is_ok());
+        assert!(Target::resolve(&Name::path("")).is_err());
     }
 }
