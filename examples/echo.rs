@@ -68,10 +68,7 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = |flag: &str| {
-            it.next()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = |flag: &str| it.next().ok_or_else(|| format!("{flag} needs a value"));
         let number = |flag: &str, text: String| {
             text.parse::<usize>()
                 .map_err(|_| format!("{flag} takes a whole number, not {text:?}"))
@@ -115,7 +112,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("echo: cannot start the runtime: {err}");
@@ -264,7 +264,9 @@ async fn client_task(name: &str, task: usize, calls: usize, payload: usize) -> T
         let data = payload_for(seed, call, payload);
         let started = Instant::now();
         let result = client.echo(data.clone()).await;
-        totals.latencies_us.push(started.elapsed().as_micros() as u64);
+        totals
+            .latencies_us
+            .push(started.elapsed().as_micros() as u64);
         totals.calls += 1;
         match result {
             Ok(reply) if reply == data => {}
@@ -331,7 +333,9 @@ impl Totals {
         let mut words = line.strip_prefix("report ")?.split(' ');
         let calls = words.next()?.parse().ok()?;
         let errors = words.next()?.parse().ok()?;
-        let latencies_us = words.map(|w| w.parse().ok()).collect::<Option<Vec<u64>>>()?;
+        let latencies_us = words
+            .map(|w| w.parse().ok())
+            .collect::<Option<Vec<u64>>>()?;
         Some(Totals {
             calls,
             errors,

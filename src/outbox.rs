@@ -60,7 +60,9 @@ impl Outbox {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic while holding this lock can only come from an encoder; the buffer is
         // still a valid byte buffer, so go on with it.
-        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Queues one frame written by `encode`, waiting while the queue is full.

@@ -76,7 +76,10 @@ impl Server {
     pub fn serve(mut self, service: impl ServiceDispatch) -> Self {
         let name = service.info().name;
         if self.services.insert(name, Arc::new(service)).is_some() {
-            warn!(service = name, "a service of this name was already added; replaced");
+            warn!(
+                service = name,
+                "a service of this name was already added; replaced"
+            );
         }
         self
     }
@@ -90,9 +93,8 @@ impl Server {
         let name = name
             .to_name()
             .map_err(|err| Error::transport(ErrorKind::Server, "invalid endpoint name", err))?;
-        let listener = Listener::bind(&name, &self.options.listener).map_err(|err| {
-            Error::transport(ErrorKind::Server, "cannot bind the endpoint", err)
-        })?;
+        let listener = Listener::bind(&name, &self.options.listener)
+            .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
         let (shutdown_tx, _) = watch::channel(false);
         Ok(BoundServer {
             listener,

@@ -38,7 +38,11 @@ mod shadowing {
 async fn a_service_in_a_shadowing_module_works() {
     use shadowing::{Impl, ShadowedClient, ShadowedServer};
     let (a, b) = ferry::transport::pair().unwrap();
-    tokio::spawn(ferry::Server::new().serve(ShadowedServer::new(Impl)).serve_stream(a));
+    tokio::spawn(
+        ferry::Server::new()
+            .serve(ShadowedServer::new(Impl))
+            .serve_stream(a),
+    );
     let client = tokio::time::timeout(
         std::time::Duration::from_secs(10),
         ShadowedClient::from_stream(b, &ferry::ClientOptions::default()),

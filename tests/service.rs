@@ -204,7 +204,9 @@ async fn graceful_shutdown_finishes_calls_in_flight() {
     within(serving).await.unwrap().unwrap();
     let err = within(calc.add(1, 1)).await.unwrap_err();
     assert!(err.is_closed(), "{err:?}");
-    let err = within(CalcClient::connect(name.as_str())).await.unwrap_err();
+    let err = within(CalcClient::connect(name.as_str()))
+        .await
+        .unwrap_err();
     assert!(err.is_connect(), "{err:?}");
 }
 
@@ -338,9 +340,7 @@ async fn a_server_speaking_garbage_is_a_protocol_error() {
         let mut stream = listener.accept().await.unwrap();
         let mut hello = [0u8; 16];
         let _ = stream.read(&mut hello).await;
-        let _ = stream
-            .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n")
-            .await;
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
         tokio::time::sleep(Duration::from_millis(200)).await;
     });
     let err = within(CalcClient::connect(&name)).await.unwrap_err();
@@ -394,7 +394,11 @@ async fn pending_calls_fail_at_once_when_the_connection_dies() {
 async fn a_pair_serves_without_an_endpoint() {
     let (a, b) = ferry::transport::pair().unwrap();
     let (service, _probe) = calc();
-    tokio::spawn(Server::new().serve(CalcServer::new(service)).serve_stream(a));
+    tokio::spawn(
+        Server::new()
+            .serve(CalcServer::new(service))
+            .serve_stream(a),
+    );
     let calc = within(CalcClient::from_stream(b, &ClientOptions::default()))
         .await
         .unwrap();
@@ -413,6 +417,9 @@ fn the_macro_emits_the_documented_canonical_signature() {
         __FERRY_SERVICE_INFO_DOCCALC.canonical,
         "service Calc { add(i64,i64)->i64; }"
     );
-    assert_eq!(__FERRY_SERVICE_INFO_DOCCALC.signature, 0xd68b_eadf_fe90_afc0);
+    assert_eq!(
+        __FERRY_SERVICE_INFO_DOCCALC.signature,
+        0xd68b_eadf_fe90_afc0
+    );
     assert_eq!(__FERRY_SERVICE_INFO_DOCCALC.methods, ["add"]);
 }

@@ -52,8 +52,7 @@ pub(crate) struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.shared
-            .close(Error::closed("the client was dropped"));
+        self.shared.close(Error::closed("the client was dropped"));
         self.stop.notify_one();
     }
 }
@@ -162,7 +161,9 @@ pub(crate) async fn open(
 
 impl Shared {
     fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.pending
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -251,9 +252,8 @@ impl Shared {
     ) -> Result<(), Error> {
         let format = self.format;
         let max = self.server_max_frame;
-        let deadline_ms = timeout.map(|timeout| {
-            u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX)
-        });
+        let deadline_ms =
+            timeout.map(|timeout| u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX));
         let frame_flags = if deadline_ms.is_some() {
             flags::DEADLINE
         } else {
@@ -336,7 +336,11 @@ async fn read_replies(
                 break Error::closed("the server closed the connection in the middle of a frame")
             }
             Err(ReadError::Io(err)) => {
-                break Error::io(ErrorKind::Closed, "the connection failed while reading", err)
+                break Error::io(
+                    ErrorKind::Closed,
+                    "the connection failed while reading",
+                    err,
+                )
             }
             Err(ReadError::Codec(err)) => {
                 warn!(error = %err, "bad frame from the server; closing");

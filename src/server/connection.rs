@@ -38,7 +38,9 @@ pub(crate) struct Connection {
 
 impl Connection {
     fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<u64, AbortHandle>> {
-        self.calls.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.calls
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// Queues the reply of call `id`; an encoding failure becomes an error reply.
@@ -64,7 +66,10 @@ impl Connection {
                 let (status, message) = if status == StatusCode::FRAME_TOO_LARGE {
                     (status, format!("reply {err}"))
                 } else {
-                    (StatusCode::INTERNAL, format!("cannot encode the reply: {err}"))
+                    (
+                        StatusCode::INTERNAL,
+                        format!("cannot encode the reply: {err}"),
+                    )
                 };
                 warn!(request_id = id, %message, "reply not sent");
                 self.send_error(id, status, &message);
@@ -149,7 +154,11 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
         return;
     }
     tracing::Span::current().record("service", accepted.service.info().name);
-    debug!(service = accepted.service.info().name, format = accepted.format.name(), "handshake done");
+    debug!(
+        service = accepted.service.info().name,
+        format = accepted.format.name(),
+        "handshake done"
+    );
 
     let connection = Arc::new(Connection {
         format: accepted.format,
@@ -157,14 +166,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
         outbox: Outbox::new(shared.options.write_queue_limit),
         calls: Mutex::new(HashMap::new()),
     });
-    let reading = read_requests(
-        shared,
-        &connection,
-        accepted.service,
-        peer,
-        reader,
-        buf,
-    );
+    let reading = read_requests(shared, &connection, accepted.service, peer, reader, buf);
     let writing = async {
         if let Err(err) = connection.outbox.run_writer(writer).await {
             debug!(error = %err, "write failed; closing");
@@ -257,7 +259,10 @@ async fn read_requests(
                 .await
                 .is_err()
             {
-                warn!(?grace, "calls still running after the grace period; cancelling them");
+                warn!(
+                    ?grace,
+                    "calls still running after the grace period; cancelling them"
+                );
                 cancel_all(connection);
             }
             connection.outbox.close_after_flush();
@@ -345,9 +350,7 @@ fn start_call(
         async move {
             let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
             let outcome = match deadline {
-                Some(deadline) => {
-                    tokio::time::timeout_at(deadline.into(), work).await.ok()
-                }
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
                 None => Some(work.await),
             };
             match outcome {

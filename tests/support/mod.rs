@@ -136,7 +136,13 @@ impl Calc for CalcImpl {
 }
 
 /// Starts a server with `server` on a fresh name; returns the name and a shutdown handle.
-pub async fn start(server: ferry::Server) -> (String, ferry::ShutdownHandle, tokio::task::JoinHandle<Result<(), ferry::Error>>) {
+pub async fn start(
+    server: ferry::Server,
+) -> (
+    String,
+    ferry::ShutdownHandle,
+    tokio::task::JoinHandle<Result<(), ferry::Error>>,
+) {
     let name = unique_name("srv");
     let bound = server.bind(name.as_str()).await.expect("bind");
     let handle = bound.shutdown_handle();

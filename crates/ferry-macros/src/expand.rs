@@ -135,9 +135,8 @@ fn expand_client(service: &Service) -> TokenStream {
             0 => quote!(&::ferry::__private::NO_ARGS),
             _ => quote!(&(#(&#names,)*)),
         };
-        let call_doc = format!(
-            "Calls `{trait_ident}::{ident}` on the server and waits for its reply."
-        );
+        let call_doc =
+            format!("Calls `{trait_ident}::{ident}` on the server and waits for its reply.");
         quote! {
             #(#docs)*
             #[doc = ""]

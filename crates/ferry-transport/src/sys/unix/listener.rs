@@ -189,16 +189,12 @@ fn probe(path: &Path) -> Probe {
     };
     let connect = pin!(socket.connect(path));
     let mut cx = Context::from_waker(Waker::noop());
-    match poll_once(connect, &mut cx) {
+    match connect.poll(&mut cx) {
         Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => Probe::Stale,
         Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::NotFound => Probe::Gone,
         // Connected, queued (in progress), or an error we do not understand.
         _ => Probe::Live,
     }
-}
-
-fn poll_once<F: Future>(future: std::pin::Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
-    future.poll(cx)
 }
 
 #[cfg(test)]

@@ -79,8 +79,8 @@ pub(crate) fn plain_socket_path(plain: &str) -> PathBuf {
 /// directory owned by `uid` that neither group nor others may write.
 pub(crate) fn prepare_dir(dir: &Path, private: bool, uid: u32) -> Result<(), TransportError> {
     let address = dir.display().to_string();
-    match fs::symlink_metadata(dir) {
-        Ok(_) => {}
+    let meta = match fs::symlink_metadata(dir) {
+        Ok(meta) => meta,
         Err(err) if err.kind() == io::ErrorKind::NotFound => {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -88,14 +88,14 @@ pub(crate) fn prepare_dir(dir: &Path, private: bool, uid: u32) -> Result<(), Tra
                 .create(dir)
                 .map_err(|err| TransportError::io("create directory", &address, err))?;
             tracing::debug!(dir = %address, "created runtime directory");
+            // Checked again: another process may have created it first.
+            fs::symlink_metadata(dir).map_err(|err| TransportError::io("stat", &address, err))?
         }
         Err(err) => return Err(TransportError::io("stat", &address, err)),
-    }
+    };
     if !private {
         return Ok(());
     }
-    let meta =
-        fs::symlink_metadata(dir).map_err(|err| TransportError::io("stat", &address, err))?;
     check_private(dir, &meta, uid)
 }
 
