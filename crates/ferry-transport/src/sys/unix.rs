@@ -1,10 +1,12 @@
 //! Unix domain sockets, on top of tokio's `UnixListener` / `UnixStream`.
 
+mod inherit;
 mod listener;
 mod runtime_dir;
 mod stream;
 mod target;
 
+pub(crate) use inherit::{pass_to_child, take_inherited};
 pub(crate) use listener::Listener;
 pub(crate) use stream::{pair, pair_std, ReadHalf, Stream, WriteHalf};
 pub(crate) use target::Target;
