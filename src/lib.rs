@@ -49,6 +49,7 @@
     rust_2018_idioms
 )]
 
+pub mod channel;
 mod client;
 mod context;
 mod error;
