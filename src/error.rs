@@ -19,6 +19,10 @@ pub enum ErrorKind {
     ServiceMismatch,
     /// The server refused this client (its authorization hook said no).
     NotAuthorized,
+    /// The server runs as another user than the client requires
+    /// ([`ClientOptions::server_user`](crate::ClientOptions::server_user)): a process
+    /// squatting the name, or the wrong server.
+    ServerIdentity,
     /// The connection is closed: the peer went away or the connection failed. Calls pending
     /// on it fail at once with this kind.
     Closed,
@@ -201,6 +205,11 @@ impl Error {
     /// The server refused this client.
     pub fn is_not_authorized(&self) -> bool {
         self.kind == ErrorKind::NotAuthorized
+    }
+
+    /// The server does not run as the user the client requires.
+    pub fn is_server_identity(&self) -> bool {
+        self.kind == ErrorKind::ServerIdentity
     }
 }
 

@@ -53,6 +53,7 @@ pub mod channel;
 mod client;
 mod context;
 mod error;
+mod identity;
 mod outbox;
 mod server;
 mod service;
@@ -64,6 +65,7 @@ pub use error::{Error, ErrorKind};
 pub use ferry_codec::{FormatId, StatusCode};
 pub use ferry_macros::service;
 pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
+pub use identity::ServerUser;
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
 
 /// Endpoints and byte streams: names, listeners, connectors, socket pairs.

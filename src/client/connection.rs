@@ -64,6 +64,10 @@ pub(crate) async fn open(
     service: &'static ServiceInfo,
     options: &ClientOptions,
 ) -> Result<(Arc<Shared>, Owner), Error> {
+    // Who the server is, before it learns anything from us.
+    options
+        .server_user
+        .check(stream.peer_credentials(), &address)?;
     let (mut reader, mut writer) = stream.into_split();
     let hello = Hello {
         version: PROTOCOL_VERSION,

@@ -5,6 +5,8 @@ use std::time::Duration;
 use ferry_codec::{FormatId, DEFAULT_MAX_FRAME};
 use ferry_transport::ConnectOptions;
 
+use crate::identity::ServerUser;
+
 /// How a client connects and calls. The defaults: bincode payloads, fail at once when no
 /// server is there (see [`ClientOptions::wait_for_server`]), 5 s to connect and to complete
 /// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue.
@@ -24,6 +26,7 @@ pub struct ClientOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_frame: u32,
     pub(crate) write_queue_limit: usize,
+    pub(crate) server_user: ServerUser,
 }
 
 impl Default for ClientOptions {
@@ -35,6 +38,7 @@ impl Default for ClientOptions {
             timeout: None,
             max_frame: DEFAULT_MAX_FRAME,
             write_queue_limit: 1024 * 1024,
+            server_user: ServerUser::Any,
         }
     }
 }
@@ -85,6 +89,15 @@ impl ClientOptions {
     /// Bytes of requests queued before callers wait for the connection to drain.
     pub fn write_queue_limit(mut self, bytes: usize) -> Self {
         self.write_queue_limit = bytes.max(1);
+        self
+    }
+
+    /// The user the server must run as (default [`ServerUser::Any`]: no check). Checked
+    /// right after connecting, before anything is sent; a mismatch fails the connect with
+    /// [`ErrorKind::ServerIdentity`](crate::ErrorKind::ServerIdentity). Guards against a
+    /// process squatting the endpoint name or impersonating the server.
+    pub fn server_user(mut self, user: ServerUser) -> Self {
+        self.server_user = user;
         self
     }
 }

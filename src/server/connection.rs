@@ -24,7 +24,7 @@ use crate::context::Context;
 use crate::outbox::{Outbox, QueueError};
 use crate::server::{handshake, Shared};
 use crate::service::{Call, HandlerKind, ServiceDispatch};
-use crate::wire::{read_message, ReadError};
+use crate::wire::{read_message, read_message_within, ReadError};
 
 /// The state of one served connection that its handlers share.
 pub(crate) struct Connection {
@@ -110,10 +110,15 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
             return;
         }
         Err(_) => {
-            warn!(
-                timeout = ?shared.options.handshake_timeout,
-                "handshake not completed in time; closing"
-            );
+            let timeout = shared.options.handshake_timeout;
+            warn!(?timeout, "handshake not completed in time; closing");
+            let refused = handshake::Refused {
+                status: ferry_codec::HandshakeStatus::BAD_HELLO,
+                message: format!("handshake not completed within {timeout:?}"),
+            };
+            let mut out = BytesMut::new();
+            handshake::refusal(shared, &refused).encode(&mut out);
+            let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
             return;
         }
         Ok(Err(err)) => {
@@ -132,7 +137,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
             return;
         }
     };
-    let accepted = match handshake::check(shared, &hello) {
+    let accepted = match handshake::check(shared, &hello, &peer) {
         Ok(accepted) => accepted,
         Err(refused) => {
             warn!(
@@ -199,12 +204,22 @@ async fn read_requests(
     let stop = loop {
         let frame = tokio::select! {
             biased;
-            read = read_message(&mut reader, &mut buf, |buf| decoder.decode(buf)) => read,
+            read = read_message_within(
+                &mut reader,
+                &mut buf,
+                |buf| decoder.decode(buf),
+                shared.options.frame_timeout,
+            ) => read,
             _ = wait_shutdown(&mut shutdown) => break Stop::Shutdown,
         };
         let frame = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break Stop::ClientGone,
+            Err(ReadError::Io(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
+                warn!(error = %err, "frame not completed in time; closing the connection");
+                connection.send_error(0, StatusCode::PROTOCOL, &err.to_string());
+                break Stop::Violation;
+            }
             Err(ReadError::Io(err)) => {
                 debug!(error = %err, "read failed");
                 break Stop::ClientGone;
@@ -237,6 +252,8 @@ async fn read_requests(
             if let Some(handle) = connection.calls().remove(&frame.id) {
                 debug!(request_id = frame.id, "cancelled by the client");
                 handle.abort();
+            } else {
+                debug!(request_id = frame.id, "ignored a cancel for no call");
             }
         } else if frame.kind.is_ignorable() {
             debug!(kind = ?frame.kind, "ignoring an extension frame");

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use ferry_codec::{FormatId, HandshakeStatus, Hello, Welcome, PROTOCOL_VERSION};
+use ferry_transport::PeerCredentials;
 
 use crate::server::Shared;
 use crate::service::ServiceDispatch;
@@ -25,8 +26,17 @@ fn refuse(status: HandshakeStatus, message: String) -> Refused {
     Refused { status, message }
 }
 
-/// Checks version, format, service name and signature, load and shutdown.
-pub(crate) fn check(shared: &Shared, hello: &Hello) -> Result<Accepted, Refused> {
+/// Checks who the peer is, then version, format, service name and signature, load and
+/// shutdown.
+pub(crate) fn check(
+    shared: &Shared,
+    hello: &Hello,
+    peer: &PeerCredentials,
+) -> Result<Accepted, Refused> {
+    // First, so a refused peer learns nothing about the services hosted here.
+    if let Err(reason) = shared.options.authorization.check(peer) {
+        return Err(refuse(HandshakeStatus::NOT_AUTHORIZED, reason));
+    }
     if *shared.shutdown.borrow() {
         return Err(refuse(
             HandshakeStatus::SHUTTING_DOWN,

@@ -1,9 +1,12 @@
 //! [`ServerOptions`]: the server's limits and time-outs, with safe defaults.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_codec::DEFAULT_MAX_FRAME;
-use ferry_transport::ListenerOptions;
+use ferry_transport::{ListenerOptions, PeerCredentials};
+
+use crate::identity::Authorization;
 
 /// Limits and time-outs of a [`Server`](crate::Server). The defaults are bounded everywhere:
 ///
@@ -14,8 +17,11 @@ use ferry_transport::ListenerOptions;
 /// | [`max_frame`](ServerOptions::max_frame) | 16 MiB |
 /// | [`write_queue_limit`](ServerOptions::write_queue_limit) (bytes per connection) | 1 MiB |
 /// | [`handshake_timeout`](ServerOptions::handshake_timeout) | 5 s |
+/// | [`frame_timeout`](ServerOptions::frame_timeout) (rest of a frame once it began) | 10 s |
+/// | idle time between frames | unlimited |
 /// | [`shutdown_grace`](ServerOptions::shutdown_grace) | 5 s |
 /// | [`listener`](ServerOptions::listener) | owner-only socket / local-only pipe |
+/// | who may connect ([`authorize`](ServerOptions::authorize)) | the server's own user, and root / LocalSystem / Administrators |
 ///
 /// ```
 /// let options = ferry::ServerOptions::new().max_in_flight(128).max_connections(64);
@@ -29,7 +35,9 @@ pub struct ServerOptions {
     pub(crate) max_frame: u32,
     pub(crate) write_queue_limit: usize,
     pub(crate) handshake_timeout: Duration,
+    pub(crate) frame_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) authorization: Authorization,
     pub(crate) listener: ListenerOptions,
 }
 
@@ -41,7 +49,9 @@ impl Default for ServerOptions {
             max_frame: DEFAULT_MAX_FRAME,
             write_queue_limit: 1024 * 1024,
             handshake_timeout: Duration::from_secs(5),
+            frame_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
+            authorization: Authorization::default(),
             listener: ListenerOptions::default(),
         }
     }
@@ -81,9 +91,52 @@ impl ServerOptions {
         self
     }
 
-    /// How long a new connection has to complete its handshake.
+    /// How long a new connection has to complete its handshake (from the accept to the
+    /// last byte of the client's hello). A client that is too slow is refused with a
+    /// `BAD_HELLO` handshake reply and the connection is closed.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long the rest of a frame may take to arrive once its first byte has: a client
+    /// that starts a frame and goes silent (a slow-loris) gets an ERROR frame with status
+    /// `PROTOCOL` and is disconnected. A connection that is idle between frames is never
+    /// timed out.
+    pub fn frame_timeout(mut self, timeout: Duration) -> Self {
+        self.frame_timeout = timeout;
+        self
+    }
+
+    /// Decides which clients may connect: `check` sees the peer's credentials (pid and
+    /// uid/gid on Unix, pid and SID on Windows) once per connection, after the client's
+    /// hello and before any call is dispatched. A refused client gets the handshake status
+    /// `NOT_AUTHORIZED` (its connect fails with
+    /// [`ErrorKind::NotAuthorized`](crate::ErrorKind::NotAuthorized)).
+    ///
+    /// The default admits the server's own user and the superuser (root; on Windows
+    /// LocalSystem and Administrators) and refuses a peer whose user the platform did not
+    /// report. `check` runs on the connection's task: keep it quick and non-blocking.
+    ///
+    /// ```
+    /// // Only root, and processes whose group is 1234.
+    /// let options = ferry::ServerOptions::new()
+    ///     .authorize(|peer| peer.uid == Some(0) || peer.gid == Some(1234));
+    /// # drop(options);
+    /// ```
+    pub fn authorize(
+        mut self,
+        check: impl Fn(&PeerCredentials) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.authorization = Authorization::Custom(Arc::new(check));
+        self
+    }
+
+    /// Lets any peer that can open the endpoint connect, whatever its user. Pair it with
+    /// looser [`listener`](ServerOptions::listener) permissions to serve other users; on its
+    /// own the endpoint's owner-only permissions still keep them out.
+    pub fn allow_any_user(mut self) -> Self {
+        self.authorization = Authorization::AnyUser;
         self
     }
 

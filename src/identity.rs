@@ -1,0 +1,157 @@
+//! Who runs a process: this one's user, the default "same user" rule, and the checks built
+//! on it (the server's [`Authorization`] of clients, the client's [`ServerUser`]).
+
+mod authorization;
+mod server_user;
+
+use std::sync::OnceLock;
+
+use ferry_transport::PeerCredentials;
+use tracing::warn;
+
+pub(crate) use authorization::Authorization;
+pub use server_user::ServerUser;
+
+/// The Windows security identifier of the LocalSystem account.
+pub(crate) const SID_LOCAL_SYSTEM: &str = "S-1-5-18";
+/// The Windows security identifier of the built-in Administrators group (the owner an
+/// elevated administrator's token reports).
+pub(crate) const SID_ADMINISTRATORS: &str = "S-1-5-32-544";
+
+/// The user this process runs as, as the transport reports it for a peer (uid and gid on
+/// Unix, the SID on Windows). `None` when the platform cannot tell.
+///
+/// Learned once, from the two ends of a [`pair`](ferry_transport::pair), whose peer
+/// credentials name this process: so the answer comes from the same code that reports
+/// every peer, on every platform. A failure is not remembered; the next call tries again.
+/// Must be called inside a tokio runtime.
+pub(crate) fn own_user() -> Option<&'static PeerCredentials> {
+    static OWN: OnceLock<PeerCredentials> = OnceLock::new();
+    if let Some(own) = OWN.get() {
+        return Some(own);
+    }
+    match ferry_transport::pair() {
+        Ok((stream, _other)) => {
+            let mut own = stream.peer_credentials().clone();
+            own.pid = None;
+            Some(OWN.get_or_init(|| own))
+        }
+        Err(err) => {
+            warn!(error = %err, "cannot learn the user this process runs as");
+            None
+        }
+    }
+}
+
+/// Whether `peer` runs as the same user as `own`, or as the superuser (root; on Windows
+/// LocalSystem or the Administrators group).
+///
+/// Decides on the user identity only, never on the process id. A side whose user the
+/// platform did not report (a `None` uid on Unix, a `None` SID on Windows) never matches:
+/// unknown is not the same.
+pub(crate) fn is_same_user_or_admin(peer: &PeerCredentials, own: &PeerCredentials) -> bool {
+    if let Some(uid) = peer.uid {
+        if uid == 0 || Some(uid) == own.uid {
+            return true;
+        }
+    }
+    if let Some(sid) = peer.sid.as_deref() {
+        if sid_is_admin(sid) || own.sid.as_deref().is_some_and(|own| sid_matches(sid, own)) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Whether a SID names LocalSystem or the Administrators group.
+pub(crate) fn sid_is_admin(sid: &str) -> bool {
+    sid_matches(sid, SID_LOCAL_SYSTEM) || sid_matches(sid, SID_ADMINISTRATORS)
+}
+
+/// SIDs in their `S-1-...` text form; the prefix letter is case-insensitive.
+pub(crate) fn sid_matches(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+/// `peer`'s user for a log line or an error message.
+pub(crate) fn describe(peer: &PeerCredentials) -> String {
+    match (peer.uid, peer.sid.as_deref()) {
+        (Some(uid), _) => format!("uid {uid}"),
+        (None, Some(sid)) => format!("SID {sid}"),
+        (None, None) => "an unknown user".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unix(uid: u32) -> PeerCredentials {
+        PeerCredentials {
+            pid: Some(1),
+            uid: Some(uid),
+            gid: Some(uid),
+            sid: None,
+        }
+    }
+
+    fn windows(sid: &str) -> PeerCredentials {
+        PeerCredentials {
+            pid: Some(1),
+            sid: Some(sid.to_owned()),
+            ..PeerCredentials::default()
+        }
+    }
+
+    #[test]
+    fn unix_same_user_or_root() {
+        let own = unix(1000);
+        assert!(is_same_user_or_admin(&unix(1000), &own));
+        assert!(is_same_user_or_admin(&unix(0), &own));
+        assert!(!is_same_user_or_admin(&unix(1001), &own));
+        assert!(!is_same_user_or_admin(&PeerCredentials::default(), &own));
+        // Unknown on our side: only root still matches.
+        let unknown = PeerCredentials::default();
+        assert!(!is_same_user_or_admin(&unix(1000), &unknown));
+        assert!(is_same_user_or_admin(&unix(0), &unknown));
+    }
+
+    #[test]
+    fn windows_same_sid_or_system() {
+        let own = windows("S-1-5-21-1-2-3-1001");
+        assert!(is_same_user_or_admin(&windows("S-1-5-21-1-2-3-1001"), &own));
+        assert!(is_same_user_or_admin(&windows("s-1-5-21-1-2-3-1001"), &own));
+        assert!(is_same_user_or_admin(&windows("S-1-5-18"), &own));
+        assert!(is_same_user_or_admin(&windows("S-1-5-32-544"), &own));
+        assert!(!is_same_user_or_admin(
+            &windows("S-1-5-21-1-2-3-1002"),
+            &own
+        ));
+        // A prefix is not a match.
+        assert!(!is_same_user_or_admin(&windows("S-1-5-21-1-2-3-100"), &own));
+        assert!(!is_same_user_or_admin(
+            &windows("S-1-5-21-1-2-3-1001"),
+            &PeerCredentials::default()
+        ));
+    }
+
+    #[test]
+    fn descriptions() {
+        assert_eq!(describe(&unix(7)), "uid 7");
+        assert_eq!(describe(&windows("S-1-5-18")), "SID S-1-5-18");
+        assert_eq!(describe(&PeerCredentials::default()), "an unknown user");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn own_user_is_this_process_user() {
+        let own = own_user().expect("own user");
+        let meta = std::fs::metadata("/proc/self").ok();
+        assert!(own.uid.is_some());
+        if let Some(meta) = meta {
+            use std::os::unix::fs::MetadataExt;
+            assert_eq!(own.uid, Some(meta.uid()));
+        }
+        assert!(is_same_user_or_admin(own, own));
+    }
+}

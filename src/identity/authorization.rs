@@ -1,0 +1,116 @@
+//! The server's rule for which peers may connect.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ferry_transport::PeerCredentials;
+
+use super::{describe, is_same_user_or_admin, own_user};
+
+/// A user-supplied check of a peer's credentials.
+pub(crate) type Check = dyn Fn(&PeerCredentials) -> bool + Send + Sync + 'static;
+
+/// Which clients a server lets in, decided once per connection from the peer's
+/// credentials, before its handshake is answered.
+#[derive(Clone, Default)]
+pub(crate) enum Authorization {
+    /// The server's own user, and root / LocalSystem / Administrators (the default).
+    #[default]
+    SameUser,
+    /// Any peer the endpoint lets connect.
+    AnyUser,
+    /// The user's own check.
+    Custom(Arc<Check>),
+}
+
+impl fmt::Debug for Authorization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Authorization::SameUser => "SameUser",
+            Authorization::AnyUser => "AnyUser",
+            Authorization::Custom(_) => "Custom(..)",
+        })
+    }
+}
+
+impl Authorization {
+    /// `Ok(())` when `peer` may connect, else the reason it may not (told to the client
+    /// and logged).
+    pub(crate) fn check(&self, peer: &PeerCredentials) -> Result<(), String> {
+        match self {
+            Authorization::AnyUser => Ok(()),
+            Authorization::SameUser => {
+                let Some(own) = own_user() else {
+                    return Err(
+                        "the server cannot tell which user it runs as, so it admits no one"
+                            .to_owned(),
+                    );
+                };
+                if is_same_user_or_admin(peer, own) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "this server admits only its own user ({}) and administrators, not {}",
+                        describe(own),
+                        describe(peer)
+                    ))
+                }
+            }
+            Authorization::Custom(check) => {
+                if check(peer) {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the server's authorization check refused {} (pid {})",
+                        describe(peer),
+                        peer.pid
+                            .map_or_else(|| "unknown".to_owned(), |pid| pid.to_string())
+                    ))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(uid: u32) -> PeerCredentials {
+        PeerCredentials {
+            pid: Some(42),
+            uid: Some(uid),
+            gid: Some(uid),
+            sid: None,
+        }
+    }
+
+    #[test]
+    fn any_and_custom() {
+        assert!(Authorization::AnyUser.check(&peer(12345)).is_ok());
+        assert!(Authorization::AnyUser
+            .check(&PeerCredentials::default())
+            .is_ok());
+        let only_7 = Authorization::Custom(Arc::new(|p: &PeerCredentials| p.uid == Some(7)));
+        assert!(only_7.check(&peer(7)).is_ok());
+        let refused = only_7.check(&peer(8)).unwrap_err();
+        assert_eq!(
+            refused,
+            "the server's authorization check refused uid 8 (pid 42)"
+        );
+        assert_eq!(format!("{only_7:?}"), "Custom(..)");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn same_user_admits_own_user_and_root_only() {
+        let own = own_user().expect("own user").uid.expect("own uid");
+        let policy = Authorization::default();
+        assert!(policy.check(&peer(own)).is_ok());
+        assert!(policy.check(&peer(0)).is_ok());
+        let other = own.wrapping_add(1).max(1);
+        let refused = policy.check(&peer(other)).unwrap_err();
+        assert!(refused.contains(&format!("not uid {other}")), "{refused}");
+        assert!(policy.check(&PeerCredentials::default()).is_err());
+    }
+}
