@@ -2,10 +2,11 @@
 
 mod connection;
 mod options;
+mod reconnect;
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ferry_transport::{Stream, ToName};
 use serde::de::DeserializeOwned;
@@ -13,9 +14,12 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind};
 use crate::service::ServiceInfo;
+use crate::streaming::Streaming;
 
 use connection::Shared;
 pub use options::ClientOptions;
+use reconnect::Reconnector;
+pub use reconnect::Reconnect;
 
 /// An untyped client: the connection under every generated `{Trait}Client`.
 ///
@@ -23,20 +27,33 @@ pub use options::ClientOptions;
 /// connection closes. Users normally hold the generated typed client instead.
 #[derive(Clone)]
 pub struct Client {
-    shared: Arc<Shared>,
-    /// Closes the connection when the last clone goes.
-    _owner: Arc<connection::Owner>,
+    link: Link,
     /// The deadline of each call made through this handle.
     timeout: Option<Duration>,
 }
 
+/// How a client reaches its connection.
+#[derive(Clone)]
+enum Link {
+    /// One connection for the client's life.
+    Fixed {
+        shared: Arc<Shared>,
+        /// Closes the connection when the last clone goes.
+        _owner: Arc<connection::Owner>,
+    },
+    /// A slot whose connection is replaced when it closes ([`ClientOptions::reconnect`]).
+    Reconnecting(Arc<Reconnector>),
+}
+
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shared = self.current();
         f.debug_struct("Client")
-            .field("service", &self.shared.service.name)
-            .field("address", &self.shared.address)
+            .field("service", &shared.service.name)
+            .field("address", &shared.address)
             .field("timeout", &self.timeout)
-            .field("closed", &self.is_closed())
+            .field("closed", &shared.is_closed())
+            .field("reconnects", &matches!(self.link, Link::Reconnecting(_)))
             .finish()
     }
 }
@@ -54,7 +71,17 @@ impl Client {
         let stream = ferry_transport::connect_with(&name, &options.connect)
             .await
             .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
-        Client::start(stream, name.address(), service, options).await
+        let Some(policy) = &options.reconnect else {
+            return Client::start(stream, name.address(), service, options).await;
+        };
+        let (shared, owner) =
+            connection::open(stream, name.address(), service, options).await?;
+        let reconnector =
+            Reconnector::start(name, service, options, policy.clone(), shared, owner);
+        Ok(Client {
+            link: Link::Reconnecting(reconnector),
+            timeout: options.timeout,
+        })
     }
 
     /// Runs the handshake for `service` on an already connected stream.
@@ -74,8 +101,10 @@ impl Client {
     ) -> Result<Client, Error> {
         let (shared, owner) = connection::open(stream, address, service, options).await?;
         Ok(Client {
-            shared,
-            _owner: Arc::new(owner),
+            link: Link::Fixed {
+                shared,
+                _owner: Arc::new(owner),
+            },
             timeout: options.timeout,
         })
     }
@@ -93,25 +122,85 @@ impl Client {
         self.timeout
     }
 
-    /// Whether the connection is closed; every further call fails with
-    /// [`ErrorKind::Closed`].
+    /// Whether the connection is closed. Without [`ClientOptions::reconnect`] every further
+    /// call fails with [`ErrorKind::Closed`]; with it, the client is reconnecting.
     pub fn is_closed(&self) -> bool {
-        self.shared.is_closed()
+        self.current().is_closed()
     }
 
     /// The largest frame body the server accepts, as it said in the handshake.
     pub fn server_max_frame(&self) -> u32 {
-        self.shared.server_max_frame
+        self.current().server_max_frame
+    }
+
+    /// The connection now in use (for a reconnecting client, the newest one).
+    fn current(&self) -> Arc<Shared> {
+        match &self.link {
+            Link::Fixed { shared, .. } => Arc::clone(shared),
+            Link::Reconnecting(reconnector) => reconnector.current(),
+        }
     }
 
     /// Calls method `method` with `args` (a tuple) and decodes the reply as `R`.
     ///
     /// Dropping the returned future before it completes cancels the call on the server.
+    /// A call in flight when the connection closes fails with [`ErrorKind::Closed`] and is
+    /// never sent again by itself, even by a reconnecting client: it may have run.
     pub async fn call<A, R>(&self, method: u16, args: &A) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        self.shared.call(method, args, self.timeout).await
+        let (shared, timeout) = self.ready().await?;
+        shared.call(method, args, timeout).await
+    }
+
+    /// Calls method `method`, whose reply is a stream of `T`. Returns as soon as the request
+    /// is sent; the items, and any failure of the call, arrive through the stream. Dropping
+    /// the stream cancels the call on the server.
+    pub async fn call_streaming<A, T>(&self, method: u16, args: &A) -> Result<Streaming<T>, Error>
+    where
+        A: Serialize + ?Sized,
+    {
+        let (shared, timeout) = self.ready().await?;
+        shared.call_streaming(method, args, timeout).await
+    }
+
+    /// Calls method `method` while sending `upload` to it (the method's stream argument),
+    /// and decodes the reply as `R`.
+    pub async fn call_upload<A, R, T>(
+        &self,
+        method: u16,
+        args: &A,
+        upload: Streaming<T>,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+        T: Serialize + Send + 'static,
+    {
+        let (shared, timeout) = self.ready().await?;
+        shared
+            .call_with_upload(method, args, timeout, Some(upload))
+            .await
+    }
+
+    /// The connection for the next call, and the part of the deadline left for it.
+    async fn ready(&self) -> Result<(Arc<Shared>, Option<Duration>), Error> {
+        match &self.link {
+            Link::Fixed { shared, .. } => Ok((Arc::clone(shared), self.timeout)),
+            Link::Reconnecting(reconnector) => {
+                let start = Instant::now();
+                let shared = reconnector.connection(self.timeout).await?;
+                // Time spent waiting for the connection counts against the deadline.
+                let timeout = self
+                    .timeout
+                    .map(|timeout| timeout.saturating_sub(start.elapsed()));
+                if timeout == Some(Duration::ZERO) {
+                    return Err(Error::deadline(self.timeout.unwrap_or_default()));
+                }
+                Ok((shared, timeout))
+            }
+        }
     }
 }

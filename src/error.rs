@@ -41,6 +41,9 @@ pub enum ErrorKind {
     Encode,
     /// Binding or running a server failed (address in use, unsafe directory, I/O).
     Server,
+    /// ferry was used in a way it cannot serve (for example a blocking client called from
+    /// inside an async runtime).
+    Usage,
 }
 
 /// The error type of every ferry client call and server operation.

@@ -50,6 +50,8 @@
 )]
 
 pub mod channel;
+pub mod child;
+pub mod blocking;
 mod client;
 mod context;
 mod error;
@@ -57,15 +59,17 @@ mod identity;
 mod outbox;
 mod server;
 mod service;
+mod streaming;
 mod wire;
 
-pub use client::{Client, ClientOptions};
+pub use client::{Client, ClientOptions, Reconnect};
 pub use context::Context;
 pub use error::{Error, ErrorKind};
 pub use ferry_codec::{FormatId, StatusCode};
 pub use ferry_macros::service;
 pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
 pub use identity::ServerUser;
+pub use streaming::{StreamSender, Streaming};
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
 
 /// Endpoints and byte streams: names, listeners, connectors, socket pairs.

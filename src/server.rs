@@ -102,6 +102,7 @@ impl Server {
                 services: self.services,
                 options: self.options,
                 connections: AtomicUsize::new(0),
+                calls: AtomicUsize::new(0),
                 next_connection: AtomicU64::new(1),
                 shutdown: shutdown_tx,
             }),
@@ -116,6 +117,7 @@ impl Server {
             services: self.services,
             options: self.options,
             connections: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
             next_connection: AtomicU64::new(1),
             shutdown: shutdown_tx,
         });
@@ -130,6 +132,8 @@ pub(crate) struct Shared {
     pub(crate) options: ServerOptions,
     /// Open connections (handshake included).
     pub(crate) connections: AtomicUsize,
+    /// Handlers running (spawned and not yet finished or cancelled), on all connections.
+    pub(crate) calls: AtomicUsize,
     next_connection: AtomicU64,
     /// `true` once a graceful shutdown began.
     pub(crate) shutdown: watch::Sender<bool>,
@@ -172,6 +176,13 @@ impl ShutdownHandle {
     /// Number of open connections right now.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Number of call handlers running right now, over all connections. A handler counts
+    /// until it returns, panics, passes its deadline or is cancelled (by the client, or
+    /// because its connection closed).
+    pub fn active_calls(&self) -> usize {
+        self.shared.calls.load(Ordering::SeqCst)
     }
 }
 

@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use crate::context::Context;
 use crate::server::connection::Connection;
+use crate::streaming::Streaming;
 
 /// The wire identity of a service: what the handshake checks.
 #[derive(Debug)]
@@ -67,6 +68,17 @@ impl Call {
     /// The call's context, handed to handlers that ask for it.
     pub fn context(&self) -> &Context {
         &self.context
+    }
+
+    /// Sends `stream` as this call's reply: its items, then its end, paced by the client's
+    /// credit.
+    pub async fn reply_stream<T: Serialize + Send + 'static>(&self, stream: Streaming<T>) {
+        self.connection.reply_stream(self.id, stream).await;
+    }
+
+    /// The stream argument of this call, as it arrives from the client.
+    pub fn upload<T>(&self) -> Streaming<T> {
+        Streaming::remote(self.connection.upload(self.id))
     }
 
     /// Encodes `value` as this call's reply and queues it. Waits while the connection's write

@@ -22,6 +22,10 @@ use crate::client::ClientOptions;
 use crate::error::{Error, ErrorKind};
 use crate::outbox::{Outbox, QueueError};
 use crate::service::ServiceInfo;
+use crate::streaming::{
+    credit_frame, credit_items, pump, PumpError, Remote, StreamLink, StreamTable, Streaming,
+    WINDOW,
+};
 use crate::wire::{read_message, ReadError};
 
 type Reply = Result<Frame, Error>;
@@ -35,6 +39,10 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     pending: Mutex<Pending>,
     outbox: Outbox,
+    /// Streams open on this connection.
+    streams: Mutex<StreamTable>,
+    /// Woken once the connection closes.
+    closed_signal: Notify,
 }
 
 #[derive(Default)]
@@ -136,6 +144,8 @@ pub(crate) async fn open(
         next_id: AtomicU64::new(1),
         pending: Mutex::new(Pending::default()),
         outbox: Outbox::new(options.write_queue_limit),
+        streams: Mutex::new(StreamTable::default()),
+        closed_signal: Notify::new(),
     });
     let stop = Arc::new(Notify::new());
     let span = tracing::debug_span!("client", service = service.name, address = %shared.address);
@@ -170,8 +180,25 @@ impl Shared {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    fn streams(&self) -> std::sync::MutexGuard<'_, StreamTable> {
+        self.streams.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.pending().closed.is_some()
+    }
+
+    /// Resolves once the connection is closed (at once when it already is).
+    pub(crate) async fn closed(&self) {
+        loop {
+            let notified = self.closed_signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Marks the connection closed and fails every waiting call with `reason`.
@@ -187,7 +214,9 @@ impl Shared {
         for (_, reply) in waiting {
             let _ = reply.send(Err(reason.duplicate()));
         }
+        self.streams().close_all(&reason);
         self.outbox.close();
+        self.closed_signal.notify_waiters();
     }
 
     fn closed_error(&self) -> Error {
@@ -207,6 +236,61 @@ impl Shared {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        self.call_with_upload::<A, R, ()>(method, args, timeout, None)
+            .await
+    }
+
+    /// A call whose reply is a stream: returns at once with the receiving end.
+    pub(crate) async fn call_streaming<A, T>(
+        self: &Arc<Self>,
+        method: u16,
+        args: &A,
+        timeout: Option<Duration>,
+    ) -> Result<Streaming<T>, Error>
+    where
+        A: Serialize + ?Sized,
+    {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let items = {
+            let pending = self.pending();
+            if let Some(reason) = &pending.closed {
+                return Err(reason.duplicate());
+            }
+            self.streams().open_inbound(id, WINDOW)
+        };
+        let remote = Remote::new(id, self.format, items, Arc::clone(self) as Arc<dyn StreamLink>);
+        // From here on, dropping `remote` cancels the call.
+        self.send_request(method, id, args, timeout, flags::STREAM)
+            .await?;
+        let _ = self.outbox.push_now(|buf| {
+            credit_frame(id, WINDOW).encode(buf);
+            Ok::<(), CodecError>(())
+        });
+        Ok(Streaming::remote(remote))
+    }
+
+    /// A call, optionally sending a stream of `T` while it runs (the method's stream argument).
+    pub(crate) async fn call_with_upload<A, R, T>(
+        &self,
+        method: u16,
+        args: &A,
+        timeout: Option<Duration>,
+        upload: Option<Streaming<T>>,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+        T: Serialize + Send + 'static,
+    {
+        let upload = match upload {
+            Some(stream) => Some(stream.into_local().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Encode,
+                    "a stream received from a peer cannot be sent on; collect it or wrap it in Streaming::new",
+                )
+            })?),
+            None => None,
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         {
@@ -216,16 +300,42 @@ impl Shared {
             }
             pending.waiting.insert(id, reply_tx);
         }
+        let gate = upload.as_ref().map(|_| self.streams().outbound(id));
         let mut guard = CallGuard {
             shared: self,
             id,
             sent: false,
             done: false,
+            upload: gate.is_some(),
         };
+        let frame_flags = if upload.is_some() { flags::STREAM } else { 0 };
         let exchange = async {
-            self.send_request(method, id, args, timeout).await?;
+            self.send_request(method, id, args, timeout, frame_flags)
+                .await?;
             guard.sent = true;
-            reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+            let (Some(stream), Some(gate)) = (upload, gate) else {
+                return reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()));
+            };
+            let sending = pump(&self.outbox, id, self.format, self.server_max_frame, stream, gate);
+            tokio::pin!(sending, reply_rx);
+            let mut pumping = true;
+            loop {
+                tokio::select! {
+                    reply = &mut reply_rx => {
+                        break reply.unwrap_or_else(|_| Err(self.closed_error()));
+                    }
+                    sent = &mut sending, if pumping => {
+                        pumping = false;
+                        if let Err(PumpError::Encode(err)) = sent {
+                            return Err(Error::codec(
+                                ErrorKind::Encode,
+                                "cannot encode a stream item",
+                                err,
+                            ));
+                        }
+                    }
+                }
+            }
         };
         let frame = match timeout {
             Some(timeout) => tokio::time::timeout(timeout, exchange)
@@ -253,15 +363,16 @@ impl Shared {
         id: u64,
         args: &A,
         timeout: Option<Duration>,
+        stream_flag: u8,
     ) -> Result<(), Error> {
         let format = self.format;
         let max = self.server_max_frame;
         let deadline_ms =
             timeout.map(|timeout| u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX));
         let frame_flags = if deadline_ms.is_some() {
-            flags::DEADLINE
+            flags::DEADLINE | stream_flag
         } else {
-            0
+            stream_flag
         };
         self.outbox
             .push(|buf| {
@@ -303,8 +414,29 @@ impl Shared {
                 Some(reply) => {
                     let _ = reply.send(Ok(frame));
                 }
+                None if frame.kind == FrameKind::ERROR => {
+                    let err = Error::from_remote(
+                        StatusCode(frame.aux),
+                        &String::from_utf8_lossy(&frame.body),
+                    );
+                    if self.streams().on_error(frame.id, err).is_err() {
+                        debug!(request_id = frame.id, "error for a call no longer waiting");
+                    }
+                }
                 None => debug!(request_id = frame.id, "reply for a call no longer waiting"),
             }
+            Ok(())
+        } else if frame.kind == FrameKind::STREAM_ITEM {
+            self.streams()
+                .on_item(frame.id, frame.body)
+                .map_err(Error::protocol)
+        } else if frame.kind == FrameKind::STREAM_END {
+            self.streams().on_end(frame.id);
+            Ok(())
+        } else if frame.kind == FrameKind::CREDIT {
+            let items = credit_items(&frame)
+                .ok_or_else(|| Error::protocol("CREDIT frame without a count"))?;
+            self.streams().on_credit(frame.id, items);
             Ok(())
         } else if frame.kind.is_ignorable() {
             Ok(())
@@ -363,10 +495,15 @@ struct CallGuard<'a> {
     id: u64,
     sent: bool,
     done: bool,
+    /// The call sends a stream whose credit gate must go with it.
+    upload: bool,
 }
 
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
+        if self.upload {
+            self.shared.streams().remove_outbound(self.id);
+        }
         if self.done {
             return;
         }
@@ -374,6 +511,26 @@ impl Drop for CallGuard<'_> {
         if was_waiting && self.sent {
             let id = self.id;
             let _ = self.shared.outbox.push_now(|buf| {
+                Frame::new(FrameKind::CANCEL, id, bytes::Bytes::new()).encode(buf);
+                Ok::<(), CodecError>(())
+            });
+        }
+    }
+}
+
+impl StreamLink for Shared {
+    fn grant(&self, id: u64, items: u32) {
+        self.streams().granted(id, items);
+        let _ = self.outbox.push_now(|buf| {
+            credit_frame(id, items).encode(buf);
+            Ok::<(), CodecError>(())
+        });
+    }
+
+    fn dropped(&self, id: u64, ended: bool) {
+        self.streams().remove_inbound(id);
+        if !ended {
+            let _ = self.outbox.push_now(|buf| {
                 Frame::new(FrameKind::CANCEL, id, bytes::Bytes::new()).encode(buf);
                 Ok::<(), CodecError>(())
             });

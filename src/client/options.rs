@@ -7,9 +7,11 @@ use ferry_transport::ConnectOptions;
 
 use crate::identity::ServerUser;
 
+use crate::client::Reconnect;
+
 /// How a client connects and calls. The defaults: bincode payloads, fail at once when no
 /// server is there (see [`ClientOptions::wait_for_server`]), 5 s to connect and to complete
-/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue.
+/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue, no reconnection.
 ///
 /// ```
 /// use std::time::Duration;
@@ -27,6 +29,7 @@ pub struct ClientOptions {
     pub(crate) max_frame: u32,
     pub(crate) write_queue_limit: usize,
     pub(crate) server_user: ServerUser,
+    pub(crate) reconnect: Option<Reconnect>,
 }
 
 impl Default for ClientOptions {
@@ -39,6 +42,7 @@ impl Default for ClientOptions {
             max_frame: DEFAULT_MAX_FRAME,
             write_queue_limit: 1024 * 1024,
             server_user: ServerUser::Any,
+            reconnect: None,
         }
     }
 }
@@ -98,6 +102,14 @@ impl ClientOptions {
     /// process squatting the endpoint name or impersonating the server.
     pub fn server_user(mut self, user: ServerUser) -> Self {
         self.server_user = user;
+        self
+    }
+
+    /// Reconnect by itself when the connection closes (off by default: a closed client
+    /// stays closed). See [`Reconnect`] for what calls see meanwhile. Only clients made
+    /// with `connect` reconnect; one made from a stream has no name to dial again.
+    pub fn reconnect(mut self, policy: Reconnect) -> Self {
+        self.reconnect = Some(policy);
         self
     }
 }

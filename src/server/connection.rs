@@ -24,6 +24,10 @@ use crate::context::Context;
 use crate::outbox::{Outbox, QueueError};
 use crate::server::{handshake, Shared};
 use crate::service::{Call, HandlerKind, ServiceDispatch};
+use crate::streaming::{
+    credit_frame, credit_items, pump, PumpError, Remote, StreamLink, StreamTable, Streaming,
+    WINDOW,
+};
 use crate::wire::{read_message, read_message_within, ReadError};
 
 /// The state of one served connection that its handlers share.
@@ -34,6 +38,8 @@ pub(crate) struct Connection {
     outbox: Outbox,
     /// Calls running now, by request id, to cancel them.
     calls: Mutex<HashMap<u64, AbortHandle>>,
+    /// Streams open on this connection (stream arguments and stream replies).
+    streams: Mutex<StreamTable>,
 }
 
 impl Connection {
@@ -41,6 +47,50 @@ impl Connection {
         self.calls
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn streams(&self) -> std::sync::MutexGuard<'_, StreamTable> {
+        self.streams.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Sends `stream` as the reply of call `id`, paced by the client's credit.
+    pub(crate) async fn reply_stream<T: Serialize + Send + 'static>(
+        &self,
+        id: u64,
+        stream: Streaming<T>,
+    ) {
+        let Some(stream) = stream.into_local() else {
+            self.send_error(
+                id,
+                StatusCode::INTERNAL,
+                "the handler returned a stream it received; a received stream cannot be sent on",
+            );
+            return;
+        };
+        let gate = self.streams().outbound(id);
+        let sent = pump(&self.outbox, id, self.format, self.client_max_frame, stream, gate).await;
+        if let Err(PumpError::Encode(err)) = sent {
+            let status = err.status();
+            let message = format!("cannot send a stream item: {err}");
+            warn!(request_id = id, %message, "stream ended early");
+            let status = if status == StatusCode::FRAME_TOO_LARGE {
+                status
+            } else {
+                StatusCode::INTERNAL
+            };
+            self.send_error(id, status, &message);
+        }
+    }
+
+    /// Opens the receiving end of call `id`'s stream argument and grants the client its
+    /// first window.
+    pub(crate) fn upload(self: &Arc<Self>, id: u64) -> Remote {
+        let items = self.streams().open_inbound(id, WINDOW);
+        let _ = self.outbox.push_now(|buf| {
+            credit_frame(id, WINDOW).encode(buf);
+            Ok::<(), CodecError>(())
+        });
+        Remote::new(id, self.format, items, Arc::clone(self) as Arc<dyn StreamLink>)
     }
 
     /// Queues the reply of call `id`; an encoding failure becomes an error reply.
@@ -170,6 +220,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
         client_max_frame: hello.max_frame,
         outbox: Outbox::new(shared.options.write_queue_limit),
         calls: Mutex::new(HashMap::new()),
+        streams: Mutex::new(StreamTable::default()),
     });
     let reading = read_requests(shared, &connection, accepted.service, peer, reader, buf);
     let writing = async {
@@ -247,7 +298,7 @@ async fn read_requests(
                     break Stop::Shutdown;
                 }
             };
-            start_call(connection, &service, &peer, frame, permit);
+            start_call(shared, connection, &service, &peer, frame, permit);
         } else if frame.kind == FrameKind::CANCEL {
             if let Some(handle) = connection.calls().remove(&frame.id) {
                 debug!(request_id = frame.id, "cancelled by the client");
@@ -255,6 +306,22 @@ async fn read_requests(
             } else {
                 debug!(request_id = frame.id, "ignored a cancel for no call");
             }
+        } else if frame.kind == FrameKind::STREAM_ITEM {
+            if let Err(message) = connection.streams().on_item(frame.id, frame.body) {
+                warn!(%message, "protocol violation; closing the connection");
+                connection.send_error(0, StatusCode::PROTOCOL, &message);
+                break Stop::Violation;
+            }
+        } else if frame.kind == FrameKind::STREAM_END {
+            connection.streams().on_end(frame.id);
+        } else if frame.kind == FrameKind::CREDIT {
+            let Some(items) = credit_items(&frame) else {
+                let message = "CREDIT frame without a count";
+                warn!(%message, "protocol violation; closing the connection");
+                connection.send_error(0, StatusCode::PROTOCOL, message);
+                break Stop::Violation;
+            };
+            connection.streams().on_credit(frame.id, items);
         } else if frame.kind.is_ignorable() {
             debug!(kind = ?frame.kind, "ignoring an extension frame");
         } else {
@@ -302,10 +369,14 @@ fn cancel_all(connection: &Connection) {
     for (_, handle) in calls {
         handle.abort();
     }
+    connection
+        .streams()
+        .close_all(&crate::error::Error::closed("the connection closed"));
 }
 
 /// Decodes the request header, dispatches it and spawns its handler.
 fn start_call(
+    shared: &Arc<Shared>,
     connection: &Arc<Connection>,
     service: &Arc<dyn ServiceDispatch>,
     peer: &Arc<PeerCredentials>,
@@ -359,12 +430,19 @@ fn start_call(
             return;
         }
     };
+    let streaming = frame.flags & flags::STREAM != 0;
+    if streaming {
+        // Credit for a stream reply may arrive before the handler starts sending.
+        connection.streams().outbound(id);
+    }
     let (abort, registration) = AbortHandle::new_pair();
     connection.calls().insert(id, abort);
     let span = info_span!("call", service = info.name, method, request_id = id);
     let connection = Arc::clone(connection);
+    let running = Running::new(shared);
     tokio::spawn(
         async move {
+            let _running = running;
             let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
             let outcome = match deadline {
                 Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
@@ -392,10 +470,31 @@ fn start_call(
                 }
             }
             connection.calls().remove(&id);
+            if streaming {
+                let mut streams = connection.streams();
+                streams.remove_outbound(id);
+                streams.remove_inbound(id);
+            }
             drop(permit);
         }
         .instrument(span),
     );
+}
+
+/// Counts one running handler in [`Shared::calls`] until dropped (even if its task is).
+struct Running(Arc<Shared>);
+
+impl Running {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.calls.fetch_add(1, Ordering::SeqCst);
+        Running(Arc::clone(shared))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.calls.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -405,5 +504,20 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         text.clone()
     } else {
         "a non-string panic payload".to_owned()
+    }
+}
+
+impl StreamLink for Connection {
+    fn grant(&self, id: u64, items: u32) {
+        self.streams().granted(id, items);
+        let _ = self.outbox.push_now(|buf| {
+            credit_frame(id, items).encode(buf);
+            Ok::<(), CodecError>(())
+        });
+    }
+
+    fn dropped(&self, id: u64, _ended: bool) {
+        // Items still in flight for it are ignored; the call goes on.
+        self.streams().remove_inbound(id);
     }
 }

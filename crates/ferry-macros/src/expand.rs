@@ -12,12 +12,14 @@ pub(crate) fn expand(service: &Service) -> TokenStream {
     let service_trait = expand_trait(service);
     let info = expand_info(service);
     let client = expand_client(service);
+    let blocking_client = expand_blocking_client(service);
     let server = expand_server(service);
     let checks = expand_type_checks(service);
     quote! {
         #service_trait
         #info
         #client
+        #blocking_client
         #server
         #checks
     }
@@ -66,6 +68,7 @@ fn expand_trait(service: &Service) -> TokenStream {
             context,
             args,
             output,
+            ..
         } = method;
         let context = context
             .as_ref()
@@ -129,14 +132,24 @@ fn expand_client(service: &Service) -> TokenStream {
             ..
         } = method;
         let docs = attrs.iter().filter(|attr| attr.path().is_ident("doc"));
-        let names: Vec<_> = args.iter().map(|(name, _)| name).collect();
         let params = args.iter().map(|(name, ty)| quote!(#name: #ty));
-        let encoded = match names.len() {
-            0 => quote!(&::ferry::__private::NO_ARGS),
-            _ => quote!(&(#(&#names,)*)),
-        };
+        let encoded = encoded_args(method);
         let call_doc =
             format!("Calls `{trait_ident}::{ident}` on the server and waits for its reply.");
+        let body = match (&method.stream_output, &method.upload) {
+            (Some(item), _) => quote! {
+                self.client.call_streaming::<_, #item>(#index, #encoded).await
+            },
+            (None, Some((position, item))) => {
+                let upload = &args[*position].0;
+                quote! {
+                    self.client.call_upload::<_, #output, #item>(#index, #encoded, #upload).await
+                }
+            }
+            (None, None) => quote! {
+                self.client.call::<_, #output>(#index, #encoded).await
+            },
+        };
         quote! {
             #(#docs)*
             #[doc = ""]
@@ -144,7 +157,7 @@ fn expand_client(service: &Service) -> TokenStream {
             pub async fn #ident(&self, #(#params),*)
                 -> ::core::result::Result<#output, ::ferry::Error>
             {
-                self.client.call::<_, #output>(#index, #encoded).await
+                #body
             }
         }
     });
@@ -205,6 +218,92 @@ fn expand_client(service: &Service) -> TokenStream {
     }
 }
 
+fn expand_blocking_client(service: &Service) -> TokenStream {
+    let vis = &service.vis;
+    let trait_ident = &service.ident;
+    let client = format_ident!("{}Client", service.ident);
+    let blocking = format_ident!("{}BlockingClient", service.ident);
+    let doc = format!(
+        "Blocking client of the `{trait_ident}` ferry service, for code without an async \
+         runtime (plain threads, `main` without `#[tokio::main]`).\n\n\
+         Each call parks the calling thread until the reply arrives; the work runs on one \
+         small runtime thread shared by all blocking clients of the process (see \
+         `ferry::blocking`). Calling it from inside an async runtime fails with \
+         `ErrorKind::Usage`: use [`{client}`] there. Cheap to clone; clones share one \
+         connection and may be used from many threads at once."
+    );
+    let methods = service.methods.iter().map(|method| {
+        let Method {
+            attrs,
+            ident,
+            args,
+            output,
+            ..
+        } = method;
+        let docs = attrs.iter().filter(|attr| attr.path().is_ident("doc"));
+        let names = args.iter().map(|(name, _)| name);
+        let params = args.iter().map(|(name, ty)| quote!(#name: #ty));
+        match &method.stream_output {
+            Some(item) => quote! {
+                #(#docs)*
+                pub fn #ident(&self, #(#params),*)
+                    -> ::core::result::Result<::ferry::blocking::BlockingStream<#item>, ::ferry::Error>
+                {
+                    ::ferry::blocking::block_on(self.client.#ident(#(#names),*))
+                        .map(::ferry::blocking::BlockingStream::new)
+                }
+            },
+            None => quote! {
+                #(#docs)*
+                pub fn #ident(&self, #(#params),*)
+                    -> ::core::result::Result<#output, ::ferry::Error>
+                {
+                    ::ferry::blocking::block_on(self.client.#ident(#(#names),*))
+                }
+            },
+        }
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::clone::Clone, ::core::fmt::Debug)]
+        #vis struct #blocking {
+            client: #client,
+        }
+
+        impl #blocking {
+            /// Connects to the server at `name` with default options, blocking.
+            pub fn connect(
+                name: impl ::ferry::__private::ToName,
+            ) -> ::core::result::Result<Self, ::ferry::Error> {
+                Self::connect_with(name, &::ferry::ClientOptions::default())
+            }
+
+            /// Connects to the server at `name` with the given options, blocking.
+            pub fn connect_with(
+                name: impl ::ferry::__private::ToName,
+                options: &::ferry::ClientOptions,
+            ) -> ::core::result::Result<Self, ::ferry::Error> {
+                ::ferry::blocking::block_on(#client::connect_with(name, options))
+                    .map(|client| Self { client })
+            }
+
+            /// The async client on the same connection.
+            pub fn into_async(self) -> #client {
+                self.client
+            }
+
+            #(#methods)*
+        }
+
+        impl #client {
+            /// A blocking client on the same connection, for threads without a runtime.
+            pub fn blocking(&self) -> #blocking {
+                #blocking { client: ::core::clone::Clone::clone(self) }
+            }
+        }
+    }
+}
+
 fn expand_server(service: &Service) -> TokenStream {
     let vis = &service.vis;
     let trait_ident = &service.ident;
@@ -223,12 +322,27 @@ fn expand_server(service: &Service) -> TokenStream {
             ..
         } = method;
         let names: Vec<_> = args.iter().map(|(name, _)| name).collect();
-        let types: Vec<_> = args.iter().map(|(_, ty)| ty).collect();
+        let upload_position = method.upload.as_ref().map(|(position, _)| *position);
+        // The stream argument travels as `()` in the tuple, its items in frames of their own.
+        let patterns = names.iter().enumerate().map(|(position, name)| {
+            if Some(position) == upload_position {
+                quote!(_)
+            } else {
+                quote!(#name)
+            }
+        });
+        let types = args.iter().enumerate().map(|(position, (_, ty))| {
+            if Some(position) == upload_position {
+                quote!(())
+            } else {
+                quote!(#ty)
+            }
+        });
         let decode = if names.is_empty() {
             quote!()
         } else {
             quote! {
-                let (#(#names,)*) = match call.args::<(#(#types,)*)>() {
+                let (#(#patterns,)*) = match call.args::<(#(#types,)*)>() {
                     ::core::result::Result::Ok(args) => args,
                     ::core::result::Result::Err(err) => {
                         return ::ferry::__private::Handler::bad_arguments(err);
@@ -236,14 +350,24 @@ fn expand_server(service: &Service) -> TokenStream {
                 };
             }
         };
+        let upload = method.upload.as_ref().map(|(position, item)| {
+            let name = &args[*position].0;
+            quote!(let #name = call.upload::<#item>();)
+        });
+        let reply = if method.stream_output.is_some() {
+            quote!(call.reply_stream(output).await;)
+        } else {
+            quote!(call.reply(&output).await;)
+        };
         let context = context.as_ref().map(|_| quote!(call.context(),));
         quote! {
             #index => {
                 #decode
+                #upload
                 let service = ::ferry::__private::Arc::clone(&self.service);
                 ::ferry::__private::Handler::run(async move {
                     let output = <S as #trait_ident>::#ident(&*service, #context #(#names),*).await;
-                    call.reply(&output).await;
+                    #reply
                 })
             }
         }
@@ -302,11 +426,12 @@ fn expand_server(service: &Service) -> TokenStream {
 fn expand_type_checks(service: &Service) -> TokenStream {
     let checks = service.methods.iter().flat_map(|method| {
         let args = method.args.iter().map(|(_, ty)| {
+            let ty = streaming_or_self(ty);
             quote_spanned! {ty.span()=>
                 ::ferry::__private::assert_wire_type::<#ty>();
             }
         });
-        let output = &method.output;
+        let output = streaming_or_self(&method.output);
         let output = quote_spanned! {output.span()=>
             ::ferry::__private::assert_wire_type::<#output>();
         };
@@ -320,4 +445,26 @@ fn expand_type_checks(service: &Service) -> TokenStream {
             }
         };
     }
+}
+
+/// The item type of a `Streaming<T>`, or the type itself: what must be a serde type.
+fn streaming_or_self(ty: &Type) -> Type {
+    crate::parse::streaming_item(ty).unwrap_or_else(|| ty.clone())
+}
+
+/// The argument tuple a client sends: references to the arguments, `()` in place of a
+/// stream argument.
+fn encoded_args(method: &Method) -> TokenStream {
+    if method.args.is_empty() {
+        return quote!(&::ferry::__private::NO_ARGS);
+    }
+    let upload_position = method.upload.as_ref().map(|(position, _)| *position);
+    let items = method.args.iter().enumerate().map(|(position, (name, _))| {
+        if Some(position) == upload_position {
+            quote!(&())
+        } else {
+            quote!(&#name)
+        }
+    });
+    quote!(&(#(#items,)*))
 }

@@ -27,6 +27,10 @@ pub(crate) struct Method {
     pub(crate) args: Vec<(Ident, Type)>,
     /// The declared return type; `()` when there is none.
     pub(crate) output: Type,
+    /// The item type when the method returns `ferry::Streaming<T>`.
+    pub(crate) stream_output: Option<Type>,
+    /// The position in `args` and the item type of a `ferry::Streaming<T>` argument.
+    pub(crate) upload: Option<(usize, Type)>,
 }
 
 /// Parses the attribute arguments and the trait.
@@ -212,6 +216,18 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
         }
         args.push((ident, (*typed.ty).clone()));
     }
+    let mut upload = None;
+    for (index, (_, ty)) in args.iter().enumerate() {
+        if let Some(item) = streaming_item(ty) {
+            if upload.is_some() {
+                return Err(syn::Error::new(
+                    ty.span(),
+                    "a ferry service method takes at most one `ferry::Streaming` argument",
+                ));
+            }
+            upload = Some((index, item));
+        }
+    }
     let output = match &sig.output {
         ReturnType::Default => syn::parse_quote!(()),
         ReturnType::Type(_, ty) => {
@@ -230,12 +246,21 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
             (**ty).clone()
         }
     };
+    let stream_output = streaming_item(&output);
+    if let (Some(_), Some((index, _))) = (&stream_output, &upload) {
+        return Err(syn::Error::new(
+            args[*index].1.span(),
+            "a ferry service method cannot both take and return a `ferry::Streaming`; use two methods",
+        ));
+    }
     Ok(Method {
         attrs: method.attrs,
         ident: sig.ident.clone(),
         context,
         args,
         output,
+        stream_output,
+        upload,
     })
 }
 
@@ -253,4 +278,22 @@ fn is_context(ty: &Type) -> bool {
 
 fn contains_impl_trait(ty: &Type) -> bool {
     matches!(ty, Type::ImplTrait(_))
+}
+
+/// `T` of `Streaming<T>` / `ferry::Streaming<T>`.
+pub(crate) fn streaming_item(ty: &Type) -> Option<Type> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let segment = path.path.segments.last()?;
+    if segment.ident != "Streaming" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match args.args.first() {
+        Some(syn::GenericArgument::Type(item)) if args.args.len() == 1 => Some(item.clone()),
+        _ => None,
+    }
 }

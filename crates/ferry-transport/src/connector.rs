@@ -22,6 +22,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
 pub struct ConnectOptions {
     pub(crate) wait: Option<Duration>,
     pub(crate) timeout: Duration,
+    pub(crate) server_pid: Option<u32>,
 }
 
 impl Default for ConnectOptions {
@@ -29,6 +30,7 @@ impl Default for ConnectOptions {
         Self {
             wait: None,
             timeout: Duration::from_secs(5),
+            server_pid: None,
         }
     }
 }
@@ -50,6 +52,16 @@ impl ConnectOptions {
     /// [`TransportError::ConnectTimeout`].
     pub fn timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
+        self
+    }
+
+    /// Accepts only a server running as process `pid`; any other gives
+    /// [`TransportError::UnexpectedServer`] and the connection is dropped.
+    ///
+    /// The id comes from the system (`GetNamedPipeServerProcessId` on Windows, the socket's
+    /// peer credentials on Unix), so a server squatting the name cannot fake it.
+    pub fn require_server_pid(mut self, pid: u32) -> Self {
+        self.server_pid = Some(pid);
         self
     }
 }
@@ -76,7 +88,18 @@ pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Strea
                     waited: start.elapsed(),
                 })
             }
-            Ok(Ok((stream, credentials))) => return Ok(Stream::new(stream, credentials)),
+            Ok(Ok((stream, credentials))) => {
+                if let Some(expected) = options.server_pid {
+                    if credentials.pid != Some(expected) {
+                        return Err(TransportError::UnexpectedServer {
+                            address,
+                            expected,
+                            actual: credentials.pid,
+                        });
+                    }
+                }
+                return Ok(Stream::new(stream, credentials));
+            }
             Ok(Err(error)) => error,
         };
         if !is_absent(&error) {
@@ -123,6 +146,8 @@ mod tests {
             .timeout(Duration::from_secs(2));
         assert_eq!(o.wait, Some(Duration::from_secs(1)));
         assert_eq!(o.timeout, Duration::from_secs(2));
+        assert_eq!(o.server_pid, None);
+        assert_eq!(o.require_server_pid(7).server_pid, Some(7));
     }
 
     #[test]

@@ -69,6 +69,17 @@ pub enum TransportError {
         #[source]
         source: io::Error,
     },
+    /// The server is not the process the caller required
+    /// ([`ConnectOptions::require_server_pid`](crate::ConnectOptions::require_server_pid)).
+    #[error("server at {address} is process {actual:?}, expected process {expected}")]
+    UnexpectedServer {
+        /// The platform address.
+        address: String,
+        /// The process id the caller required.
+        expected: u32,
+        /// The process id the system reported, if any.
+        actual: Option<u32>,
+    },
     /// The feature does not exist on this platform.
     #[error("{0} is not supported on this platform")]
     Unsupported(&'static str),

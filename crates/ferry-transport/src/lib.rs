@@ -45,7 +45,7 @@ mod sys;
 pub use connector::{connect, connect_with, ConnectOptions};
 pub use credentials::PeerCredentials;
 pub use error::TransportError;
-pub use listener::{Listener, ListenerOptions};
+pub use listener::{Listener, ListenerOptions, DEFAULT_MAX_INSTANCES};
 pub use name::{Name, ToName, MAX_PLAIN_NAME_LEN, RUNTIME_DIR_ENV};
 pub use pair::pair;
 pub use stream::{ReadHalf, Stream, WriteHalf};

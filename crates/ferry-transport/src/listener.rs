@@ -2,7 +2,7 @@
 
 mod options;
 
-pub use options::ListenerOptions;
+pub use options::{ListenerOptions, DEFAULT_MAX_INSTANCES};
 
 use crate::error::TransportError;
 use crate::name::Name;

@@ -2,14 +2,23 @@
 
 /// Options for [`Listener::bind`](crate::Listener::bind).
 ///
-/// The default is safe: only the owner may connect (Unix mode `0o600`), and a socket file
+/// The default is safe: only the owner may connect (Unix mode `0o600`; on Windows a
+/// descriptor for the creating user, `SYSTEM` and `Administrators`, see
+/// [`os::windows::PipeAccess`](crate::os::windows::PipeAccess) there), and a socket file
 /// left behind by a dead server is replaced.
 #[derive(Clone, Debug)]
 pub struct ListenerOptions {
     pub(crate) mode: u32,
     pub(crate) reclaim_stale: bool,
     pub(crate) backlog: u32,
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub(crate) max_instances: usize,
+    #[cfg(windows)]
+    pub(crate) pipe_access: crate::os::windows::PipeAccess,
 }
+
+/// Default of [`ListenerOptions::max_instances`].
+pub const DEFAULT_MAX_INSTANCES: usize = 254;
 
 impl Default for ListenerOptions {
     fn default() -> Self {
@@ -17,6 +26,9 @@ impl Default for ListenerOptions {
             mode: 0o600,
             reclaim_stale: true,
             backlog: 1024,
+            max_instances: DEFAULT_MAX_INSTANCES,
+            #[cfg(windows)]
+            pipe_access: Default::default(),
         }
     }
 }
@@ -52,6 +64,16 @@ impl ListenerOptions {
         self.backlog = backlog.max(1);
         self
     }
+
+    /// Most connections served at once (Windows: the number of pipe instances, 1 to 254,
+    /// default [`DEFAULT_MAX_INSTANCES`] = 254, the largest bounded value; ignored on Unix).
+    ///
+    /// While that many clients are connected, a new client finds the pipe busy and keeps
+    /// retrying until one of them leaves or its connect timeout passes.
+    pub fn max_instances(mut self, n: usize) -> Self {
+        self.max_instances = n.clamp(1, DEFAULT_MAX_INSTANCES);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +90,9 @@ mod tests {
         assert_eq!(o.mode, 0o666);
         assert!(!o.reclaim_stale);
         assert_eq!(o.backlog, 1);
+        assert_eq!(o.max_instances, DEFAULT_MAX_INSTANCES);
+        assert_eq!(o.clone().max_instances(0).max_instances, 1);
+        assert_eq!(o.clone().max_instances(1000).max_instances, 254);
+        assert_eq!(o.max_instances(7).max_instances, 7);
     }
 }

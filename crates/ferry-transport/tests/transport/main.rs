@@ -1,4 +1,4 @@
-//! Integration tests over real sockets. Plain names live under a private directory per
+//! Integration tests over real sockets and pipes. Plain names live under a private directory per
 //! test process (`FERRY_RUNTIME_DIR`), explicit paths under a scratch directory.
 
 #[cfg(unix)]
@@ -10,3 +10,5 @@ mod connect;
 mod listener;
 #[cfg(unix)]
 mod streams;
+#[cfg(windows)]
+mod windows;

@@ -1,0 +1,77 @@
+//! What every implementation provides: an echo server and a client that the scenarios drive.
+
+use std::future::Future;
+use std::io;
+use std::path::Path;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+/// The three implementations side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Impl {
+    /// Hand-written tokio Unix socket echo, u32 length prefix, buffered I/O.
+    Raw,
+    /// ferry over its Unix transport, bincode payloads, `bytes::Bytes` argument.
+    Ferry,
+    /// tarpc 0.38, `serde_transport` over Unix sockets with bincode, `bytes::Bytes` argument.
+    Tarpc,
+}
+
+impl Impl {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Impl::Raw => "raw",
+            Impl::Ferry => "ferry",
+            Impl::Tarpc => "tarpc",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Impl> {
+        [Impl::Raw, Impl::Ferry, Impl::Tarpc]
+            .into_iter()
+            .find(|imp| imp.name() == name)
+    }
+}
+
+/// A connected echo client.
+pub(crate) trait Client: Send + Sized + 'static {
+    /// Connects to the server at `path`, ready for its first call.
+    fn connect(path: &Path) -> impl Future<Output = io::Result<Self>> + Send;
+
+    /// One echo call; fails unless the reply has the length of `data`.
+    fn call(&mut self, data: &Bytes) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Keeps `window` calls in flight on this one connection until `until`; returns the
+    /// number of calls completed at or after `count_from`.
+    fn in_flight(
+        &mut self,
+        data: &Bytes,
+        window: usize,
+        count_from: Instant,
+        until: Instant,
+    ) -> impl Future<Output = io::Result<u64>> + Send;
+}
+
+/// Checks an echo reply's length.
+pub(crate) fn check_len(got: usize, want: usize) -> io::Result<()> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("echo reply of {got} bytes for a request of {want}"),
+        ))
+    }
+}
+
+/// Turns any error into an `io::Error` with a prefix.
+pub(crate) fn other(context: &str, err: impl std::fmt::Display) -> io::Error {
+    io::Error::other(format!("{context}: {err}"))
+}
+
+/// Whether now is inside the measured window `[count_from, until)`.
+pub(crate) fn in_window(count_from: Instant, until: Instant) -> bool {
+    let now = Instant::now();
+    now >= count_from && now < until
+}

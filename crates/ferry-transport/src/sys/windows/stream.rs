@@ -1,0 +1,259 @@
+//! A connected pipe end (server or client side) and its halves.
+//!
+//! Both halves share the pipe through an `Arc` and use tokio's readiness API
+//! (`poll_*_ready` + `try_*`), which takes `&self`, so one task can read while another
+//! writes. Disconnect errors are folded into end of stream (reads) and
+//! [`io::ErrorKind::BrokenPipe`] (writes).
+
+use std::io;
+use std::os::windows::io::AsRawHandle;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer};
+use windows_sys::Win32::Foundation::{ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED};
+use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
+
+use super::security::process_user_sid;
+use crate::credentials::PeerCredentials;
+use crate::sys::Connected;
+
+/// One end of a connected pipe.
+#[derive(Debug)]
+enum Pipe {
+    Server(NamedPipeServer),
+    Client(NamedPipeClient),
+}
+
+impl Pipe {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Pipe::Server(p) => p.poll_read_ready(cx),
+            Pipe::Client(p) => p.poll_read_ready(cx),
+        }
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Pipe::Server(p) => p.poll_write_ready(cx),
+            Pipe::Client(p) => p.poll_write_ready(cx),
+        }
+    }
+
+    fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Pipe::Server(p) => p.try_read(buf),
+            Pipe::Client(p) => p.try_read(buf),
+        }
+    }
+
+    fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Pipe::Server(p) => p.try_write(buf),
+            Pipe::Client(p) => p.try_write(buf),
+        }
+    }
+
+    fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Pipe::Server(p) => p.try_write_vectored(bufs),
+            Pipe::Client(p) => p.try_write_vectored(bufs),
+        }
+    }
+
+    fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if let Err(err) = ready!(self.poll_read_ready(cx)) {
+                return Poll::Ready(eof_if_disconnected(err));
+            }
+            match self.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(eof_if_disconnected(err)),
+            }
+        }
+    }
+
+    fn poll_write_with(
+        &self,
+        cx: &mut Context<'_>,
+        write: impl Fn(&Pipe) -> io::Result<usize>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            if let Err(err) = ready!(self.poll_write_ready(cx)) {
+                return Poll::Ready(Err(broken_if_disconnected(err)));
+            }
+            match write(self) {
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(broken_if_disconnected(err))),
+                Ok(n) => return Poll::Ready(Ok(n)),
+            }
+        }
+    }
+}
+
+/// True for the errors a pipe reports once its peer is gone.
+pub(crate) fn is_disconnect(err: &io::Error) -> bool {
+    err.raw_os_error().is_some_and(|code| {
+        [ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED]
+            .iter()
+            .any(|&c| c as i32 == code)
+    })
+}
+
+/// A read that finds the peer gone is end of stream.
+fn eof_if_disconnected(err: io::Error) -> io::Result<()> {
+    if is_disconnect(&err) {
+        Ok(())
+    } else {
+        Err(err)
+    }
+}
+
+/// A write that finds the peer gone is a broken pipe, whatever code Windows used.
+fn broken_if_disconnected(err: io::Error) -> io::Error {
+    if is_disconnect(&err) && err.kind() != io::ErrorKind::BrokenPipe {
+        io::Error::new(io::ErrorKind::BrokenPipe, err)
+    } else {
+        err
+    }
+}
+
+/// A connected pipe end.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    pipe: Arc<Pipe>,
+}
+
+impl Stream {
+    /// Wraps the server end of a connected instance and reads the client's identity.
+    pub(crate) fn server(pipe: NamedPipeServer) -> Connected {
+        let mut pid = 0u32;
+        // SAFETY: the handle is a valid pipe handle owned by `pipe` for the whole call;
+        // `pid` is a valid out pointer.
+        let ok = unsafe { GetNamedPipeClientProcessId(pipe.as_raw_handle(), &mut pid) };
+        let credentials = credentials_of(ok != 0, pid, "client");
+        (
+            Stream {
+                pipe: Arc::new(Pipe::Server(pipe)),
+            },
+            credentials,
+        )
+    }
+
+    /// Wraps a client end and reads the server's identity.
+    pub(crate) fn client(pipe: NamedPipeClient) -> Connected {
+        let mut pid = 0u32;
+        // SAFETY: the handle is a valid pipe handle owned by `pipe` for the whole call;
+        // `pid` is a valid out pointer.
+        let ok = unsafe { GetNamedPipeServerProcessId(pipe.as_raw_handle(), &mut pid) };
+        let credentials = credentials_of(ok != 0, pid, "server");
+        (
+            Stream {
+                pipe: Arc::new(Pipe::Client(pipe)),
+            },
+            credentials,
+        )
+    }
+
+    pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
+        (
+            ReadHalf {
+                pipe: Arc::clone(&self.pipe),
+            },
+            WriteHalf { pipe: self.pipe },
+        )
+    }
+}
+
+fn credentials_of(ok: bool, pid: u32, side: &str) -> PeerCredentials {
+    if !ok {
+        tracing::warn!(error = %io::Error::last_os_error(), side, "cannot read the peer process id");
+        return PeerCredentials::default();
+    }
+    PeerCredentials {
+        pid: Some(pid),
+        uid: None,
+        gid: None,
+        sid: process_user_sid(pid),
+    }
+}
+
+/// The read half of a [`Stream`].
+#[derive(Debug)]
+pub(crate) struct ReadHalf {
+    pipe: Arc<Pipe>,
+}
+
+/// The write half of a [`Stream`].
+///
+/// Pipes cannot be half-closed: shutting it down does nothing, and the peer reads end of
+/// stream once both halves are dropped.
+#[derive(Debug)]
+pub(crate) struct WriteHalf {
+    pipe: Arc<Pipe>,
+}
+
+macro_rules! pipe_read {
+    ($ty:ty) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                self.pipe.poll_read(cx, buf)
+            }
+        }
+    };
+}
+
+macro_rules! pipe_write {
+    ($ty:ty) => {
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.pipe.poll_write_with(cx, |pipe| pipe.try_write(buf))
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[io::IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.pipe
+                    .poll_write_with(cx, |pipe| pipe.try_write_vectored(bufs))
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                // Writes are handed to the system as they are made; a pending one still
+                // completes after the handle is closed.
+                Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Poll::Ready(Ok(()))
+            }
+        }
+    };
+}
+
+pipe_read!(Stream);
+pipe_write!(Stream);
+pipe_read!(ReadHalf);
+pipe_write!(WriteHalf);

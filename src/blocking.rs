@@ -1,0 +1,76 @@
+//! Calling services from code without an async runtime: what the generated
+//! `{Trait}BlockingClient` runs on.
+//!
+//! All blocking clients of a process share one small tokio runtime with a single worker
+//! thread, started on first use. A blocking call hands its future to that runtime and parks
+//! the calling thread until the reply arrives, so the cost over the async client is one
+//! thread hand-off each way (a few microseconds) and one extra thread per process.
+
+use std::future::Future;
+use std::sync::OnceLock;
+
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, ErrorKind};
+use crate::streaming::Streaming;
+
+fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("ferry-blocking")
+                .enable_all()
+                .build()
+                .map_err(|err| err.to_string())
+        })
+        .as_ref()
+        .map_err(|err| {
+            Error::new(
+                ErrorKind::Usage,
+                format!("cannot start the blocking client's runtime: {err}"),
+            )
+        })
+}
+
+/// Runs `work` to completion on the shared blocking runtime, parking this thread.
+///
+/// Refuses (with [`ErrorKind::Usage`]) to run inside an async runtime, where parking the
+/// thread could stall that runtime: use the async client there.
+pub fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::new(
+            ErrorKind::Usage,
+            "a blocking ferry client was called from inside an async runtime; use the async client there",
+        ));
+    }
+    runtime()?.block_on(work)
+}
+
+/// A [`Streaming`] reply read from blocking code: an iterator of `Result<T, ferry::Error>`.
+#[derive(Debug)]
+pub struct BlockingStream<T> {
+    stream: Streaming<T>,
+}
+
+impl<T> BlockingStream<T> {
+    /// Wraps a stream received from a call.
+    pub fn new(stream: Streaming<T>) -> Self {
+        BlockingStream { stream }
+    }
+}
+
+impl<T: DeserializeOwned> Iterator for BlockingStream<T> {
+    type Item = Result<T, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let stream = &mut self.stream;
+        match block_on(async { Ok(stream.next().await) }) {
+            Ok(item) => item,
+            Err(err) => Some(Err(err)),
+        }
+    }
+}
+

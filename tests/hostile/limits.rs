@@ -1,0 +1,143 @@
+//! Oversized frames, slow-loris frames and clients that never read.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use ferry::codec::{FrameKind, Frame, DEFAULT_MAX_FRAME, HEADER_LEN};
+use ferry::{ServerOptions, StatusCode};
+use tokio::io::AsyncWriteExt;
+
+use crate::harness::*;
+
+/// A REQUEST header announcing a body of `len` bytes, with no body after it.
+fn header_announcing(len: u32) -> [u8; HEADER_LEN] {
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&len.to_le_bytes());
+    header[4] = FrameKind::REQUEST.0;
+    header[8] = 1;
+    header
+}
+
+#[tokio::test]
+async fn length_prefix_of_4_gib_is_refused_without_allocating_it() {
+    capture_logs();
+    let (name, _server) = calc_server(ServerOptions::new()).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    raw.send(&header_announcing(u32::MAX)).await;
+    let message = raw.expect_error(0, StatusCode::FRAME_TOO_LARGE).await;
+    let expected = format!("frame of 4294967295 bytes exceeds limit of {DEFAULT_MAX_FRAME}");
+    assert_eq!(message, expected);
+    raw.expect_closed().await;
+    wait_logged(&expected).await;
+    assert!(
+        largest_allocation() < 64 << 20,
+        "an allocation of {} bytes was made",
+        largest_allocation()
+    );
+    steady.finish().await;
+}
+
+#[tokio::test]
+async fn length_prefix_just_above_the_limit_is_refused() {
+    capture_logs();
+    let (name, _server) = calc_server(ServerOptions::new().max_frame(65_536)).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    // Exactly at the limit is fine...
+    let overhead = args(&(serde_bytes::ByteBuf::from(vec![0u8; 60_000]),)).len() - 60_000;
+    let payload = serde_bytes::ByteBuf::from(vec![0u8; 65_536 - overhead]);
+    let at_limit = Frame::request(1, method("take"), args(&(payload,)));
+    assert_eq!(at_limit.body.len(), 65_536);
+    raw.send_frame(&at_limit).await;
+    let reply = raw.frame().await.expect("a reply");
+    assert_eq!(reply.kind, FrameKind::RESPONSE, "{}", reply.message());
+    // ...one byte more is not.
+    raw.send(&header_announcing(65_537)).await;
+    let message = raw.expect_error(0, StatusCode::FRAME_TOO_LARGE).await;
+    assert_eq!(message, "frame of 65537 bytes exceeds limit of 65536");
+    raw.expect_closed().await;
+    wait_logged("frame of 65537 bytes exceeds limit of 65536").await;
+    steady.finish().await;
+}
+
+#[tokio::test]
+async fn a_frame_begun_then_abandoned_is_timed_out() {
+    capture_logs();
+    let options = ServerOptions::new().frame_timeout(Duration::from_millis(300));
+    let (name, server) = calc_server(options).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    let mut frame = BytesMut::new();
+    add_request(1, 2, 3).encode(&mut frame);
+    raw.send(&frame[..HEADER_LEN + 3]).await;
+    let message = raw.expect_error(0, StatusCode::PROTOCOL).await;
+    assert_eq!(
+        message,
+        "incomplete frame: 19 bytes arrived, the rest did not within 300ms"
+    );
+    raw.expect_closed().await;
+    wait_logged("frame not completed in time").await;
+    wait_connections(&server, 1).await;
+    steady.finish().await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_not_timed_out() {
+    let options = ServerOptions::new().frame_timeout(Duration::from_millis(100));
+    let (name, _server) = calc_server(options).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    raw.add(1, 1, 1).await;
+    // Idle for many times the frame timeout between two frames.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    raw.add(2, 2, 2).await;
+    steady.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_stalls_alone() {
+    let options = ServerOptions::new()
+        .max_in_flight(8)
+        .write_queue_limit(64 * 1024);
+    let (name, server) = calc_server(options).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    // Each call asks for a 64 KiB reply; the client reads none of them. Calls go out 16
+    // to a write.
+    let mut batch = BytesMut::new();
+    let mut next_id = 1u64;
+    let mut written = 0usize;
+    let mut stalled = false;
+    while written < 64 << 20 {
+        batch.clear();
+        for _ in 0..16 {
+            Frame::request(next_id, method("blob"), args(&(64usize * 1024,))).encode(&mut batch);
+            next_id += 1;
+        }
+        let write = raw.stream.write_all(&batch);
+        match tokio::time::timeout(Duration::from_secs(2), write).await {
+            Ok(result) => result.expect("raw write"),
+            Err(_) => {
+                stalled = true;
+                break;
+            }
+        }
+        written += batch.len();
+    }
+    // The server stopped reading this client: with 8 calls in flight and their replies
+    // waiting to be written, what the client could send was only what the socket buffers
+    // hold, not the 64 MiB it tried.
+    assert!(stalled, "the server kept reading: {written} bytes of calls");
+    assert!(written < 16 << 20, "{written} bytes of calls were taken");
+    // The others are served all along.
+    steady.wait_for_calls(20).await;
+    let mut other = Raw::calc(&name).await;
+    other.add(1, 5, 6).await;
+    let calc = steady.finish().await;
+    drop(raw);
+    drop(other);
+    wait_connections(&server, 1).await;
+    drop(calc);
+    wait_connections(&server, 0).await;
+}
