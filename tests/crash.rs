@@ -63,7 +63,9 @@ async fn run_server(name: &str) {
 
 /// Connects to `name`, starts `calls` `hang` calls and waits forever.
 async fn run_client(name: &str, calls: u64) {
-    let calc = CalcClient::connect(name).await.expect("child client connect");
+    let calc = CalcClient::connect(name)
+        .await
+        .expect("child client connect");
     for tag in 0..calls {
         let calc = calc.clone();
         tokio::spawn(async move { calc.hang(tag).await });
@@ -72,10 +74,11 @@ async fn run_client(name: &str, calls: u64) {
     std::future::pending::<()>().await;
 }
 
+/// Writes `line` on a line of its own (the test harness may have begun one).
 fn say(line: &str) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    let _ = write!(out, "\n{line}\n");
     let _ = out.flush();
 }
 
@@ -244,9 +247,8 @@ async fn a_reconnecting_client_works_again_after_the_server_restarts() {
     assert_eq!(within(waiting.add(2, 2)).await.unwrap(), 4);
 
     // One call in flight on each client when the server dies.
-    let in_flight = [fast.clone(), waiting.clone()].map(|calc| {
-        tokio::spawn(async move { calc.hang(1).await })
-    });
+    let in_flight =
+        [fast.clone(), waiting.clone()].map(|calc| tokio::spawn(async move { calc.hang(1).await }));
     let mut started = 0;
     while started < 2 {
         match within(server.lines.next_line()).await.unwrap() {
