@@ -68,12 +68,16 @@ impl Options {
                     impls = value()?
                         .split(',')
                         .map(|name| {
-                            Impl::from_name(name).ok_or_else(|| format!("no implementation {name:?}"))
+                            Impl::from_name(name)
+                                .ok_or_else(|| format!("no implementation {name:?}"))
                         })
                         .collect::<Result<_, _>>()?;
                 }
                 "--scenarios" => {
-                    scenarios = value()?.split(',').filter_map(|s| s.chars().next()).collect();
+                    scenarios = value()?
+                        .split(',')
+                        .filter_map(|s| s.chars().next())
+                        .collect();
                     if let Some(bad) = scenarios.iter().find(|s| !"abcdef".contains(**s)) {
                         return Err(format!("no scenario {bad:?}"));
                     }
@@ -84,7 +88,9 @@ impl Options {
                         text.parse::<usize>()
                             .ok()
                             .filter(|n| *n > 0)
-                            .ok_or_else(|| format!("--reps takes a positive number, not {text:?}"))?,
+                            .ok_or_else(|| {
+                                format!("--reps takes a positive number, not {text:?}")
+                            })?,
                     );
                 }
                 "--out" => out = Some(PathBuf::from(value()?)),

@@ -176,8 +176,8 @@ impl Results {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<26} {:>8} {:>18} {:>18} {:>18} {:>9} {:>9}  {}",
-            "scenario", "unit", "raw", "ferry", "tarpc", "ferry/raw", "tarpc/raw", "target (ferry)"
+            "{:<26} {:>8} {:>18} {:>18} {:>18} {:>9} {:>9}  target (ferry)",
+            "scenario", "unit", "raw", "ferry", "tarpc", "ferry/raw", "tarpc/raw"
         );
         for metric in &self.metrics {
             let cells: Vec<String> = impls
@@ -195,7 +195,12 @@ impl Results {
             let target = match (metric.target, self.verdict(metric)) {
                 (Target::None, _) => String::new(),
                 (target, Some((value, ok))) => {
-                    format!("{} -> {} {}", describe(target), number(value), if ok { "ok" } else { "MISSED" })
+                    format!(
+                        "{} -> {} {}",
+                        describe(target),
+                        number(value),
+                        if ok { "ok" } else { "MISSED" }
+                    )
                 }
                 (target, None) => describe(target),
             };

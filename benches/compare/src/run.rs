@@ -51,12 +51,20 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
         if options.quick { "quick" } else { "full" },
         rt,
         options.reps,
-        options.impls.iter().map(|imp| imp.name()).collect::<Vec<_>>()
+        options
+            .impls
+            .iter()
+            .map(|imp| imp.name())
+            .collect::<Vec<_>>()
     );
     let mut servers = Vec::new();
     for &imp in &options.impls {
         let path = socket(dir, imp, "main");
-        servers.push((imp, ServerProcess::start(imp, &path, options.multi_thread)?, path));
+        servers.push((
+            imp,
+            ServerProcess::start(imp, &path, options.multi_thread)?,
+            path,
+        ));
     }
     let timed = |what: &'static str| {
         move |elapsed: Result<io::Result<f64>, tokio::time::error::Elapsed>| {
@@ -71,7 +79,12 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
             for (imp, _server, path) in &servers {
                 let imp = *imp;
                 let path = path.as_path();
-                eprintln!("  ({scenario}) {} rep {}/{}", imp.name(), rep + 1, options.reps);
+                eprintln!(
+                    "  ({scenario}) {} rep {}/{}",
+                    imp.name(),
+                    rep + 1,
+                    options.reps
+                );
                 runtime.block_on(async {
                     match scenario {
                         'a' => {
