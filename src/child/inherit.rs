@@ -33,9 +33,8 @@ pub(super) fn connect(value: &str) -> Result<Stream, Error> {
             format!("{PARENT_FD_ENV}={value:?} is not a descriptor number"),
         )
     })?;
-    let socket = take_inherited(fd).map_err(|err| {
-        Error::transport(ErrorKind::Connect, "cannot take the parent link", err)
-    })?;
+    let socket = take_inherited(fd)
+        .map_err(|err| Error::transport(ErrorKind::Connect, "cannot take the parent link", err))?;
     Stream::from_std(socket)
         .map_err(|err| Error::transport(ErrorKind::Connect, "cannot use the parent link", err))
 }

@@ -24,7 +24,11 @@ fn random_name() -> String {
     if let Ok(since) = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
         hasher.write_u128(since.as_nanos());
     }
-    format!("ferry-child-{}-{:016x}", std::process::id(), hasher.finish())
+    format!(
+        "ferry-child-{}-{:016x}",
+        std::process::id(),
+        hasher.finish()
+    )
 }
 
 /// Binds a private endpoint, spawns `command` with its address, and waits up to `timeout`
@@ -92,9 +96,8 @@ async fn accept_child(
 
 /// The child's side: connects to the endpoint named in [`PARENT_ENDPOINT_ENV`].
 pub(super) async fn connect(address: &str) -> Result<Stream, Error> {
-    let name = Name::new(address).map_err(|err| {
-        Error::transport(ErrorKind::Connect, "invalid parent link address", err)
-    })?;
+    let name = Name::new(address)
+        .map_err(|err| Error::transport(ErrorKind::Connect, "invalid parent link address", err))?;
     ferry_transport::connect(&name)
         .await
         .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect to the parent", err))
@@ -109,6 +112,9 @@ mod tests {
         let a = random_name();
         let b = random_name();
         assert_ne!(a, b);
-        assert!(Name::new(&a).expect("a valid plain name").as_plain().is_some());
+        assert!(Name::new(&a)
+            .expect("a valid plain name")
+            .as_plain()
+            .is_some());
     }
 }
