@@ -11,8 +11,7 @@ async fn unknown_method_id_is_rejected_and_the_connection_goes_on() {
     let (name, _server) = calc_server(ServerOptions::new()).await;
     let steady = Steady::start(&name).await;
     let mut raw = Raw::calc(&name).await;
-    raw.send_frame(&Frame::request(1, 999, args(&())))
-        .await;
+    raw.send_frame(&Frame::request(1, 999, args(&()))).await;
     let message = raw.expect_error(1, StatusCode::UNKNOWN_METHOD).await;
     assert!(message.contains("999"), "{message}");
     raw.add(2, 40, 2).await;
@@ -83,8 +82,12 @@ async fn extension_frames_are_skipped() {
     let (name, _server) = calc_server(ServerOptions::new()).await;
     let steady = Steady::start(&name).await;
     let mut raw = Raw::calc(&name).await;
-    raw.send_frame(&Frame::new(FrameKind(0x99), 5, Bytes::from_static(b"future")))
-        .await;
+    raw.send_frame(&Frame::new(
+        FrameKind(0x99),
+        5,
+        Bytes::from_static(b"future"),
+    ))
+    .await;
     raw.add(1, 2, 3).await;
     steady.finish().await;
 }

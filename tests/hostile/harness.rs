@@ -274,7 +274,10 @@ impl Raw {
 
     /// Expects an ERROR frame for `id` with `status`; returns its message.
     pub async fn expect_error(&mut self, id: u64, status: ferry::StatusCode) -> String {
-        let frame = self.frame().await.expect("an error frame, not end of stream");
+        let frame = self
+            .frame()
+            .await
+            .expect("an error frame, not end of stream");
         assert_eq!(frame.kind, FrameKind::ERROR, "{frame:?}");
         assert_eq!(frame.id, id, "{frame:?}");
         assert_eq!(frame.status(), status, "{}", frame.message());
@@ -292,7 +295,12 @@ impl Raw {
     pub async fn add(&mut self, id: u64, a: i64, b: i64) {
         self.send_frame(&add_request(id, a, b)).await;
         let frame = self.frame().await.expect("a reply");
-        assert_eq!(frame.kind, FrameKind::RESPONSE, "{frame:?}: {}", frame.message());
+        assert_eq!(
+            frame.kind,
+            FrameKind::RESPONSE,
+            "{frame:?}: {}",
+            frame.message()
+        );
         assert_eq!(frame.id, id);
         let sum: i64 = FormatId::Bincode.decode(&frame.body).expect("an i64");
         assert_eq!(sum, a + b);
@@ -321,7 +329,9 @@ pub fn method(name: &str) -> u16 {
 /// Encodes an argument tuple in bincode.
 pub fn args<T: serde::Serialize>(value: &T) -> Bytes {
     let mut out = BytesMut::new();
-    FormatId::Bincode.encode(value, &mut out).expect("encodable");
+    FormatId::Bincode
+        .encode(value, &mut out)
+        .expect("encodable");
     out.freeze()
 }
 

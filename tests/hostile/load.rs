@@ -75,7 +75,12 @@ async fn a_thousand_idle_clients_held_open() {
     assert_eq!(server.connections(), 1001);
     // While they sit there, the server serves.
     steady.wait_for_calls(20).await;
-    assert_eq!(within(idle[500].add(1, 2)).await.expect("an idle client calls"), 3);
+    assert_eq!(
+        within(idle[500].add(1, 2))
+            .await
+            .expect("an idle client calls"),
+        3
+    );
     drop(idle);
     wait_connections(&server, 1).await;
     let calc = steady.finish().await;
