@@ -144,7 +144,8 @@ pub async fn connect_with<T: Item>(
 ///
 /// # Panics
 ///
-/// When called from inside an async runtime; use [`bind_with`] there.
+/// When called on a thread that drives async tasks (inside `async` code); use [`bind_with`] there.
+/// Plain threads and `tokio::task::spawn_blocking` threads are fine.
 ///
 /// ```no_run
 /// let options = ferry::channel::ChannelOptions::new();
@@ -166,7 +167,8 @@ pub fn bind_blocking<T: Item>(
 ///
 /// # Panics
 ///
-/// When called from inside an async runtime; use [`connect_with`] there.
+/// When called on a thread that drives async tasks (inside `async` code); use [`connect_with`] there.
+/// Plain threads and `tokio::task::spawn_blocking` threads are fine.
 ///
 /// ```no_run
 /// let options = ferry::channel::ChannelOptions::new();

@@ -30,11 +30,9 @@ fn runtime() -> Result<&'static Runtime, Error> {
 
 /// Runs `work` to completion on the internal runtime, blocking this thread.
 ///
-/// Panics when called from inside an async runtime (blocking there would stall it).
+/// Panics (tokio's "cannot start a runtime from within a runtime") when called from a thread
+/// that drives async tasks, where blocking would stall them; threads of `spawn_blocking` and
+/// plain threads are fine.
 pub(crate) fn run<F: Future>(work: F) -> Result<F::Output, Error> {
-    assert!(
-        tokio::runtime::Handle::try_current().is_err(),
-        "ferry's blocking channel calls cannot be made from inside an async runtime; use the async methods"
-    );
     Ok(runtime()?.block_on(work))
 }

@@ -90,7 +90,8 @@ impl<T> Receiver<T> {
     ///
     /// # Panics
     ///
-    /// When called from inside an async runtime; use [`recv`](Receiver::recv) there.
+    /// When called on a thread that drives async tasks (inside `async` code); use [`recv`](Receiver::recv) there.
+    /// Plain threads and `tokio::task::spawn_blocking` threads are fine.
     ///
     /// ```no_run
     /// # fn demo(mut rx: ferry::channel::Receiver<u64>) {

@@ -113,7 +113,8 @@ impl<T: Item> Sender<T> {
     ///
     /// # Panics
     ///
-    /// When called from inside an async runtime; use [`send`](Sender::send) there.
+    /// When called on a thread that drives async tasks (inside `async` code); use [`send`](Sender::send) there.
+    /// Plain threads and `tokio::task::spawn_blocking` threads are fine.
     ///
     /// ```no_run
     /// # fn demo(tx: ferry::channel::Sender<u64>) -> Result<(), ferry::Error> {
