@@ -11,14 +11,14 @@
 //! # #[ferry::service] pub trait Work { async fn square(&self, n: u64) -> u64; }
 //! # struct Worker;
 //! # impl Work for Worker { async fn square(&self, n: u64) -> u64 { n * n } }
-//! # async fn demo() -> Result<(), ferry::Error> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! if ferry::child::has_parent_link() {
 //!     // In the child: serve the parent until it hangs up.
 //!     let link = ferry::child::connect_parent().await?;
 //!     ferry::Server::new().serve(WorkServer::new(Worker)).serve_stream(link).await;
 //! } else {
 //!     // In the parent: start a copy of this program and call it.
-//!     let exe = std::env::current_exe().map_err(|_| todo!())?;
+//!     let exe = std::env::current_exe()?;
 //!     let child = ferry::child::spawn(tokio::process::Command::new(exe)).await?;
 //!     let (mut process, link) = child.into_parts();
 //!     let worker = WorkClient::from_stream(link, &ferry::ClientOptions::default()).await?;

@@ -13,6 +13,8 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ChildOptions {
+    /// Read on Unix only: elsewhere every link is named.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) named: bool,
     pub(crate) link_timeout: Duration,
 }
