@@ -71,6 +71,18 @@ pub use sender::Sender;
 /// What an item type must be to travel through a channel.
 ///
 /// Implemented for every `Serialize + DeserializeOwned + Send + 'static` type.
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Job {
+///     id: u64,
+///     path: String,
+/// }
+///
+/// fn travels<T: ferry::channel::Item>() {}
+/// travels::<Job>();
+/// travels::<(u32, Vec<u8>)>();
+/// ```
 pub trait Item: Serialize + DeserializeOwned + Send + 'static {}
 
 impl<T: Serialize + DeserializeOwned + Send + 'static> Item for T {}

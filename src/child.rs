@@ -64,14 +64,31 @@ pub use link::{connect_parent, has_parent_link};
 pub use options::ChildOptions;
 
 /// Environment variable naming the inherited socket descriptor of a Unix child link.
+///
+/// ```
+/// // Set by `ferry::child::spawn` in the child's environment; read by `connect_parent`.
+/// let linked = std::env::var_os(ferry::child::PARENT_FD_ENV).is_some();
+/// # drop(linked);
+/// ```
 pub const PARENT_FD_ENV: &str = "FERRY_PARENT_FD";
 
 /// Environment variable naming the private endpoint of a named child link (Windows, or
 /// Unix with [`ChildOptions::named_endpoint`]).
+///
+/// ```
+/// if let Some(address) = std::env::var_os(ferry::child::PARENT_ENDPOINT_ENV) {
+///     println!("the parent listens at {address:?}");
+/// }
+/// ```
 pub const PARENT_ENDPOINT_ENV: &str = "FERRY_PARENT_ENDPOINT";
 
 /// Environment variable holding the parent's process id, so that a grandchild that
 /// inherited the environment does not take a link meant for its parent.
+///
+/// ```
+/// let parent = std::env::var(ferry::child::PARENT_PID_ENV).ok();
+/// # drop(parent);
+/// ```
 pub const PARENT_PID_ENV: &str = "FERRY_PARENT_PID";
 
 /// A spawned child process and the stream connected to it, from [`spawn`].
