@@ -73,4 +73,3 @@ impl<T: DeserializeOwned> Iterator for BlockingStream<T> {
         }
     }
 }
-

@@ -74,8 +74,11 @@ impl Numbers for NumbersImpl {
     }
 }
 
-async fn start_numbers() -> (NumbersClient, Arc<AtomicUsize>, mpsc::UnboundedReceiver<&'static str>)
-{
+async fn start_numbers() -> (
+    NumbersClient,
+    Arc<AtomicUsize>,
+    mpsc::UnboundedReceiver<&'static str>,
+) {
     let produced = Arc::new(AtomicUsize::new(0));
     let (dropped_tx, dropped_rx) = mpsc::unbounded_channel();
     let service = NumbersImpl {
@@ -122,9 +125,16 @@ async fn a_slow_consumer_holds_the_producer_back() {
     // The consumer pauses; the producer may run ahead only by the window it was granted.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ahead = produced.load(Ordering::SeqCst);
-    assert!(ahead <= 10 + 32 + 16, "producer ran {ahead} items ahead of 10 consumed");
+    assert!(
+        ahead <= 10 + 32 + 16,
+        "producer ran {ahead} items ahead of 10 consumed"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(produced.load(Ordering::SeqCst), ahead, "producer kept going");
+    assert_eq!(
+        produced.load(Ordering::SeqCst),
+        ahead,
+        "producer kept going"
+    );
     // Consuming more lets it go on.
     for expected in 10..200u64 {
         assert_eq!(within(stream.next()).await.unwrap().unwrap(), expected);
@@ -147,12 +157,9 @@ async fn dropping_a_stream_cancels_it_on_the_server() {
 #[tokio::test]
 async fn a_client_stream_argument_arrives_whole() {
     let (client, _, _) = start_numbers().await;
-    let (label, total) = within(client.sum(
-        "thousand".into(),
-        Streaming::from_iter(1..=1000u64),
-    ))
-    .await
-    .unwrap();
+    let (label, total) = within(client.sum("thousand".into(), Streaming::from_iter(1..=1000u64)))
+        .await
+        .unwrap();
     assert_eq!(label, "thousand");
     assert_eq!(total, 500_500);
     let (_, total) = within(client.sum("none".into(), Streaming::from_iter(Vec::<u64>::new())))
@@ -181,10 +188,24 @@ async fn streams_over_json_work_too() {
         produced: Arc::default(),
         dropped,
     };
-    tokio::spawn(Server::new().serve(NumbersServer::new(service)).serve_stream(a));
+    tokio::spawn(
+        Server::new()
+            .serve(NumbersServer::new(service))
+            .serve_stream(a),
+    );
     let options = ClientOptions::new().format(ferry::FormatId::Json);
-    let client = within(NumbersClient::from_stream(b, &options)).await.unwrap();
-    let items: Vec<u64> = within(client.count(50).await.unwrap().map(Result::unwrap).collect()).await;
+    let client = within(NumbersClient::from_stream(b, &options))
+        .await
+        .unwrap();
+    let items: Vec<u64> = within(
+        client
+            .count(50)
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect(),
+    )
+    .await;
     assert_eq!(items.len(), 50);
     let (_, total) = within(client.sum("j".into(), Streaming::from_iter(0..100u64)))
         .await
