@@ -7,6 +7,7 @@
 //! thread hand-off each way (a few microseconds) and one extra thread per process.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 
 use futures::StreamExt;
@@ -37,16 +38,20 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
 
 /// Runs `work` to completion on the shared blocking runtime, parking this thread.
 ///
-/// Refuses (with [`ErrorKind::Usage`]) to run inside an async runtime, where parking the
-/// thread could stall that runtime: use the async client there.
+/// Works from plain threads and from `tokio::task::spawn_blocking` threads. From a thread
+/// that drives async tasks, where parking could stall that runtime, it fails with
+/// [`ErrorKind::Usage`] instead: use the async client there.
 pub fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        return Err(Error::new(
+    let runtime = runtime()?;
+    // tokio refuses (by panicking) to block a thread that runs async tasks; turn that into
+    // an error the caller can handle.
+    match std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(work))) {
+        Ok(result) => result,
+        Err(_) => Err(Error::new(
             ErrorKind::Usage,
-            "a blocking ferry client was called from inside an async runtime; use the async client there",
-        ));
+            "a blocking ferry call was made from a thread that runs async tasks; use the async API there",
+        )),
     }
-    runtime()?.block_on(work)
 }
 
 /// A [`Streaming`] reply read from blocking code: an iterator of `Result<T, ferry::Error>`.

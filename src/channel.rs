@@ -52,7 +52,6 @@
 //! runtime (one worker thread named `ferry-blocking`, started on first use and kept for the
 //! life of the process) that drives the sockets; the calling thread blocks.
 
-mod blocking;
 mod options;
 mod receiver;
 mod sender;
@@ -171,7 +170,7 @@ pub fn bind_blocking<T: Item>(
     name: impl ToName,
     options: &ChannelOptions,
 ) -> Result<Receiver<T>, Error> {
-    blocking::run(Receiver::bind(name, options))?
+    crate::blocking::block_on(Receiver::bind(name, options))
 }
 
 /// [`connect_with`] for code without an async runtime: the connection is driven by ferry's
@@ -192,5 +191,5 @@ pub fn connect_blocking<T: Item>(
     name: impl ToName,
     options: &ChannelOptions,
 ) -> Result<Sender<T>, Error> {
-    blocking::run(Sender::connect(name, options))?
+    crate::blocking::block_on(Sender::connect(name, options))
 }

@@ -7,7 +7,7 @@ use ferry_codec::StatusCode;
 use ferry_transport::ToName;
 
 use crate::channel::service::{self, SendReply, SEND};
-use crate::channel::{blocking, ChannelOptions, Item};
+use crate::channel::{ChannelOptions, Item};
 use crate::client::Client;
 use crate::error::{Error, ErrorKind};
 
@@ -122,7 +122,7 @@ impl<T: Item> Sender<T> {
     /// # Ok(()) }
     /// ```
     pub fn send_blocking(&self, item: T) -> Result<(), Error> {
-        blocking::run(self.send(item))?
+        crate::blocking::block_on(self.send(item))
     }
 
     /// Whether the connection to the receiver is closed; every further send fails.
