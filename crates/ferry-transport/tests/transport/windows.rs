@@ -235,8 +235,19 @@ async fn both_sides_know_the_peer_process_and_user() {
 async fn required_server_pid_is_checked() {
     let name = unique_name("require");
     let listener = Listener::bind(&name, &ListenerOptions::new()).unwrap();
+    // Accept (and drop) whatever comes, so every attempt finds a free instance.
+    let server = tokio::spawn(async move {
+        loop {
+            let _ = listener.accept().await;
+        }
+    });
     let wrong = std::process::id().wrapping_add(1);
-    match within(connect_with(&name, &ConnectOptions::new().require_server_pid(wrong))).await {
+    match within(connect_with(
+        &name,
+        &ConnectOptions::new().require_server_pid(wrong),
+    ))
+    .await
+    {
         Err(TransportError::UnexpectedServer {
             expected, actual, ..
         }) => {
@@ -247,7 +258,7 @@ async fn required_server_pid_is_checked() {
     }
     let right = ConnectOptions::new().require_server_pid(std::process::id());
     within(connect_with(&name, &right)).await.unwrap();
-    drop(listener);
+    server.abort();
 }
 
 /// Kills the child on every path out of a test.
@@ -355,7 +366,10 @@ async fn wider_access_and_custom_descriptors_bind() {
 
     let bad = ListenerOptions::new().pipe_access(PipeAccess::Sddl("not sddl".into()));
     let err = Listener::bind(&unique_name("bad-sddl"), &bad).unwrap_err();
-    assert!(matches!(err, TransportError::Io { op: "bind", .. }), "{err:?}");
+    assert!(
+        matches!(err, TransportError::Io { op: "bind", .. }),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

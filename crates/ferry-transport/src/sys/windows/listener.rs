@@ -162,7 +162,10 @@ mod tests {
         let name = Name::new(&format!("ferry-unit-{}-sd", std::process::id())).unwrap();
         let listener = Listener::bind(&name, &name.address(), &ListenerOptions::new()).unwrap();
         let sddl = listener.sddl();
-        assert!(sddl.starts_with("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;S-1-"), "{sddl}");
+        assert!(
+            sddl.starts_with("D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;S-1-"),
+            "{sddl}"
+        );
         assert!(!sddl.contains(";AU)") && !sddl.contains(";WD)"), "{sddl}");
     }
 }
