@@ -33,20 +33,24 @@ impl Format for Bincode {
     /// Trailing bytes after the value are ignored.
     ///
     /// bincode sizes a string or byte buffer from its length prefix before reading it, so
-    /// the decoder is given a limit on the bytes such buffers may claim, chosen from a few
-    /// fixed steps at or above `bytes.len()`: a valid payload never claims more than its
-    /// own length, and a lying length prefix fails instead of allocating.
+    /// the decoder is given a limit on the bytes it may claim, chosen from a few fixed steps
+    /// at or above twice `bytes.len()` (bincode counts a buffer's bytes once when it sizes
+    /// the buffer and once when it reads them, and each length prefix at its full width):
+    /// a valid payload always fits, and a lying length prefix fails instead of allocating
+    /// far beyond the payload.
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         const KIB: usize = 1024;
         const MIB: usize = 1024 * KIB;
         let config = ::bincode::config::standard();
-        let len = bytes.len();
-        let decoded = if len <= 64 * KIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 64 * KIB }>())
-        } else if len <= 16 * MIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 16 * MIB }>())
-        } else if len <= 256 * MIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 256 * MIB }>())
+        let need = bytes.len().saturating_mul(2).saturating_add(4 * KIB);
+        let decoded = if need <= 128 * KIB {
+            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 128 * KIB }>())
+        } else if need <= 4 * MIB {
+            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 4 * MIB }>())
+        } else if need <= 64 * MIB {
+            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 64 * MIB }>())
+        } else if need <= 1024 * MIB {
+            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 1024 * MIB }>())
         } else {
             ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ u32::MAX as usize }>())
         };
@@ -72,6 +76,26 @@ impl ::bincode::enc::write::Writer for BytesMutWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Byte payloads at and around each limit step decode (bincode counts their bytes twice).
+    #[test]
+    fn byte_payloads_of_every_size_class_round_trip() {
+        for len in [
+            0usize,
+            65_536,
+            65_536 + 7,
+            2 * 1024 * 1024,
+            12 * 1024 * 1024,
+            16 * 1024 * 1024 - 16,
+        ] {
+            let payload = bytes::Bytes::from(vec![0xA5u8; len]);
+            let mut out = BytesMut::new();
+            Bincode::encode(&(&payload,), &mut out).unwrap();
+            let (back,): (bytes::Bytes,) = Bincode::decode(&out).unwrap();
+            assert_eq!(back.len(), len);
+            assert_eq!(back, payload);
+        }
+    }
 
     #[test]
     fn standard_config_varints() {
