@@ -423,3 +423,17 @@ fn the_macro_emits_the_documented_canonical_signature() {
     );
     assert_eq!(__FERRY_SERVICE_INFO_DOCCALC.methods, ["add"]);
 }
+
+#[tokio::test]
+async fn payloads_up_to_the_default_frame_limit_travel() {
+    let (name, _server, _probe) = start_calc().await;
+    let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
+    for len in [65_536usize, 12 * 1024 * 1024] {
+        let got = within(calc.take(bytes::Bytes::from(vec![9u8; len])))
+            .await
+            .unwrap();
+        assert_eq!(got, len);
+    }
+    // `Vec<u8>` travels element by element (no `serde_bytes`): slower, but whole.
+    assert_eq!(within(calc.blob(65_536)).await.unwrap().len(), 65_536);
+}
