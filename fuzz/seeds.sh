@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Writes the seed corpus of each fuzz target into fuzz/corpus/<target>/, built from the
+# hex examples of docs/protocol.md (so the seeds follow the document).
+set -euo pipefail
+cd "$(dirname "$0")"
+doc=../docs/protocol.md
+
+# The bytes of the ```hex name=<name> block, as printf escapes (comments after '#' dropped).
+block() {
+  awk -v want="$1" '
+    /^```/ { if (inside) exit; if ($0 == "```hex name=" want) inside = 1; next }
+    inside { sub(/#.*/, ""); for (i = 1; i <= NF; i++) printf "\\x%s", $i }
+  ' "$doc"
+}
+
+# seed <target> <file> <block>...: the named blocks, one after the other, in one file.
+seed() {
+  local target=$1 file=$2 bytes=""
+  shift 2
+  for name in "$@"; do
+    local part
+    part=$(block "$name")
+    if [ -z "$part" ]; then
+      echo "seeds.sh: no hex block named $name in $doc" >&2
+      exit 1
+    fi
+    bytes+=$part
+  done
+  mkdir -p "corpus/$target"
+  printf '%b' "$bytes" >"corpus/$target/seed-$file"
+}
+
+frames=(request request-deadline response error cancel request-json)
+for name in "${frames[@]}"; do
+  seed frame_decoder "$name" "$name"
+done
+seed frame_decoder all-frames "${frames[@]}"
+
+for name in hello welcome-ok welcome-rejected; do
+  seed handshake "$name" "$name"
+done
+
+seed server_connection hello hello
+seed server_connection hello-request hello request
+seed server_connection hello-deadline-cancel hello request-deadline cancel
+seed server_connection hello-all-frames hello "${frames[@]}"
+# The same session in JSON: the hello's format byte (offset 6) set to 1.
+json_hello=$(block hello | sed 's/^\(\(\\x..\)\{6\}\)\\x00/\1\\x01/')
+mkdir -p corpus/server_connection
+printf '%b' "$json_hello$(block request-json)" >corpus/server_connection/seed-hello-json-request
