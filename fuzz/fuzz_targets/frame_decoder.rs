@@ -12,7 +12,10 @@ const MAX_BODY: u32 = 4096;
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks where the input is cut in two, to exercise partial frames.
-    let cut = data.first().map_or(0, |&byte| usize::from(byte)).min(data.len());
+    let cut = data
+        .first()
+        .map_or(0, |&byte| usize::from(byte))
+        .min(data.len());
     let mut decoder = FrameDecoder::new(MAX_BODY);
     let mut buf = BytesMut::new();
     for piece in [&data[..cut], &data[cut..]] {

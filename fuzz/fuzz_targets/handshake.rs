@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
 
     let mut buf = BytesMut::from(data);
     if let Ok(Some(welcome)) = Welcome::decode(&mut buf) {
-        assert!(buf.len() < data.len(), "a decoded welcome consumed no bytes");
+        assert!(
+            buf.len() < data.len(),
+            "a decoded welcome consumed no bytes"
+        );
         let mut out = BytesMut::new();
         welcome.encode(&mut out);
         let again = Welcome::decode(&mut out)

@@ -69,8 +69,6 @@ async fn serve_one(data: &[u8]) {
         drop(writer);
     };
     if tokio::time::timeout(BOUND, all).await.is_err() {
-        panic!(
-            "the server still served a connection {BOUND:?} after the client stopped sending"
-        );
+        panic!("the server still served a connection {BOUND:?} after the client stopped sending");
     }
 }
