@@ -142,7 +142,7 @@ impl Error {
         } else {
             kind
         };
-        Error::new(kind, format!("{what}: {err}"))
+        Error::new(kind, format!("{what}: {}", chain(&err)))
             .with_status(status)
             .with_source(err)
     }
@@ -214,6 +214,22 @@ impl Error {
     pub fn is_server_identity(&self) -> bool {
         self.kind == ErrorKind::ServerIdentity
     }
+}
+
+/// `err` and its sources, joined by ": ", so the message says what failed down to the cause
+/// (a codec error's own text is "failed to decode bincode payload"; its source says why).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 impl fmt::Debug for Error {

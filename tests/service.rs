@@ -437,3 +437,38 @@ async fn payloads_up_to_the_default_frame_limit_travel() {
     // `Vec<u8>` travels element by element (no `serde_bytes`): slower, but whole.
     assert_eq!(within(calc.blob(65_536)).await.unwrap().len(), 65_536);
 }
+
+/// A value whose `Serialize` impl fails.
+struct Unserializable;
+impl serde::Serialize for Unserializable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value refuses to be serialized"))
+    }
+}
+
+#[tokio::test]
+async fn local_encode_failures_and_bind_conflicts_have_their_own_kinds() {
+    let (name, _server, _probe) = start_calc().await;
+    let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
+    let err = within(calc.client().call::<_, i64>(0, &(Unserializable,)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");
+    assert!(err.to_string().contains("refuses"), "{err}");
+    // Nothing was sent for it; the connection goes on.
+    assert_eq!(within(calc.add(1, 1)).await.unwrap(), 2);
+
+    // A second server on a live name is refused, and the first keeps serving.
+    let (service, _probe) = calc_impl();
+    let err = Server::new()
+        .serve(CalcServer::new(service))
+        .bind(name.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Server, "{err:?}");
+    assert_eq!(within(calc.add(2, 2)).await.unwrap(), 4);
+}
+
+fn calc_impl() -> (CalcImpl, Probe) {
+    calc()
+}
