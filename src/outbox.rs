@@ -1,24 +1,36 @@
 //! [`Outbox`]: the bounded queue of encoded frames waiting to be written to one connection.
 //!
 //! Producers (calls on a client, handlers on a server) encode their frames straight into the
-//! outbox's buffer under a short lock; one writer task per connection swaps the buffer out and
-//! writes everything queued with one `write_all`, so frames produced together leave in one
-//! system call. The queue is bounded in bytes: past the limit, producers wait for the writer
-//! to drain it, which is what stalls a peer that never reads.
+//! outbox's buffer under a short lock. Whoever holds the connection's write half writes:
+//!
+//! - When no write is under way, the producer that queued a frame writes it itself, at once,
+//!   with non-blocking writes: a lone call costs one system call and no task switch.
+//! - Otherwise (or when the socket is full) the frame waits in the buffer for the writer
+//!   task, which swaps the buffer out and writes everything queued with one `write_all`, so
+//!   frames produced together leave in one system call.
+//!
+//! The queue is bounded in bytes: past the limit, producers wait for the writer to drain it,
+//! which is what stalls a peer that never reads.
 
+use std::fmt;
+use std::pin::Pin;
 use std::sync::Mutex;
+use std::task::{Context, Poll};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 /// Where the first frames go before the queue grows.
 const INITIAL_CAPACITY: usize = 8 * 1024;
 
+/// The connection's write half, type-erased so the outbox needs no type parameter.
+type Io = Box<dyn AsyncWrite + Send + Unpin>;
+
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
-    /// Wakes the writer when frames were queued or the outbox closed.
+    /// Wakes the writer when frames were queued, a direct write ended, or the outbox closed.
     queued: Notify,
     /// Wakes producers waiting for space.
     drained: Notify,
@@ -32,6 +44,51 @@ struct State {
     closed: bool,
     /// Close once what is queued has been written.
     closing: bool,
+    /// Who may write right now.
+    io: Writer,
+}
+
+/// The write half and who holds it.
+enum Writer {
+    /// The writer task has not started yet.
+    Unattached,
+    /// Nobody writes: the first to take it does.
+    Idle(Io),
+    /// Taken by the writer task or by a producer writing directly.
+    Busy,
+    /// The writer task ended; whoever holds it drops it (which closes our side).
+    Gone,
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Writer::Unattached => "Unattached",
+            Writer::Idle(_) => "Idle",
+            Writer::Busy => "Busy",
+            Writer::Gone => "Gone",
+        })
+    }
+}
+
+impl State {
+    /// Takes the write half if nobody holds it.
+    fn take_io(&mut self) -> Option<Io> {
+        match std::mem::replace(&mut self.io, Writer::Busy) {
+            Writer::Idle(io) => Some(io),
+            other => {
+                self.io = other;
+                None
+            }
+        }
+    }
+
+    /// Gives the write half back (or drops it when the writer task is gone).
+    fn put_io(&mut self, io: Io) {
+        if matches!(self.io, Writer::Busy) {
+            self.io = Writer::Idle(io);
+        }
+    }
 }
 
 /// Why a frame could not be queued.
@@ -47,9 +104,11 @@ impl Outbox {
     pub(crate) fn new(limit: usize) -> Self {
         Outbox {
             state: Mutex::new(State {
-                buf: BytesMut::with_capacity(INITIAL_CAPACITY),
+                // Allocated on first use: an idle connection holds no write buffer.
+                buf: BytesMut::new(),
                 closed: false,
                 closing: false,
+                io: Writer::Unattached,
             }),
             queued: Notify::new(),
             drained: Notify::new(),
@@ -65,13 +124,46 @@ impl Outbox {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Queues one frame written by `encode`, waiting while the queue is full.
+    /// Queues one frame written by `encode`, waiting while the queue is full; the writer
+    /// task (or the next [`Outbox::flush_now`]) writes it.
     ///
     /// `encode` must either append a whole frame or leave the buffer as it found it and
     /// return an error. Cancel-safe: a frame is either queued whole or not at all.
     pub(crate) async fn push<E>(
         &self,
+        encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), QueueError<E>> {
+        self.push_inner(encode, false).await
+    }
+
+    /// Like [`Outbox::push`], but when no write is under way the frame (with anything else
+    /// queued) is written at once by the caller: for a frame that is unlikely to have
+    /// company soon, such as a lone call's request.
+    pub(crate) async fn push_direct<E>(
+        &self,
+        encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
+    ) -> Result<(), QueueError<E>> {
+        self.push_inner(encode, true).await
+    }
+
+    /// Writes what is queued now, from the caller, unless a write is under way: for a
+    /// producer that has queued a batch of frames and expects no more for a while.
+    pub(crate) fn flush_now(&self) {
+        let mut state = self.lock();
+        if state.buf.is_empty() || state.closed {
+            return;
+        }
+        if let Some(io) = state.take_io() {
+            let batch = std::mem::take(&mut state.buf);
+            drop(state);
+            self.write_directly(io, batch);
+        }
+    }
+
+    async fn push_inner<E>(
+        &self,
         mut encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
+        direct: bool,
     ) -> Result<(), QueueError<E>> {
         loop {
             let drained = self.drained.notified();
@@ -84,15 +176,59 @@ impl Outbox {
                 }
                 if state.buf.len() < self.limit {
                     let was_empty = state.buf.is_empty();
+                    if state.buf.capacity() == 0 {
+                        state.buf.reserve(INITIAL_CAPACITY);
+                    }
                     encode(&mut state.buf).map_err(QueueError::Encode)?;
-                    drop(state);
-                    if was_empty {
-                        self.queued.notify_one();
+                    let io = if direct { state.take_io() } else { None };
+                    if let Some(io) = io {
+                        let batch = std::mem::take(&mut state.buf);
+                        drop(state);
+                        self.write_directly(io, batch);
+                    } else {
+                        drop(state);
+                        if was_empty {
+                            self.queued.notify_one();
+                        }
                     }
                     return Ok(());
                 }
             }
             drained.await;
+        }
+    }
+
+    /// Writes `batch` with non-blocking writes; what the socket does not take now goes back
+    /// to the front of the queue for the writer task.
+    fn write_directly(&self, mut io: Io, mut batch: BytesMut) {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        while !batch.is_empty() {
+            // A pending write registered the no-op waker; the writer task's next write
+            // replaces it with its own.
+            match Pin::new(&mut io).poll_write(&mut cx, &batch) {
+                Poll::Ready(Ok(n)) if n > 0 => batch.advance(n),
+                // Full socket, a failed write or a zero-length write: the writer task
+                // retries and reports the error.
+                _ => break,
+            }
+        }
+        let mut state = self.lock();
+        state.put_io(io);
+        let wake_writer = if batch.is_empty() {
+            if state.buf.capacity() == 0 {
+                // Keep the allocation for the next frame.
+                batch.clear();
+                state.buf = batch;
+            }
+            !state.buf.is_empty() || state.closing || state.closed
+        } else {
+            batch.extend_from_slice(&state.buf);
+            state.buf = batch;
+            true
+        };
+        drop(state);
+        if wake_writer {
+            self.queued.notify_one();
         }
     }
 
@@ -133,12 +269,29 @@ impl Outbox {
         self.drained.notify_waiters();
     }
 
+    /// Marks the writer task gone and drops the write half unless a producer holds it (that
+    /// producer drops it when done).
+    fn detach(&self) {
+        let io = std::mem::replace(&mut self.lock().io, Writer::Gone);
+        drop(io);
+    }
+
     /// Writes queued frames to `io` until the outbox closes or a write fails.
     ///
     /// Returns `Ok(())` after a close (with everything queued before a
     /// [`Outbox::close_after_flush`] written and flushed), or the write error.
-    pub(crate) async fn run_writer<W: AsyncWrite + Unpin>(&self, mut io: W) -> std::io::Result<()> {
-        let mut spare = BytesMut::with_capacity(INITIAL_CAPACITY);
+    pub(crate) async fn run_writer<W>(&self, io: W) -> std::io::Result<()>
+    where
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        self.lock().io = Writer::Idle(Box::new(io));
+        let result = self.write_loop().await;
+        self.detach();
+        result
+    }
+
+    async fn write_loop(&self) -> std::io::Result<()> {
+        let mut spare = BytesMut::new();
         loop {
             let queued = self.queued.notified();
             tokio::pin!(queued);
@@ -148,27 +301,37 @@ impl Outbox {
                 if state.closed {
                     return Ok(());
                 }
-                if state.buf.is_empty() {
+                if matches!(state.io, Writer::Busy) {
+                    // A producer writes directly; it wakes us when it is done.
+                    Batch::Wait
+                } else if state.buf.is_empty() {
                     if state.closing {
-                        Batch::Finish
+                        match state.take_io() {
+                            Some(io) => Batch::Finish(io),
+                            None => return Ok(()),
+                        }
                     } else {
                         Batch::Wait
                     }
                 } else {
-                    Batch::Write(std::mem::replace(
-                        &mut state.buf,
-                        std::mem::take(&mut spare),
-                    ))
+                    match state.take_io() {
+                        Some(io) => Batch::Write(
+                            io,
+                            std::mem::replace(&mut state.buf, std::mem::take(&mut spare)),
+                        ),
+                        None => return Ok(()),
+                    }
                 }
             };
             match batch {
-                Batch::Finish => {
+                Batch::Finish(mut io) => {
                     let _ = io.shutdown().await;
                     return Ok(());
                 }
                 Batch::Wait => queued.await,
-                Batch::Write(mut batch) => {
+                Batch::Write(mut io, mut batch) => {
                     let result = io.write_all(&batch).await;
+                    self.lock().put_io(io);
                     self.drained.notify_waiters();
                     if let Err(err) = result {
                         self.close();
@@ -189,9 +352,9 @@ impl Outbox {
 /// What the writer does next.
 enum Batch {
     /// Write these bytes.
-    Write(BytesMut),
-    /// Nothing queued: wait for a producer.
+    Write(Io, BytesMut),
+    /// Nothing to do now: wait for a producer.
     Wait,
     /// Nothing queued and closing: shut the stream down and end.
-    Finish,
+    Finish(Io),
 }

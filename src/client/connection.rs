@@ -23,8 +23,7 @@ use crate::error::{Error, ErrorKind};
 use crate::outbox::{Outbox, QueueError};
 use crate::service::ServiceInfo;
 use crate::streaming::{
-    credit_frame, credit_items, pump, PumpError, Remote, StreamLink, StreamTable, Streaming,
-    WINDOW,
+    credit_frame, credit_items, pump, PumpError, Remote, StreamLink, StreamTable, Streaming, WINDOW,
 };
 use crate::wire::{read_message, ReadError};
 
@@ -181,7 +180,9 @@ impl Shared {
     }
 
     fn streams(&self) -> std::sync::MutexGuard<'_, StreamTable> {
-        self.streams.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.streams
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -258,7 +259,12 @@ impl Shared {
             }
             self.streams().open_inbound(id, WINDOW)
         };
-        let remote = Remote::new(id, self.format, items, Arc::clone(self) as Arc<dyn StreamLink>);
+        let remote = Remote::new(
+            id,
+            self.format,
+            items,
+            Arc::clone(self) as Arc<dyn StreamLink>,
+        );
         // From here on, dropping `remote` cancels the call.
         self.send_request(method, id, args, timeout, flags::STREAM)
             .await?;
@@ -316,7 +322,14 @@ impl Shared {
             let (Some(stream), Some(gate)) = (upload, gate) else {
                 return reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()));
             };
-            let sending = pump(&self.outbox, id, self.format, self.server_max_frame, stream, gate);
+            let sending = pump(
+                &self.outbox,
+                id,
+                self.format,
+                self.server_max_frame,
+                stream,
+                gate,
+            );
             tokio::pin!(sending, reply_rx);
             let mut pumping = true;
             loop {
@@ -374,26 +387,32 @@ impl Shared {
         } else {
             stream_flag
         };
-        self.outbox
-            .push(|buf| {
-                let mark = buf.len();
-                let start = begin_frame(buf, FrameKind::REQUEST, frame_flags, method, id);
-                if let Some(ms) = deadline_ms {
-                    buf.put_u32_le(ms);
-                }
-                if let Err(err) = format.encode(args, buf) {
-                    buf.truncate(mark);
-                    return Err(err);
-                }
-                finish_frame(buf, start, max)
-            })
-            .await
-            .map_err(|err| match err {
-                QueueError::Closed => self.closed_error(),
-                QueueError::Encode(err) => {
-                    Error::codec(ErrorKind::Encode, "cannot encode the request", err)
-                }
-            })
+        // A lone call writes its request itself (no hop to the writer task); with other
+        // calls in flight the writer task batches requests into fewer writes.
+        let alone = self.pending().waiting.len() <= 1;
+        let encode = |buf: &mut BytesMut| {
+            let mark = buf.len();
+            let start = begin_frame(buf, FrameKind::REQUEST, frame_flags, method, id);
+            if let Some(ms) = deadline_ms {
+                buf.put_u32_le(ms);
+            }
+            if let Err(err) = format.encode(args, buf) {
+                buf.truncate(mark);
+                return Err(err);
+            }
+            finish_frame(buf, start, max)
+        };
+        let queued = if alone {
+            self.outbox.push_direct(encode).await
+        } else {
+            self.outbox.push(encode).await
+        };
+        queued.map_err(|err| match err {
+            QueueError::Closed => self.closed_error(),
+            QueueError::Encode(err) => {
+                Error::codec(ErrorKind::Encode, "cannot encode the request", err)
+            }
+        })
     }
 
     /// Routes one frame from the server. `Err` ends the connection.
