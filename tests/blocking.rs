@@ -2,30 +2,13 @@
 
 mod support;
 
-use std::time::Duration;
+use support::{
+    calc, serve_on_thread, unique_name, CalcBlockingClient, CalcClient, CalcServer, DivError,
+};
 
-use support::{calc, unique_name, CalcBlockingClient, CalcClient, CalcServer, DivError};
-
-/// Runs a Calc server on a runtime of its own thread; returns its name.
+/// A Calc server on a runtime of its own thread; returns its name.
 fn server_thread() -> String {
-    let name = unique_name("blocking");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server_name = name.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let (service, _probe) = calc();
-            let bound = ferry::Server::new()
-                .serve(CalcServer::new(service))
-                .bind(server_name.as_str())
-                .await
-                .unwrap();
-            ready_tx.send(()).unwrap();
-            bound.run().await.unwrap();
-        });
-    });
-    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    name
+    serve_on_thread(|| ferry::Server::new().serve(CalcServer::new(calc().0)))
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ferry::{ClientOptions, Server, StreamSender, Streaming};
 use futures::StreamExt;
-use support::{unique_name, within};
+use support::{serve_on_thread, unique_name, within};
 use tokio::sync::mpsc;
 
 #[ferry::service]
@@ -287,27 +287,14 @@ async fn pub_sub_fans_out_to_a_hundred_clients_in_order() {
 
 #[test]
 fn a_blocking_client_iterates_a_stream() {
-    let name = unique_name("numbers-blocking");
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let server_name = name.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        runtime.block_on(async move {
-            let (dropped, _rx) = mpsc::unbounded_channel();
-            let service = NumbersImpl {
-                produced: Arc::default(),
-                dropped,
-            };
-            let bound = Server::new()
-                .serve(NumbersServer::new(service))
-                .bind(server_name.as_str())
-                .await
-                .unwrap();
-            ready_tx.send(()).unwrap();
-            bound.run().await.unwrap();
-        });
+    let name = serve_on_thread(|| {
+        let (dropped, _rx) = mpsc::unbounded_channel();
+        let service = NumbersImpl {
+            produced: Arc::default(),
+            dropped,
+        };
+        Server::new().serve(NumbersServer::new(service))
     });
-    ready_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let client = NumbersBlockingClient::connect(name.as_str()).unwrap();
     let items: Vec<u64> = client.count(100).unwrap().map(Result::unwrap).collect();
     assert_eq!(items, (0..100).collect::<Vec<_>>());

@@ -160,3 +160,23 @@ pub async fn start_calc() -> (String, ferry::ShutdownHandle, Probe) {
 pub fn arc<T>(value: T) -> Arc<T> {
     Arc::new(value)
 }
+
+/// Serves what `make` builds on a runtime of its own thread, for tests of code that runs
+/// without a runtime; returns the endpoint name once the server is bound.
+pub fn serve_on_thread(make: impl FnOnce() -> ferry::Server + Send + 'static) -> String {
+    let name = unique_name("thread");
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let server_name = name.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async move {
+            let bound = make().bind(server_name.as_str()).await.expect("bind");
+            ready_tx.send(()).expect("test alive");
+            bound.run().await.expect("serve");
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server thread did not bind in 10 s");
+    name
+}
