@@ -18,8 +18,8 @@ use crate::streaming::Streaming;
 
 use connection::Shared;
 pub use options::ClientOptions;
-use reconnect::Reconnector;
 pub use reconnect::Reconnect;
+use reconnect::Reconnector;
 
 /// An untyped client: the connection under every generated `{Trait}Client`.
 ///
@@ -74,10 +74,8 @@ impl Client {
         let Some(policy) = &options.reconnect else {
             return Client::start(stream, name.address(), service, options).await;
         };
-        let (shared, owner) =
-            connection::open(stream, name.address(), service, options).await?;
-        let reconnector =
-            Reconnector::start(name, service, options, policy.clone(), shared, owner);
+        let (shared, owner) = connection::open(stream, name.address(), service, options).await?;
+        let reconnector = Reconnector::start(name, service, options, policy.clone(), shared, owner);
         Ok(Client {
             link: Link::Reconnecting(reconnector),
             timeout: options.timeout,
