@@ -49,9 +49,9 @@
     rust_2018_idioms
 )]
 
+pub mod blocking;
 pub mod channel;
 pub mod child;
-pub mod blocking;
 mod client;
 mod context;
 mod error;
@@ -69,8 +69,8 @@ pub use ferry_codec::{FormatId, StatusCode};
 pub use ferry_macros::service;
 pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
 pub use identity::ServerUser;
-pub use streaming::{StreamSender, Streaming};
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
+pub use streaming::{StreamSender, Streaming};
 
 /// Endpoints and byte streams: names, listeners, connectors, socket pairs.
 pub mod transport {
