@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
+use ferry_codec::Frame;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
@@ -230,6 +231,16 @@ impl Outbox {
         if wake_writer {
             self.queued.notify_one();
         }
+    }
+
+    /// Queues a small control frame (cancel, credit, error) without waiting, even past the
+    /// limit. Returns `false` when the connection is closed.
+    pub(crate) fn push_frame_now(&self, frame: &Frame) -> bool {
+        self.push_now(|buf| {
+            frame.encode(buf);
+            Ok::<(), std::convert::Infallible>(())
+        })
+        .is_ok()
     }
 
     /// Queues a frame without waiting, even past the limit: for small control frames

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
 use ferry_codec::{
-    begin_frame, finish_frame, flags, CodecError, FormatId, Frame, FrameDecoder, FrameKind,
-    HandshakeStatus, Hello, StatusCode, Welcome, PROTOCOL_VERSION,
+    begin_frame, finish_frame, flags, FormatId, Frame, FrameDecoder, FrameKind, HandshakeStatus,
+    Hello, StatusCode, Welcome, PROTOCOL_VERSION,
 };
 use ferry_transport::{ReadHalf, Stream};
 use serde::de::DeserializeOwned;
@@ -185,6 +185,12 @@ impl Shared {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
+    /// Tells the server to stop call `id` (its caller is gone).
+    fn send_cancel(&self, id: u64) {
+        self.outbox
+            .push_frame_now(&Frame::new(FrameKind::CANCEL, id, bytes::Bytes::new()));
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.pending().closed.is_some()
     }
@@ -268,10 +274,7 @@ impl Shared {
         // From here on, dropping `remote` cancels the call.
         self.send_request(method, id, args, timeout, flags::STREAM)
             .await?;
-        let _ = self.outbox.push_now(|buf| {
-            credit_frame(id, WINDOW).encode(buf);
-            Ok::<(), CodecError>(())
-        });
+        self.outbox.push_frame_now(&credit_frame(id, WINDOW));
         Ok(Streaming::remote(remote))
     }
 
@@ -529,10 +532,7 @@ impl Drop for CallGuard<'_> {
         let was_waiting = self.shared.pending().waiting.remove(&self.id).is_some();
         if was_waiting && self.sent {
             let id = self.id;
-            let _ = self.shared.outbox.push_now(|buf| {
-                Frame::new(FrameKind::CANCEL, id, bytes::Bytes::new()).encode(buf);
-                Ok::<(), CodecError>(())
-            });
+            self.shared.send_cancel(id);
         }
     }
 }
@@ -540,19 +540,13 @@ impl Drop for CallGuard<'_> {
 impl StreamLink for Shared {
     fn grant(&self, id: u64, items: u32) {
         self.streams().granted(id, items);
-        let _ = self.outbox.push_now(|buf| {
-            credit_frame(id, items).encode(buf);
-            Ok::<(), CodecError>(())
-        });
+        self.outbox.push_frame_now(&credit_frame(id, items));
     }
 
     fn dropped(&self, id: u64, ended: bool) {
         self.streams().remove_inbound(id);
         if !ended {
-            let _ = self.outbox.push_now(|buf| {
-                Frame::new(FrameKind::CANCEL, id, bytes::Bytes::new()).encode(buf);
-                Ok::<(), CodecError>(())
-            });
+            self.send_cancel(id);
         }
     }
 }

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
 use ferry_codec::{
-    begin_frame, finish_frame, flags, CodecError, FormatId, Frame, FrameDecoder, FrameKind, Hello,
-    StatusCode,
+    begin_frame, finish_frame, flags, FormatId, Frame, FrameDecoder, FrameKind, Hello, StatusCode,
 };
 use ferry_transport::{PeerCredentials, ReadHalf, Stream};
 use futures::future::{AbortHandle, Abortable};
@@ -95,10 +94,7 @@ impl Connection {
     /// first window.
     pub(crate) fn upload(self: &Arc<Self>, id: u64) -> Remote {
         let items = self.streams().open_inbound(id, WINDOW);
-        let _ = self.outbox.push_now(|buf| {
-            credit_frame(id, WINDOW).encode(buf);
-            Ok::<(), CodecError>(())
-        });
+        self.outbox.push_frame_now(&credit_frame(id, WINDOW));
         Remote::new(
             id,
             self.format,
@@ -143,10 +139,8 @@ impl Connection {
 
     /// Queues an ERROR frame without waiting for queue space (error frames are small).
     fn send_error(&self, id: u64, status: StatusCode, message: &str) {
-        let _ = self.outbox.push_now(|buf| {
-            Frame::error(id, status, message).encode(buf);
-            Ok::<(), CodecError>(())
-        });
+        self.outbox
+            .push_frame_now(&Frame::error(id, status, message));
     }
 }
 
@@ -549,10 +543,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 impl StreamLink for Connection {
     fn grant(&self, id: u64, items: u32) {
         self.streams().granted(id, items);
-        let _ = self.outbox.push_now(|buf| {
-            credit_frame(id, items).encode(buf);
-            Ok::<(), CodecError>(())
-        });
+        self.outbox.push_frame_now(&credit_frame(id, items));
     }
 
     fn dropped(&self, id: u64, _ended: bool) {
