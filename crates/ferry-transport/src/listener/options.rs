@@ -18,7 +18,7 @@ pub struct ListenerOptions {
 }
 
 /// Default of [`ListenerOptions::max_instances`].
-pub const DEFAULT_MAX_INSTANCES: usize = 254;
+pub const DEFAULT_MAX_INSTANCES: usize = 4096;
 
 impl Default for ListenerOptions {
     fn default() -> Self {
@@ -65,13 +65,14 @@ impl ListenerOptions {
         self
     }
 
-    /// Most connections served at once (Windows: the number of pipe instances, 1 to 254,
-    /// default [`DEFAULT_MAX_INSTANCES`] = 254, the largest bounded value; ignored on Unix).
+    /// Most pipe instances, waiting or connected, at once (Windows; at least 1, default
+    /// [`DEFAULT_MAX_INSTANCES`] = 4096; ignored on Unix, where `backlog` and the runtime's
+    /// connection limit apply).
     ///
-    /// While that many clients are connected, a new client finds the pipe busy and keeps
-    /// retrying until one of them leaves or its connect timeout passes.
+    /// While that many clients are connected, no instance waits: a new client finds the
+    /// pipe busy and keeps retrying until one of them leaves or its connect timeout passes.
     pub fn max_instances(mut self, n: usize) -> Self {
-        self.max_instances = n.clamp(1, DEFAULT_MAX_INSTANCES);
+        self.max_instances = n.max(1);
         self
     }
 }
@@ -92,7 +93,7 @@ mod tests {
         assert_eq!(o.backlog, 1);
         assert_eq!(o.max_instances, DEFAULT_MAX_INSTANCES);
         assert_eq!(o.clone().max_instances(0).max_instances, 1);
-        assert_eq!(o.clone().max_instances(1000).max_instances, 254);
+        assert_eq!(o.clone().max_instances(100_000).max_instances, 100_000);
         assert_eq!(o.max_instances(7).max_instances, 7);
     }
 }

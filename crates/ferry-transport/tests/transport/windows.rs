@@ -410,3 +410,62 @@ async fn full_pipe_names_work() {
     within(server.read_exact(&mut buf)).await.unwrap();
     assert_eq!(&buf, b"x");
 }
+
+#[tokio::test]
+async fn a_write_blocked_on_a_full_pipe_fails_when_the_reader_leaves() {
+    let name = unique_name("full");
+    let listener = Listener::bind(&name, &ListenerOptions::new()).unwrap();
+    let client = within(connect(&name)).await.unwrap();
+    let server = within(listener.accept()).await.unwrap();
+    let (_read, mut write) = server.into_split();
+    let chunk = vec![7u8; 64 * 1024];
+    // Fill the pipe until a write no longer completes.
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), write.write_all(&chunk)).await {
+            Ok(result) => result.unwrap(),
+            Err(_) => break,
+        }
+    }
+    drop(client);
+    let err = within(async {
+        loop {
+            if let Err(err) = write.write_all(&chunk).await {
+                break err;
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err:?}");
+}
+
+/// Fills the pipe through `write` until a write no longer completes.
+async fn fill(write: &mut (impl AsyncWriteExt + Unpin)) {
+    let chunk = vec![7u8; 64 * 1024];
+    while tokio::time::timeout(Duration::from_millis(500), write.write_all(&chunk))
+        .await
+        .is_ok()
+    {}
+}
+
+#[tokio::test]
+async fn dropping_an_end_with_a_stuck_write_still_closes_it() {
+    // Both sides write and neither reads: the client's last write can never finish, yet
+    // dropping the client must close its end so the server sees the disconnect.
+    let name = unique_name("stuck");
+    let listener = Listener::bind(&name, &ListenerOptions::new()).unwrap();
+    let mut client = within(connect(&name)).await.unwrap();
+    let server = within(listener.accept()).await.unwrap();
+    let (_read, mut write) = server.into_split();
+    fill(&mut client).await;
+    fill(&mut write).await;
+    drop(client);
+    let err = within(async {
+        loop {
+            if let Err(err) = write.write_all(b"more").await {
+                break err;
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err:?}");
+}

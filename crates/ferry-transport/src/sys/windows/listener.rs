@@ -1,12 +1,17 @@
 //! A pipe server: a pool of at most `max_instances` instances of one name, with one
 //! instance always waiting for the next client while there is room.
+//!
+//! The bound is ours, not the system's: the system's own limit per pipe is 254 instances
+//! (or unlimited), too few for a server with a thousand idle clients. Every instance holds
+//! a permit of a semaphore of `max_instances` permits, from its creation until its last
+//! handle is closed; the system is told "unlimited".
 
 use std::ffi::c_void;
 use std::io;
-use std::time::Duration;
+use std::sync::Arc;
 
 use tokio::net::windows::named_pipe::{NamedPipeServer, PipeMode, ServerOptions};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use windows_sys::Win32::Foundation::{ERROR_ACCESS_DENIED, ERROR_PIPE_BUSY};
 
 use super::security::SecurityDescriptor;
@@ -17,10 +22,8 @@ use crate::listener::ListenerOptions;
 use crate::name::Name;
 use crate::sys::Connected;
 
-/// First pause while every instance is taken and `accept` waits for one to free up.
-const FIRST_BUSY_DELAY: Duration = Duration::from_millis(2);
-/// Longest such pause.
-const MAX_BUSY_DELAY: Duration = Duration::from_millis(50);
+/// An instance and its permit.
+type Instance = (NamedPipeServer, OwnedSemaphorePermit);
 
 /// A named-pipe server.
 #[derive(Debug)]
@@ -28,9 +31,11 @@ pub(crate) struct Listener {
     address: String,
     options: ServerOptions,
     security: SecurityDescriptor,
+    /// One permit per instance that may exist.
+    instances: Arc<Semaphore>,
     /// The instance waiting for the next client; `None` only while `max_instances`
     /// connections are open.
-    waiting: Mutex<Option<NamedPipeServer>>,
+    waiting: Mutex<Option<Instance>>,
 }
 
 impl Listener {
@@ -46,13 +51,23 @@ impl Listener {
         let mut server_options = ServerOptions::new();
         server_options
             .pipe_mode(PipeMode::Byte)
-            .reject_remote_clients(true)
-            .max_instances(options.max_instances);
+            .reject_remote_clients(true);
+        let instances = Arc::new(Semaphore::new(
+            options.max_instances.min(Semaphore::MAX_PERMITS),
+        ));
         let mut listener = Listener {
             address: target.address().to_owned(),
             options: server_options,
             security,
             waiting: Mutex::new(None),
+            instances,
+        };
+        let Ok(permit) = Arc::clone(&listener.instances).try_acquire_owned() else {
+            return Err(TransportError::io(
+                "bind",
+                address,
+                io::Error::other("no pipe instance allowed"),
+            ));
         };
         let first = listener.create(true).map_err(|err| {
             if is_taken(&err) {
@@ -63,7 +78,7 @@ impl Listener {
                 TransportError::io("bind", address, err)
             }
         })?;
-        *listener.waiting.get_mut() = Some(first);
+        *listener.waiting.get_mut() = Some((first, permit));
         Ok(listener)
     }
 
@@ -82,18 +97,19 @@ impl Listener {
         }
     }
 
-    /// Creates an instance, waiting while all `max_instances` are connected.
-    async fn create_when_free(&self) -> io::Result<NamedPipeServer> {
-        let mut delay = FIRST_BUSY_DELAY;
-        loop {
-            match self.create(false) {
-                Err(err) if err.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(MAX_BUSY_DELAY);
-                }
-                other => return other,
-            }
-        }
+    /// Creates an instance, waiting while all `max_instances` exist.
+    async fn create_when_free(&self) -> io::Result<Instance> {
+        let permit = Arc::clone(&self.instances)
+            .acquire_owned()
+            .await
+            .map_err(|_| io::Error::other("listener closed"))?;
+        Ok((self.create(false)?, permit))
+    }
+
+    /// Creates an instance if the bound allows one now.
+    fn try_create(&self) -> Option<io::Result<Instance>> {
+        let permit = Arc::clone(&self.instances).try_acquire_owned().ok()?;
+        Some(self.create(false).map(|pipe| (pipe, permit)))
     }
 
     /// Waits for a client on the waiting instance, then puts a new instance in its place
@@ -104,12 +120,12 @@ impl Listener {
     pub(crate) async fn accept(&self) -> io::Result<Connected> {
         let mut waiting = self.waiting.lock().await;
         let connected = loop {
-            let pipe = match waiting.take() {
-                Some(pipe) => pipe,
+            let instance = match waiting.take() {
+                Some(instance) => instance,
                 None => self.create_when_free().await?,
             };
             // Keep it in place across the await, so cancelling loses nothing.
-            let pipe = &*waiting.insert(pipe);
+            let (pipe, _) = &*waiting.insert(instance);
             let result = pipe.connect().await;
             match result {
                 Ok(()) => break waiting.take(),
@@ -124,18 +140,18 @@ impl Listener {
                 }
             }
         };
-        let Some(connected) = connected else {
+        let Some((connected, permit)) = connected else {
             return Err(io::Error::other("pipe instance vanished"));
         };
-        match self.create(false) {
-            Ok(next) => *waiting = Some(next),
+        match self.try_create() {
+            Some(Ok(next)) => *waiting = Some(next),
             // At the limit: the next accept waits for a connection to close.
-            Err(err) if err.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {}
-            Err(err) => {
+            None => {}
+            Some(Err(err)) => {
                 tracing::warn!(address = %self.address, error = %err, "cannot create the next pipe instance");
             }
         }
-        Ok(Stream::server(connected))
+        Ok(Stream::server(connected, Some(permit)))
     }
 
     /// The SDDL of the descriptor every instance gets.

@@ -75,5 +75,5 @@ pub(crate) fn pair() -> Result<(Connected, Connected), TransportError> {
             ))
         }
     }
-    Ok((Stream::server(server), Stream::client(client)))
+    Ok((Stream::server(server, None), Stream::client(client)))
 }

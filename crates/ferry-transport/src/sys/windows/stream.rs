@@ -8,70 +8,163 @@
 use std::io;
 use std::os::windows::io::AsRawHandle;
 use std::pin::Pin;
+use std::ptr;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::windows::named_pipe::{NamedPipeClient, NamedPipeServer};
-use windows_sys::Win32::Foundation::{ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED};
+use tokio::sync::OwnedSemaphorePermit;
+use windows_sys::Win32::Foundation::{
+    ERROR_BROKEN_PIPE, ERROR_NO_DATA, ERROR_PIPE_NOT_CONNECTED, HANDLE,
+};
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
+use windows_sys::Win32::System::IO::CancelIoEx;
 
 use super::security::process_user_sid;
 use crate::credentials::PeerCredentials;
 use crate::sys::Connected;
 
-/// One end of a connected pipe.
+/// How long a closed pipe end keeps trying to deliver a write still in flight (the peer
+/// is not reading) before that write is cancelled and the handle closes.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// One end of a connected pipe, shared by the halves.
 #[derive(Debug)]
-enum Pipe {
+struct Pipe {
+    /// Taken only by drop.
+    io: Option<PipeIo>,
+    /// The listener's permit for a server instance; released after the handle is
+    /// closed. `pair` and clients have none.
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+/// The tokio pipe of either side.
+#[derive(Debug)]
+enum PipeIo {
     Server(NamedPipeServer),
     Client(NamedPipeClient),
 }
 
-impl Pipe {
+impl PipeIo {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Pipe::Server(p) => p.poll_read_ready(cx),
-            Pipe::Client(p) => p.poll_read_ready(cx),
+            PipeIo::Server(p) => p.poll_read_ready(cx),
+            PipeIo::Client(p) => p.poll_read_ready(cx),
         }
     }
 
     fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self {
-            Pipe::Server(p) => p.poll_write_ready(cx),
-            Pipe::Client(p) => p.poll_write_ready(cx),
+            PipeIo::Server(p) => p.poll_write_ready(cx),
+            PipeIo::Client(p) => p.poll_write_ready(cx),
         }
     }
 
     fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Pipe::Server(p) => p.try_read(buf),
-            Pipe::Client(p) => p.try_read(buf),
+            PipeIo::Server(p) => p.try_read(buf),
+            PipeIo::Client(p) => p.try_read(buf),
         }
     }
 
     fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Pipe::Server(p) => p.try_write(buf),
-            Pipe::Client(p) => p.try_write(buf),
+            PipeIo::Server(p) => p.try_write(buf),
+            PipeIo::Client(p) => p.try_write(buf),
         }
     }
 
     fn try_write_vectored(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Pipe::Server(p) => p.try_write_vectored(bufs),
-            Pipe::Client(p) => p.try_write_vectored(bufs),
+            PipeIo::Server(p) => p.try_write_vectored(bufs),
+            PipeIo::Client(p) => p.try_write_vectored(bufs),
         }
+    }
+
+    fn raw_handle(&self) -> HANDLE {
+        match self {
+            PipeIo::Server(p) => p.as_raw_handle(),
+            PipeIo::Client(p) => p.as_raw_handle(),
+        }
+    }
+
+    /// Whether mio still has a write of ours in flight: it answers a write with
+    /// `WouldBlock` only then (an empty write otherwise completes at once).
+    fn write_in_flight(&self) -> bool {
+        matches!(self.try_write(&[]), Err(err) if err.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Ready once no write is in flight any more (done or failed).
+    fn poll_writes_done(&self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if ready!(self.poll_write_ready(cx)).is_err() || !self.write_in_flight() {
+                return Poll::Ready(());
+            }
+        }
+    }
+
+    /// Cancels every I/O operation in flight on the handle.
+    fn cancel_io(&self) {
+        // SAFETY: the handle is valid while `self` lives; a null OVERLAPPED pointer
+        // means "all operations on this handle".
+        unsafe { CancelIoEx(self.raw_handle(), ptr::null()) };
+    }
+}
+
+impl Drop for Pipe {
+    /// mio keeps a pipe's handle open until a write in flight completes, which never
+    /// happens while the peer does not read (and the peer may be waiting for us to close).
+    /// So a write still in flight gets [`LINGER`] to finish, then is cancelled.
+    fn drop(&mut self) {
+        let permit = self.permit.take();
+        let Some(io) = self.io.take() else { return };
+        if !io.write_in_flight() {
+            return;
+        }
+        // The permit goes after the handle.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let done = std::future::poll_fn(|cx| io.poll_writes_done(cx));
+                    if tokio::time::timeout(LINGER, done).await.is_err() {
+                        tracing::debug!("peer does not read; cancelling the last write");
+                        io.cancel_io();
+                    }
+                    drop(io);
+                    drop(permit);
+                });
+            }
+            Err(_) => {
+                io.cancel_io();
+                drop(io);
+                drop(permit);
+            }
+        }
+    }
+}
+
+impl Pipe {
+    fn io(&self) -> io::Result<&PipeIo> {
+        self.io
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     fn poll_read(&self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        let pipe = match self.io() {
+            Ok(pipe) => pipe,
+            Err(err) => return Poll::Ready(Err(err)),
+        };
         loop {
-            if let Err(err) = ready!(self.poll_read_ready(cx)) {
+            if let Err(err) = ready!(pipe.poll_read_ready(cx)) {
                 return Poll::Ready(eof_if_disconnected(err));
             }
-            match self.try_read(buf.initialize_unfilled()) {
+            match pipe.try_read(buf.initialize_unfilled()) {
                 Ok(n) => {
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
@@ -85,13 +178,14 @@ impl Pipe {
     fn poll_write_with(
         &self,
         cx: &mut Context<'_>,
-        write: impl Fn(&Pipe) -> io::Result<usize>,
+        write: impl Fn(&PipeIo) -> io::Result<usize>,
     ) -> Poll<io::Result<usize>> {
+        let pipe = self.io()?;
         loop {
-            if let Err(err) = ready!(self.poll_write_ready(cx)) {
+            if let Err(err) = ready!(pipe.poll_write_ready(cx)) {
                 return Poll::Ready(Err(broken_if_disconnected(err)));
             }
-            match write(self) {
+            match write(pipe) {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(err) => return Poll::Ready(Err(broken_if_disconnected(err))),
                 Ok(n) => return Poll::Ready(Ok(n)),
@@ -135,7 +229,7 @@ pub(crate) struct Stream {
 
 impl Stream {
     /// Wraps the server end of a connected instance and reads the client's identity.
-    pub(crate) fn server(pipe: NamedPipeServer) -> Connected {
+    pub(crate) fn server(pipe: NamedPipeServer, permit: Option<OwnedSemaphorePermit>) -> Connected {
         let mut pid = 0u32;
         // SAFETY: the handle is a valid pipe handle owned by `pipe` for the whole call;
         // `pid` is a valid out pointer.
@@ -143,7 +237,10 @@ impl Stream {
         let credentials = credentials_of(ok != 0, pid, "client");
         (
             Stream {
-                pipe: Arc::new(Pipe::Server(pipe)),
+                pipe: Arc::new(Pipe {
+                    io: Some(PipeIo::Server(pipe)),
+                    permit,
+                }),
             },
             credentials,
         )
@@ -158,7 +255,10 @@ impl Stream {
         let credentials = credentials_of(ok != 0, pid, "server");
         (
             Stream {
-                pipe: Arc::new(Pipe::Client(pipe)),
+                pipe: Arc::new(Pipe {
+                    io: Some(PipeIo::Client(pipe)),
+                    permit: None,
+                }),
             },
             credentials,
         )
