@@ -44,15 +44,15 @@ impl Format for Bincode {
         let config = ::bincode::config::standard();
         let need = bytes.len().saturating_mul(2).saturating_add(4 * KIB);
         let decoded = if need <= 128 * KIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 128 * KIB }>())
+            ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ 128 * KIB }>())
         } else if need <= 4 * MIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 4 * MIB }>())
+            ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ 4 * MIB }>())
         } else if need <= 64 * MIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 64 * MIB }>())
+            ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ 64 * MIB }>())
         } else if need <= 1024 * MIB {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ 1024 * MIB }>())
+            ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ 1024 * MIB }>())
         } else {
-            ::bincode::serde::decode_from_slice(bytes, config.with_limit::<{ u32::MAX as usize }>())
+            ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ u32::MAX as usize }>())
         };
         decoded
             .map(|(value, _read)| value)
