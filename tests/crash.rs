@@ -277,18 +277,7 @@ async fn a_reconnecting_client_works_again_after_the_server_restarts() {
     let mut restarted = ChildProcess::spawn("server", &name, 0);
     restarted.expect_line("ready").await;
     assert_eq!(within(held).await.unwrap().unwrap(), 42);
-    let back = async {
-        loop {
-            match fast.add(3, 4).await {
-                Ok(sum) => break sum,
-                Err(err) => {
-                    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
-    };
-    assert_eq!(within(back).await, 7);
+    assert_eq!(within(add_until_reconnected(&fast)).await, 7);
     assert!(!fast.client().is_closed());
     drop(restarted);
 }

@@ -74,18 +74,7 @@ async fn calls_while_down_fail_fast_or_wait_and_the_client_comes_back() {
     let again = bound.shutdown_handle();
     tokio::spawn(bound.run());
     assert_eq!(within(held).await.unwrap().unwrap(), 42);
-    let back = async {
-        loop {
-            match fast.add(3, 4).await {
-                Ok(sum) => break sum,
-                Err(err) => {
-                    assert_eq!(err.kind(), ErrorKind::Connect, "{err}");
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        }
-    };
-    assert_eq!(within(back).await, 7);
+    assert_eq!(within(add_until_reconnected(&fast)).await, 7);
     assert_eq!(again.connections(), 2);
     again.shutdown();
 }

@@ -180,3 +180,17 @@ pub fn serve_on_thread(make: impl FnOnce() -> ferry::Server + Send + 'static) ->
         .expect("server thread did not bind in 10 s");
     name
 }
+
+/// Calls `add(3, 4)` on a fail-fast reconnecting client until the server is back: while it
+/// is down every call must fail with `ErrorKind::Connect` (never sent, safe to retry).
+pub async fn add_until_reconnected(calc: &CalcClient) -> i64 {
+    loop {
+        match calc.add(3, 4).await {
+            Ok(sum) => break sum,
+            Err(err) => {
+                assert_eq!(err.kind(), ferry::ErrorKind::Connect, "{err}");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+}
