@@ -52,7 +52,10 @@ impl Format for Bincode {
         } else if need <= 1024 * MIB {
             ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ 1024 * MIB }>())
         } else {
-            ::bincode::serde::borrow_decode_from_slice(bytes, config.with_limit::<{ u32::MAX as usize }>())
+            ::bincode::serde::borrow_decode_from_slice(
+                bytes,
+                config.with_limit::<{ u32::MAX as usize }>(),
+            )
         };
         decoded
             .map(|(value, _read)| value)
