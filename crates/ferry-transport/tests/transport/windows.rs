@@ -419,13 +419,7 @@ async fn a_write_blocked_on_a_full_pipe_fails_when_the_reader_leaves() {
     let server = within(listener.accept()).await.unwrap();
     let (_read, mut write) = server.into_split();
     let chunk = vec![7u8; 64 * 1024];
-    // Fill the pipe until a write no longer completes.
-    loop {
-        match tokio::time::timeout(Duration::from_millis(500), write.write_all(&chunk)).await {
-            Ok(result) => result.unwrap(),
-            Err(_) => break,
-        }
-    }
+    fill(&mut write).await;
     drop(client);
     let err = within(async {
         loop {
@@ -441,10 +435,11 @@ async fn a_write_blocked_on_a_full_pipe_fails_when_the_reader_leaves() {
 /// Fills the pipe through `write` until a write no longer completes.
 async fn fill(write: &mut (impl AsyncWriteExt + Unpin)) {
     let chunk = vec![7u8; 64 * 1024];
-    while tokio::time::timeout(Duration::from_millis(500), write.write_all(&chunk))
-        .await
-        .is_ok()
-    {}
+    while let Ok(result) =
+        tokio::time::timeout(Duration::from_millis(500), write.write_all(&chunk)).await
+    {
+        result.unwrap();
+    }
 }
 
 #[tokio::test]
