@@ -8,8 +8,8 @@
 //! - `{Trait}Server<S>`: the dispatch that routes incoming calls to an implementation `S`;
 //! - the trait itself, rewritten so that every method returns a `Send` future.
 //!
-//! The work is split in two: [`parse`] turns the trait into a small model (and rejects what
-//! ferry cannot serve, with an error pointing at the offending tokens), and [`expand`] turns
+//! The work is split in two: `parse` turns the trait into a small model (and rejects what
+//! ferry cannot serve, with an error pointing at the offending tokens), and `expand` turns
 //! the model into code. Generated code names items only through `::ferry::__private`, so a
 //! user needs nothing else in scope.
 #![warn(

@@ -4,7 +4,7 @@
 ///
 /// The default is safe: only the owner may connect (Unix mode `0o600`; on Windows a
 /// descriptor for the creating user, `SYSTEM` and `Administrators`, see
-/// [`os::windows::PipeAccess`](crate::os::windows::PipeAccess) there), and a socket file
+/// `os::windows::PipeAccess` there), and a socket file
 /// left behind by a dead server is replaced.
 #[derive(Clone, Debug)]
 pub struct ListenerOptions {
