@@ -67,7 +67,7 @@ impl Client {
     ) -> Result<Client, Error> {
         let name = name
             .to_name()
-            .map_err(|err| Error::transport(ErrorKind::Connect, "invalid endpoint name", err))?;
+            .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
         let stream = ferry_transport::connect_with(&name, &options.connect)
             .await
             .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;

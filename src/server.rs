@@ -92,7 +92,7 @@ impl Server {
     pub async fn bind(self, name: impl ToName) -> Result<BoundServer, Error> {
         let name = name
             .to_name()
-            .map_err(|err| Error::transport(ErrorKind::Server, "invalid endpoint name", err))?;
+            .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
         let listener = Listener::bind(&name, &self.options.listener)
             .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
         let (shutdown_tx, _) = watch::channel(false);

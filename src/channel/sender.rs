@@ -53,7 +53,7 @@ impl<T: Item> Sender<T> {
     ) -> Result<Self, Error> {
         let name = name
             .to_name()
-            .map_err(|err| Error::transport(ErrorKind::Connect, "invalid endpoint name", err))?;
+            .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
         let client = Client::connect(&name, service::info::<T>(), &options.client)
             .await
             .map_err(|err| {
