@@ -5,6 +5,22 @@
 //! thread, started on first use. A blocking call hands its future to that runtime and parks
 //! the calling thread until the reply arrives, so the cost over the async client is one
 //! thread hand-off each way (a few microseconds) and one extra thread per process.
+//!
+//! ```no_run
+//! #[ferry::service]
+//! pub trait Calc {
+//!     async fn add(&self, a: i64, b: i64) -> i64;
+//! }
+//!
+//! fn main() -> Result<(), ferry::Error> {
+//!     // No runtime here: plain `main`.
+//!     let calc = CalcBlockingClient::connect("calc-demo")?;
+//!     assert_eq!(calc.add(1, 2)?, 3);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! `examples/blocking.rs` runs one from plain threads, with a stream read as an iterator.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
