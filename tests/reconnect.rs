@@ -64,15 +64,7 @@ async fn calls_while_down_fail_fast_or_wait_and_the_client_comes_back() {
 
     // The same name again, in the same process.
     let (service, _probe) = calc();
-    let bound = within(
-        Server::new()
-            .serve(CalcServer::new(service))
-            .bind(name.as_str()),
-    )
-    .await
-    .unwrap();
-    let again = bound.shutdown_handle();
-    tokio::spawn(bound.run());
+    let (again, _task) = start_at(&name, Server::new().serve(CalcServer::new(service))).await;
     assert_eq!(within(held).await.unwrap().unwrap(), 42);
     assert_eq!(within(add_until_reconnected(&fast)).await, 7);
     assert_eq!(again.connections(), 2);
@@ -113,15 +105,7 @@ async fn without_the_option_a_closed_client_stays_closed() {
     .await;
 
     let (service, _probe) = calc();
-    let bound = within(
-        Server::new()
-            .serve(CalcServer::new(service))
-            .bind(name.as_str()),
-    )
-    .await
-    .unwrap();
-    let again = bound.shutdown_handle();
-    tokio::spawn(bound.run());
+    let (again, _task) = start_at(&name, Server::new().serve(CalcServer::new(service))).await;
     let err = within(client.add(1, 1)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err}");
     assert_eq!(again.connections(), 0);

@@ -144,10 +144,22 @@ pub async fn start(
     tokio::task::JoinHandle<Result<(), ferry::Error>>,
 ) {
     let name = unique_name("srv");
-    let bound = server.bind(name.as_str()).await.expect("bind");
+    let (handle, task) = start_at(&name, server).await;
+    (name, handle, task)
+}
+
+/// Starts a server with `server` on `name` (for example the name of a server that went away).
+pub async fn start_at(
+    name: &str,
+    server: ferry::Server,
+) -> (
+    ferry::ShutdownHandle,
+    tokio::task::JoinHandle<Result<(), ferry::Error>>,
+) {
+    let bound = within(server.bind(name)).await.expect("bind");
     let handle = bound.shutdown_handle();
     let task = tokio::spawn(bound.run());
-    (name, handle, task)
+    (handle, task)
 }
 
 /// A Calc server with default options.
