@@ -147,6 +147,25 @@ impl Outbox {
         self.push_inner(encode, true).await
     }
 
+    /// Resolves once the queue holds less than its limit (or the outbox is closed), without
+    /// queuing anything: a producer that is about to make frames it cannot hold back, such as
+    /// a server's read loop whose requests may be answered by small error frames at once,
+    /// waits here first so those frames stay within the bound too. Cancel-safe.
+    pub(crate) async fn room(&self) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            {
+                let state = self.lock();
+                if state.closed || state.closing || state.buf.len() < self.limit {
+                    return;
+                }
+            }
+            drained.await;
+        }
+    }
+
     /// Writes what is queued now, from the caller, unless a write is under way: for a
     /// producer that has queued a batch of frames and expects no more for a while.
     pub(crate) fn flush_now(&self) {

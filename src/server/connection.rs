@@ -266,6 +266,15 @@ async fn read_requests(
             // replies queued meanwhile in one go, before waiting for more requests.
             connection.outbox.flush_now();
         }
+        // Frames read now may be answered at once with error frames that do not wait for
+        // queue space (unknown method, bad arguments, a duplicate id): read only while the
+        // outbox has room, so a client that sends such requests and never reads its replies
+        // stalls like one that sends valid ones.
+        tokio::select! {
+            biased;
+            () = connection.outbox.room() => {}
+            _ = wait_shutdown(&mut shutdown) => break Stop::Shutdown,
+        }
         let frame = tokio::select! {
             biased;
             read = read_message_within(

@@ -85,7 +85,8 @@ impl ServerOptions {
     }
 
     /// Bytes of replies queued for one connection before handlers wait for the client to
-    /// read (one frame may go past it).
+    /// read (one frame may go past it). While the queue is full the server also reads no
+    /// further request from that connection, so error replies stay within the bound too.
     pub fn write_queue_limit(mut self, bytes: usize) -> Self {
         self.write_queue_limit = bytes.max(1);
         self

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferry::codec::{Frame, FrameKind, DEFAULT_MAX_FRAME, HEADER_LEN};
 use ferry::{ServerOptions, StatusCode};
 use tokio::io::AsyncWriteExt;
@@ -133,6 +133,71 @@ async fn a_client_that_never_reads_stalls_alone() {
     let calc = steady.finish().await;
     drop(raw);
     drop(other);
+    wait_connections(&server, 1).await;
+    drop(calc);
+    wait_connections(&server, 0).await;
+}
+
+/// Requests that the server answers at once with an ERROR frame, of three kinds: an unknown
+/// method, arguments that do not decode, and a request id already in flight.
+fn error_reply_requests(first_id: u64, count: u64, hanging_id: u64) -> BytesMut {
+    let mut batch = BytesMut::new();
+    for id in first_id..first_id + count {
+        let frame = match id % 3 {
+            0 => Frame::request(id, 999, args(&())),
+            1 => Frame::request(id, method("add"), Bytes::from_static(b"\x01")),
+            _ => Frame::request(hanging_id, method("add"), args(&(1i64, 2i64))),
+        };
+        frame.encode(&mut batch);
+    }
+    batch
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_replies_that_are_never_read_stall_the_client_alone() {
+    let options = ServerOptions::new().write_queue_limit(64 * 1024);
+    let (name, server) = calc_server(options).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    // One call that never ends, so its id is "already in flight" for the duplicates.
+    let hanging_id = u64::MAX;
+    raw.send_frame(&Frame::request(hanging_id, method("hang"), args(&(7u64,))))
+        .await;
+    // Every other request gets an ERROR reply at once; the client reads none of them.
+    let mut next_id = 1u64;
+    let mut written = 0usize;
+    let mut stalled = false;
+    while written < 64 << 20 {
+        let batch = error_reply_requests(next_id, 1024, hanging_id);
+        next_id += 1024;
+        let write = raw.stream.write_all(&batch);
+        match tokio::time::timeout(Duration::from_secs(2), write).await {
+            Ok(result) => result.expect("raw write"),
+            Err(_) => {
+                stalled = true;
+                break;
+            }
+        }
+        written += batch.len();
+    }
+    // The server stopped reading this client once the error replies it could not write
+    // filled the queue: the client could send only what the queue and the socket buffers
+    // hold, not the 64 MiB it tried (each request of ~30 bytes would have cost ~80 bytes
+    // of queued error reply).
+    assert!(
+        stalled,
+        "the server kept reading: {written} bytes of requests"
+    );
+    assert!(written < 16 << 20, "{written} bytes of requests were taken");
+    // The queued replies are the ones asked for, in order, once the client reads.
+    let message = raw.expect_error(1, StatusCode::BAD_ARGUMENTS).await;
+    assert!(message.contains("add"), "{message}");
+    raw.expect_error(hanging_id, StatusCode::PROTOCOL).await;
+    raw.expect_error(3, StatusCode::UNKNOWN_METHOD).await;
+    // The others are served all along.
+    steady.wait_for_calls(20).await;
+    let calc = steady.finish().await;
+    drop(raw);
     wait_connections(&server, 1).await;
     drop(calc);
     wait_connections(&server, 0).await;
