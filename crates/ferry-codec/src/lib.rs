@@ -9,6 +9,7 @@
 //!   that follow the handshake.
 //! - [`FormatId`], [`Format`], [`Bincode`], [`Json`]: how arguments and return values are encoded.
 //! - [`signature_hash`]: the hash of a service's canonical signature, sent in the [`Hello`].
+//! - [`schema`]: structural schemas of methods, their canonical text, hash and differences.
 //!
 //! Every decoder checks announced sizes against a limit before it reserves memory; the
 //! default frame limit is [`DEFAULT_MAX_FRAME`].
@@ -26,6 +27,7 @@ mod format;
 mod frame;
 mod handshake;
 mod kind;
+pub mod schema;
 mod signature;
 mod status;
 
