@@ -117,6 +117,9 @@ const ALL_NAMES: &[&str] = &[
     "request-deadline",
     "request-json",
     "response",
+    "schema-examples",
+    "schema-json",
+    "schema-method-hashes",
     "welcome-ok",
     "welcome-rejected",
 ];
@@ -360,4 +363,197 @@ fn json_examples() {
             ),
         ],
     );
+}
+
+/// The types of the examples of section 10.
+#[allow(dead_code)]
+mod schema_types {
+    use serde::Deserialize;
+
+    pub type Id = u64;
+
+    /// A newtype struct named `Id` (the alias above takes the Rust name).
+    #[derive(Deserialize)]
+    #[serde(rename = "Id")]
+    pub struct NewId(pub u64);
+
+    #[derive(Deserialize)]
+    pub struct Job {
+        pub name: String,
+        pub owner: String,
+        pub state: State,
+    }
+
+    #[derive(Deserialize)]
+    pub enum State {
+        Queued,
+        Running,
+    }
+
+    #[derive(Deserialize)]
+    pub enum Shape {
+        Dot,
+        Circle(f64),
+        Rect(f64, f64),
+        Move { x: i32, y: i32 },
+    }
+
+    #[derive(Deserialize)]
+    pub struct Node {
+        pub value: u32,
+        pub children: Vec<Node>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename = "job-spec", rename_all = "kebab-case")]
+    pub struct Renamed {
+        pub max_retries: u8,
+        #[serde(rename = "q\"uote\\")]
+        pub odd: u8,
+    }
+
+    /// `Job` with the fields `name` and `owner` swapped.
+    pub mod swapped_fields {
+        #[derive(serde::Deserialize)]
+        pub struct Job {
+            pub owner: String,
+            pub name: String,
+            pub state: super::State,
+        }
+    }
+
+    /// `Job` with the variants of its state swapped.
+    pub mod swapped_variants {
+        #[derive(serde::Deserialize)]
+        pub struct Job {
+            pub name: String,
+            pub owner: String,
+            pub state: State,
+        }
+
+        #[derive(serde::Deserialize)]
+        pub enum State {
+            Running,
+            Queued,
+        }
+    }
+}
+
+fn shape_text<T: DeserializeOwned>() -> String {
+    ferry_codec::schema::Shape::of::<T>().unwrap().canonical()
+}
+
+#[test]
+fn schema_examples() {
+    use schema_types::*;
+    let blocks = read_blocks();
+    let block = &blocks["schema-examples"];
+    let lines: Vec<(&str, &str)> = block.lines.iter().map(|l| split_comment(l)).collect();
+    let expected: Vec<(&str, Vec<String>)> = vec![
+        (
+            "u64, and type Id = u64",
+            vec![shape_text::<u64>(), shape_text::<Id>()],
+        ),
+        (
+            "Option<Vec<String>>",
+            vec![shape_text::<Option<Vec<String>>>()],
+        ),
+        (
+            "HashMap<String, i32>",
+            vec![shape_text::<std::collections::HashMap<String, i32>>()],
+        ),
+        ("[u16; 3]", vec![shape_text::<[u16; 3]>()]),
+        (
+            "Vec<u8>, bytes::Bytes, serde_bytes::ByteBuf",
+            vec![
+                shape_text::<Vec<u8>>(),
+                shape_text::<Bytes>(),
+                shape_text::<serde_bytes::ByteBuf>(),
+            ],
+        ),
+        ("struct Id(u64)", vec![shape_text::<NewId>()]),
+        ("Job", vec![shape_text::<Job>()]),
+        ("Shape", vec![shape_text::<Shape>()]),
+        ("Node", vec![shape_text::<Node>()]),
+        ("Renamed", vec![shape_text::<Renamed>()]),
+    ];
+    let comments: Vec<&str> = lines.iter().map(|(_, c)| *c).collect();
+    let wanted: Vec<&str> = expected.iter().map(|(c, _)| *c).collect();
+    assert_eq!(comments, wanted, "lines of block schema-examples");
+    for ((text, comment), (_, texts)) in lines.iter().zip(&expected) {
+        for from_rust in texts {
+            assert_eq!(text, from_rust, "schema-examples: {comment}");
+        }
+    }
+}
+
+fn job_method<T: DeserializeOwned>() -> ferry_codec::schema::MethodSchema {
+    use ferry_codec::schema::{MethodSchema, TypeSchema};
+    MethodSchema::new(
+        "job",
+        vec![TypeSchema::of::<u64>().unwrap()],
+        TypeSchema::of::<T>().unwrap(),
+    )
+}
+
+#[test]
+fn schema_method_hashes() {
+    use ferry_codec::schema::{MethodSchema, TypeSchema};
+    use schema_types::*;
+    let blocks = read_blocks();
+    let block = &blocks["schema-method-hashes"];
+    let of = |ty: Result<TypeSchema, _>| ty.unwrap();
+    let expected: Vec<(&str, MethodSchema)> = vec![
+        (
+            "add(a: i64, b: i64) -> i64",
+            MethodSchema::new(
+                "add",
+                vec![of(TypeSchema::of::<i64>()); 2],
+                of(TypeSchema::of::<i64>()),
+            ),
+        ),
+        (
+            "reset()",
+            MethodSchema::new("reset", vec![], of(TypeSchema::of::<()>())),
+        ),
+        (
+            "watch(dir: String) -> Streaming<u32>",
+            MethodSchema::new(
+                "watch",
+                vec![of(TypeSchema::of::<String>())],
+                of(TypeSchema::stream_of::<u32>()),
+            ),
+        ),
+        ("job(id: u64) -> Job", job_method::<Job>()),
+        (
+            "job with the fields name and owner swapped",
+            job_method::<swapped_fields::Job>(),
+        ),
+        (
+            "job with the variants Queued and Running swapped",
+            job_method::<swapped_variants::Job>(),
+        ),
+    ];
+    let lines: Vec<(&str, &str)> = block.lines.iter().map(|l| split_comment(l)).collect();
+    let comments: Vec<&str> = lines.iter().map(|(_, c)| *c).collect();
+    let wanted: Vec<&str> = expected.iter().map(|(c, _)| *c).collect();
+    assert_eq!(comments, wanted, "lines of block schema-method-hashes");
+    let mut hashes = std::collections::HashSet::new();
+    for ((content, comment), (_, method)) in lines.iter().zip(&expected) {
+        let (hash, text) = content.split_once(' ').expect("hash, then text");
+        let hash = u64::from_str_radix(hash.trim_start_matches("0x"), 16).unwrap();
+        assert_eq!(text.trim(), method.canonical(), "{comment}");
+        assert_eq!(hash, method.hash(), "{comment}: {:#018x}", method.hash());
+        assert_eq!(hash, signature_hash(text.trim()), "{comment}");
+        assert!(hashes.insert(hash), "{comment}: hash repeated");
+    }
+}
+
+#[test]
+fn schema_json() {
+    let blocks = read_blocks();
+    let block = &blocks["schema-json"];
+    assert_eq!(block.lang, "json");
+    let doc: serde_json::Value = serde_json::from_str(&block.lines.concat()).unwrap();
+    assert_eq!(doc, job_method::<schema_types::Job>().to_json());
 }

@@ -524,3 +524,75 @@ fn json_values_are_checked() {
          elements"
     );
 }
+
+mod properties {
+    use ferry_codec::schema::{Body, Field, MethodSchema, Primitive, Shape, TypeSchema, Variant};
+    use proptest::prelude::*;
+
+    fn primitive() -> impl Strategy<Value = Shape> {
+        prop_oneof![
+            Just(Shape::Primitive(Primitive::U64)),
+            Just(Shape::Primitive(Primitive::String)),
+            Just(Shape::Primitive(Primitive::Bool)),
+            Just(Shape::Primitive(Primitive::Bytes)),
+        ]
+    }
+
+    /// A struct with 2..6 fields of distinct names, and two distinct field positions.
+    fn job() -> impl Strategy<Value = (Vec<Field>, usize, usize)> {
+        (2usize..6)
+            .prop_flat_map(|n| (proptest::collection::vec(primitive(), n), 0..n, 0..n))
+            .prop_filter("two positions", |(_, i, j)| i != j)
+            .prop_map(|(shapes, i, j)| {
+                let fields = shapes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, shape)| Field {
+                        name: format!("f{k}"),
+                        shape,
+                    })
+                    .collect();
+                (fields, i, j)
+            })
+    }
+
+    fn returning(shape: Shape) -> MethodSchema {
+        MethodSchema::new("m", vec![], TypeSchema::Value(shape))
+    }
+
+    proptest! {
+        #[test]
+        fn swapping_two_fields_is_seen((fields, i, j) in job()) {
+            let here = Shape::Struct { name: "Job".into(), body: Body::Struct(fields.clone()) };
+            let mut swapped = fields;
+            swapped.swap(i, j);
+            let there = Shape::Struct { name: "Job".into(), body: Body::Struct(swapped) };
+            let (here, there) = (returning(here), returning(there));
+            prop_assert_ne!(here.canonical(), there.canonical());
+            prop_assert_ne!(here.hash(), there.hash());
+            let diff = here.diff(&there).expect("a difference");
+            let first = i.min(j);
+            let expected = format!("field {first} is `f{first}` here");
+            prop_assert!(diff.detail.contains(&expected), "{}", diff);
+            prop_assert_eq!(here.diff(&here.clone()), None);
+        }
+
+        #[test]
+        fn swapping_two_variants_is_seen((fields, i, j) in job()) {
+            let variants: Vec<Variant> = fields
+                .into_iter()
+                .map(|f| Variant { name: f.name, body: Body::Newtype(Box::new(f.shape)) })
+                .collect();
+            let here = Shape::Enum { name: "State".into(), variants: variants.clone() };
+            let mut swapped = variants;
+            swapped.swap(i, j);
+            let there = Shape::Enum { name: "State".into(), variants: swapped };
+            let (here, there) = (returning(here), returning(there));
+            prop_assert_ne!(here.hash(), there.hash());
+            let diff = here.diff(&there).expect("a difference");
+            let first = i.min(j);
+            let expected = format!("variant {first} is `f{first}` here");
+            prop_assert!(diff.detail.contains(&expected), "{}", diff);
+        }
+    }
+}
