@@ -1,5 +1,7 @@
 //! [`Server`]: hosts services on an endpoint and serves many clients at once.
 
+mod accept;
+pub(crate) mod admission;
 pub(crate) mod connection;
 mod handshake;
 mod options;
@@ -9,6 +11,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use ferry_transport::{Listener, Stream, ToName};
 use tokio::sync::watch;
@@ -17,6 +20,8 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::error::{Error, ErrorKind};
 use crate::service::ServiceDispatch;
+use accept::{AcceptFailures, Reserve};
+use admission::Admission;
 
 pub use options::ServerOptions;
 
@@ -95,34 +100,18 @@ impl Server {
             .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
         let listener = Listener::bind(&name, &self.options.listener)
             .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
-        let (shutdown_tx, _) = watch::channel(false);
         Ok(BoundServer {
             listener,
-            shared: Arc::new(Shared {
-                services: self.services,
-                options: self.options,
-                connections: AtomicUsize::new(0),
-                calls: AtomicUsize::new(0),
-                next_connection: AtomicU64::new(1),
-                shutdown: shutdown_tx,
-            }),
+            shared: Shared::new(self.services, self.options),
         })
     }
 
     /// Serves one already connected stream (for example one end of
     /// [`transport::pair`](crate::transport::pair)) until the client closes it.
     pub async fn serve_stream(self, stream: Stream) {
-        let (shutdown_tx, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            services: self.services,
-            options: self.options,
-            connections: AtomicUsize::new(0),
-            calls: AtomicUsize::new(0),
-            next_connection: AtomicU64::new(1),
-            shutdown: shutdown_tx,
-        });
+        let shared = Shared::new(self.services, self.options);
         shared.connections.fetch_add(1, Ordering::SeqCst);
-        connection::serve(shared, stream, 1).await;
+        connection::serve(shared, stream, None).await;
     }
 }
 
@@ -137,6 +126,27 @@ pub(crate) struct Shared {
     next_connection: AtomicU64,
     /// `true` once a graceful shutdown began.
     pub(crate) shutdown: watch::Sender<bool>,
+    /// The connections still in their handshake.
+    pub(crate) admission: Arc<Admission>,
+}
+
+impl Shared {
+    fn new(
+        services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+        options: ServerOptions,
+    ) -> Arc<Self> {
+        let (shutdown, _) = watch::channel(false);
+        let admission = Admission::new(options.max_pending_handshakes);
+        Arc::new(Shared {
+            services,
+            options,
+            connections: AtomicUsize::new(0),
+            calls: AtomicUsize::new(0),
+            next_connection: AtomicU64::new(1),
+            shutdown,
+            admission,
+        })
+    }
 }
 
 /// A server bound to its endpoint. [`BoundServer::run`] serves it.
@@ -212,6 +222,8 @@ impl BoundServer {
         info!(%address, services = ?shared.services.keys().collect::<Vec<_>>(), "serving");
         let mut shutdown = shared.shutdown.subscribe();
         let mut tasks = JoinSet::new();
+        let mut failures = AcceptFailures::default();
+        let mut reserve = Reserve::new();
         tokio::pin!(signal);
         loop {
             if *shutdown.borrow_and_update() {
@@ -219,12 +231,19 @@ impl BoundServer {
             }
             tokio::select! {
                 accepted = listener.accept() => match accepted {
-                    Ok(stream) => spawn_connection(&shared, &mut tasks, stream),
+                    Ok(stream) => {
+                        failures.succeeded(&address);
+                        spawn_connection(&shared, &mut tasks, stream);
+                    }
                     Err(err) => {
                         // Accept errors (EMFILE, a client gone before accept) must not end
-                        // the server; back off a little so a persistent one does not spin.
-                        warn!(%address, error = %err, "accept failed");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        // the server: it serves what it has and backs off.
+                        let pause = failures.failed(&address, &err);
+                        if accept::out_of_descriptors(&err) && reserve.release() {
+                            refuse_for_descriptors(&shared, &listener).await;
+                            reserve.refill();
+                        }
+                        tokio::time::sleep(pause).await;
                     }
                 },
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -248,5 +267,22 @@ fn spawn_connection(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, stream: Strea
     let peer = stream.peer_credentials();
     let span = tracing::info_span!("connection", id, peer_pid = ?peer.pid, peer_uid = ?peer.uid);
     debug!(parent: &span, open, "accepted");
-    tasks.spawn(connection::serve(Arc::clone(shared), stream, id).instrument(span));
+    let ticket = shared.admission.admit(id);
+    tasks.spawn(connection::serve(Arc::clone(shared), stream, Some(ticket)).instrument(span));
+}
+
+/// Out of file descriptors, with the reserved one just freed: accepts the client waiting
+/// in the backlog and refuses it with `SERVER_BUSY`, so it fails at once with a reason
+/// instead of waiting for a handshake that cannot come.
+async fn refuse_for_descriptors(shared: &Shared, listener: &Listener) {
+    let Ok(Ok(stream)) = tokio::time::timeout(Duration::ZERO, listener.accept()).await else {
+        return;
+    };
+    let refused = handshake::Refused {
+        status: ferry_codec::HandshakeStatus::SERVER_BUSY,
+        message: "the server is out of file descriptors; try again later".to_owned(),
+    };
+    let mut out = bytes::BytesMut::new();
+    handshake::refusal(shared, &refused).encode(&mut out);
+    accept::refuse_now(stream, &out).await;
 }

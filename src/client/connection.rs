@@ -89,12 +89,21 @@ pub(crate) async fn open(
         .map_err(|err| Error::codec(ErrorKind::Connect, "invalid hello", err))?;
     let mut buf = BytesMut::with_capacity(512);
     let handshake = async {
-        writer
-            .write_all(&out)
-            .await
-            .map_err(|err| Error::io(ErrorKind::Connect, "cannot send the handshake", err))?;
-        read_message(&mut reader, &mut buf, Welcome::decode)
-            .await
+        // A server that refuses without reading (shedding a crowd, out of file descriptors)
+        // may have written its Welcome and closed before the hello could go out: read what
+        // it said before reporting the failed write.
+        let sent = writer.write_all(&out).await;
+        let reply = read_message(&mut reader, &mut buf, Welcome::decode).await;
+        if let Err(err) = sent {
+            if !matches!(reply, Ok(Some(_))) {
+                return Err(Error::io(
+                    ErrorKind::Connect,
+                    "cannot send the handshake",
+                    err,
+                ));
+            }
+        }
+        reply
             .map_err(|err| match err {
                 ReadError::Io(err) => {
                     Error::io(ErrorKind::Connect, "cannot read the handshake reply", err)

@@ -21,6 +21,7 @@ use tracing::{debug, error, info_span, warn, Instrument};
 
 use crate::context::Context;
 use crate::outbox::{Outbox, QueueError};
+use crate::server::admission::{Ticket, SHED_GRACE};
 use crate::server::{handshake, Shared};
 use crate::service::{Call, HandlerKind, ServiceDispatch};
 use crate::streaming::{
@@ -145,22 +146,61 @@ impl Connection {
 }
 
 /// Serves `stream` until the client leaves, the protocol breaks or the server shuts down.
-pub(crate) async fn serve(shared: Arc<Shared>, stream: Stream, _id: u64) {
-    serve_inner(&shared, stream).await;
+///
+/// `ticket` is the connection's place among those in their handshake (see
+/// [`admission`](crate::server::admission)); it is given up once the hello is read.
+pub(crate) async fn serve(shared: Arc<Shared>, stream: Stream, ticket: Option<Ticket>) {
+    serve_inner(&shared, stream, ticket).await;
     let open = shared.connections.fetch_sub(1, Ordering::SeqCst) - 1;
     debug!(open, "connection closed");
 }
 
-async fn serve_inner(shared: &Arc<Shared>, stream: Stream) {
+async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket>) {
     let peer = Arc::new(stream.peer_credentials().clone());
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(512);
 
-    let hello = tokio::time::timeout(
-        shared.options.handshake_timeout,
-        read_message(&mut reader, &mut buf, Hello::decode),
-    )
-    .await;
+    let hello = {
+        let reading_hello = tokio::time::timeout(
+            shared.options.handshake_timeout,
+            read_message(&mut reader, &mut buf, Hello::decode),
+        );
+        tokio::pin!(reading_hello);
+        let shed = async {
+            match &ticket {
+                Some(ticket) => ticket.shed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            hello = &mut reading_hello => Some(hello),
+            () = shed => {
+                // Shed for a newer connection: a client that sent its hello right away (one of a
+                // burst the server has not got round to) still gets in, within a short grace.
+                match ticket.as_ref().and_then(Ticket::grace) {
+                    Some(_grace) => tokio::time::timeout(SHED_GRACE, &mut reading_hello).await.ok(),
+                    None => None,
+                }
+            }
+        }
+    };
+    let Some(hello) = hello else {
+        let max = shared.options.max_pending_handshakes;
+        debug!(max, "shed: too many connections in their handshake");
+        let refused = handshake::Refused {
+            status: ferry_codec::HandshakeStatus::SERVER_BUSY,
+            message: format!(
+                "the server is busy: more than {max} connections are in their handshake"
+            ),
+        };
+        let mut out = BytesMut::new();
+        handshake::refusal(shared, &refused).encode(&mut out);
+        // One attempt, no waiting: this connection's place is needed now.
+        let _ = tokio::time::timeout(Duration::ZERO, writer.write_all(&out)).await;
+        return;
+    };
+    // The handshake's reading part is over: this connection no longer counts as pending.
+    drop(ticket);
     let hello = match hello {
         Ok(Ok(Some(hello))) => hello,
         Ok(Ok(None)) => {

@@ -43,7 +43,11 @@ pub(crate) fn check(
             "the server is shutting down".into(),
         ));
     }
-    let open = shared.connections.load(Ordering::SeqCst);
+    // Connections past their handshake, this one included.
+    let open = shared
+        .connections
+        .load(Ordering::SeqCst)
+        .saturating_sub(shared.admission.len());
     if open > shared.options.max_connections {
         return Err(refuse(
             HandshakeStatus::SERVER_BUSY,

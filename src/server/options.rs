@@ -13,6 +13,7 @@ use crate::identity::Authorization;
 /// | option | default |
 /// | --- | --- |
 /// | [`max_connections`](ServerOptions::max_connections) | 1024 |
+/// | [`max_pending_handshakes`](ServerOptions::max_pending_handshakes) (connections that have not finished their hello) | 128 |
 /// | [`max_in_flight`](ServerOptions::max_in_flight) (calls per connection) | 64 |
 /// | [`max_frame`](ServerOptions::max_frame) | 16 MiB |
 /// | [`write_queue_limit`](ServerOptions::write_queue_limit) (bytes per connection) | 1 MiB |
@@ -31,6 +32,7 @@ use crate::identity::Authorization;
 #[derive(Clone, Debug)]
 pub struct ServerOptions {
     pub(crate) max_connections: usize,
+    pub(crate) max_pending_handshakes: usize,
     pub(crate) max_in_flight: usize,
     pub(crate) max_frame: u32,
     pub(crate) write_queue_limit: usize,
@@ -45,6 +47,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             max_connections: 1024,
+            max_pending_handshakes: 128,
             max_in_flight: 64,
             max_frame: DEFAULT_MAX_FRAME,
             write_queue_limit: 1024 * 1024,
@@ -63,10 +66,21 @@ impl ServerOptions {
         ServerOptions::default()
     }
 
-    /// Connections served at once; a client beyond it is refused in the handshake with
-    /// "server busy". At least 1.
+    /// Connections served at once (past their handshake); a client beyond it is refused in
+    /// the handshake with "server busy". At least 1.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = max.max(1);
+        self
+    }
+
+    /// Connections that may be in their handshake at once (accepted, hello not yet read). A
+    /// newer connection past this bound sheds the oldest one, which is refused with
+    /// `SERVER_BUSY` and closed, so clients that connect and never say hello cannot starve
+    /// the others; each is also bounded in time by
+    /// [`handshake_timeout`](ServerOptions::handshake_timeout). These connections do not
+    /// count against [`max_connections`](ServerOptions::max_connections). At least 1.
+    pub fn max_pending_handshakes(mut self, max: usize) -> Self {
+        self.max_pending_handshakes = max.max(1);
         self
     }
 

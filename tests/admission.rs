@@ -1,0 +1,225 @@
+//! Admission: connections that never finish their handshake cannot starve the others, and
+//! a server out of file descriptors keeps serving what it has and refuses newcomers
+//! clearly instead of leaving them waiting.
+//!
+//! The file-descriptor test runs a server in a child process (this test binary again, with
+//! `FERRY_ADMISSION_ROLE` set) whose descriptor limit is set low.
+#![cfg(unix)]
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use ferry::transport::ToName;
+use ferry::{ErrorKind, Server, ServerOptions};
+use support::*;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const ROLE: &str = "FERRY_ADMISSION_ROLE";
+const NAME: &str = "FERRY_ADMISSION_NAME";
+/// The child server's open-file limit.
+const CHILD_FD_LIMIT: u64 = 96;
+
+/// Raises this process's open-file soft limit to its hard limit (both ends of every test
+/// connection live in this process).
+fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
+        && limit.rlim_cur < limit.rlim_max
+    {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit; raising the soft limit to the hard one needs no
+        // privilege.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    }
+}
+
+/// Sets this process's open-file limit (soft and hard) to `max`.
+fn lower_fd_limit(max: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: max as libc::rlim_t,
+        rlim_max: max as libc::rlim_t,
+    };
+    // SAFETY: `limit` is a valid rlimit; lowering a limit needs no privilege.
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    assert_eq!(set, 0, "setrlimit: {}", std::io::Error::last_os_error());
+}
+
+/// A well-behaved client calling `add` until told to stop; returns how many calls it made
+/// or the first failure.
+fn steady_calls(
+    calc: CalcClient,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<Result<u64, String>> {
+    tokio::spawn(async move {
+        let mut made = 0u64;
+        while !*stop.borrow() {
+            let i = made as i64;
+            let got = tokio::time::timeout(Duration::from_secs(10), calc.add(i, 1))
+                .await
+                .map_err(|_| format!("call {i} hung"))?
+                .map_err(|err| format!("call {i} failed: {err}"))?;
+            if got != i + 1 {
+                return Err(format!("call {i} returned {got}"));
+            }
+            made += 1;
+            tokio::task::yield_now().await;
+        }
+        Ok(made)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_silent_connections_do_not_starve_a_calling_client() {
+    raise_fd_limit();
+    let max_pending = 64;
+    let (service, _probe) = calc();
+    let server = Server::with_options(ServerOptions::new().max_pending_handshakes(max_pending))
+        .serve(CalcServer::new(service));
+    let (name, handle, _task) = start(server).await;
+    let calc = within(CalcClient::connect(&name)).await.expect("connect");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let steady = steady_calls(calc, stop);
+
+    // 10,000 connections that never send a hello, all held open by this side.
+    let endpoint = name.as_str().to_name().expect("name");
+    let mut silent = Vec::with_capacity(10_000);
+    let mut most_open = 0;
+    while silent.len() < 10_000 {
+        match ferry::transport::connect(&endpoint).await {
+            Ok(stream) => silent.push(stream),
+            // The backlog is full for a moment: let the server accept.
+            Err(_) => tokio::task::yield_now().await,
+        }
+        most_open = most_open.max(handle.connections());
+    }
+    // A newcomer is served while all of them are held.
+    let newcomer = within(CalcClient::connect(&name))
+        .await
+        .expect("a new client connects during the flood");
+    assert_eq!(
+        within(newcomer.add(40, 2)).await.expect("newcomer call"),
+        42
+    );
+
+    stop_tx.send_replace(true);
+    let made = within(steady)
+        .await
+        .expect("steady task")
+        .unwrap_or_else(|err| panic!("the calling client failed during the flood: {err}"));
+    assert!(made > 0, "the calling client made no call during the flood");
+    // The silent ones were shed as newer ones came: the server never held anywhere near
+    // 10,000 of them (the steady client and the newcomer are the only real ones).
+    assert!(
+        most_open < 1_000,
+        "the server held {most_open} connections at once"
+    );
+    drop(silent);
+}
+
+/// Not a test of its own: the entry point of the child server. Without the role variable
+/// (a normal test run) it does nothing.
+#[test]
+fn child_role() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    assert_eq!(role, "server", "unknown child role");
+    let name = std::env::var(NAME).expect("child without an endpoint name");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (service, _probe) = calc();
+        let bound = Server::new()
+            .serve(CalcServer::new(service))
+            .bind(name.as_str())
+            .await
+            .expect("child server bind");
+        // Learn the process's own user while descriptors are plenty.
+        lower_fd_limit(CHILD_FD_LIMIT);
+        tokio::spawn(bound.run());
+        println!("\nready");
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_file_descriptors_the_server_refuses_newcomers_clearly_and_serves_the_rest() {
+    raise_fd_limit();
+    let name = unique_name("fd-limit");
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "server")
+        .env(NAME, &name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn child");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    loop {
+        match within(lines.next_line()).await.expect("child output") {
+            Some(line) if line == "ready" => break,
+            Some(_) => continue,
+            None => panic!("child exited before it was ready"),
+        }
+    }
+
+    // Connect until the server runs out of descriptors; every client up to there works.
+    let first = within(CalcClient::connect(&name))
+        .await
+        .expect("first client");
+    let mut clients = Vec::new();
+    let refusal = loop {
+        assert!(
+            clients.len() < 2 * CHILD_FD_LIMIT as usize,
+            "the server accepted more connections than it has descriptors"
+        );
+        match within(CalcClient::connect(&name)).await {
+            Ok(client) => clients.push(client),
+            Err(err) => break err,
+        }
+    };
+    // A clear, immediate refusal (`within` bounds the wait), not a handshake time-out.
+    assert_eq!(refusal.kind(), ErrorKind::Connect, "{refusal}");
+    let text = format!("{refusal:#}");
+    assert!(
+        text.contains("out of file descriptors"),
+        "unclear refusal: {text}"
+    );
+    // A second newcomer gets the same answer: the server keeps refusing, it does not hang.
+    let again = within(CalcClient::connect(&name))
+        .await
+        .expect_err("still out of descriptors");
+    assert!(
+        format!("{again:#}").contains("out of file descriptors"),
+        "{again:#}"
+    );
+    // What it already had is still served.
+    assert_eq!(within(first.add(1, 2)).await.expect("first client"), 3);
+    let last = clients.last().expect("some clients connected");
+    assert_eq!(within(last.add(3, 4)).await.expect("last client"), 7);
+
+    // Once clients leave, newcomers are served again.
+    clients.truncate(clients.len() / 2);
+    let back = within(async {
+        loop {
+            match CalcClient::connect(&name).await {
+                Ok(client) => break client,
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await;
+    assert_eq!(within(back.add(5, 6)).await.expect("after recovery"), 11);
+}
