@@ -348,6 +348,35 @@ async fn a_server_speaking_garbage_is_a_protocol_error() {
     fake.await.unwrap();
 }
 
+/// A `Welcome` whose message is not UTF-8 is malformed (docs/protocol.md, section 2.3):
+/// the client reports a protocol violation, not the rejection the status byte names.
+#[tokio::test]
+async fn a_welcome_with_a_non_utf8_message_is_a_protocol_error() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let name = ferry::Name::new(&unique_name("welcome-utf8")).unwrap();
+    let listener =
+        ferry::transport::Listener::bind(&name, &ferry::ListenerOptions::default()).unwrap();
+    let fake = tokio::spawn(async move {
+        let mut stream = listener.accept().await.unwrap();
+        let mut out = bytes::BytesMut::new();
+        ferry::codec::Welcome::reject(ferry::codec::HandshakeStatus::SIGNATURE_MISMATCH, 0, "no")
+            .encode(&mut out);
+        let last = out.len() - 1;
+        out[last] = 0xFF;
+        stream.write_all(&out).await.unwrap();
+        // Until the client hangs up.
+        let mut sink = Vec::new();
+        let _ = stream.read_to_end(&mut sink).await;
+    });
+    let err = within(CalcClient::connect(&name)).await.unwrap_err();
+    assert!(err.is_protocol(), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("welcome message is not valid UTF-8"),
+        "{err:?}"
+    );
+    within(fake).await.unwrap();
+}
+
 #[tokio::test]
 async fn pending_calls_fail_at_once_when_the_connection_dies() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -53,6 +53,24 @@ async fn wrong_magic() {
 }
 
 #[tokio::test]
+async fn service_name_not_utf8() {
+    let (name, _server) = calc_server(ServerOptions::new()).await;
+    let steady = Steady::start(&name).await;
+    let mut hello = BytesMut::new();
+    calc_hello().encode(&mut hello).unwrap();
+    hello[22] = 0xFF; // the second byte of the name "Calc"
+    let mut raw = Raw::connect(&name).await;
+    raw.send(&hello).await;
+    let welcome = raw.welcome().await;
+    let message = refused(&mut raw, welcome, HandshakeStatus::BAD_HELLO).await;
+    assert!(
+        message.contains("service name is not valid UTF-8"),
+        "{message}"
+    );
+    steady.finish().await;
+}
+
+#[tokio::test]
 async fn unsupported_version() {
     let (name, _server) = calc_server(ServerOptions::new()).await;
     let steady = Steady::start(&name).await;

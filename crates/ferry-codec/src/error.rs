@@ -22,9 +22,23 @@ pub enum CodecError {
         /// The bytes expected.
         expected: [u8; 4],
     },
-    /// A handshake message is malformed (empty service name, invalid UTF-8, ...).
+    /// A handshake message is malformed (empty service name, message too long, ...).
     #[error("malformed handshake: {0}")]
     BadHandshake(String),
+    /// A text field of a handshake message (the service name of a [`Hello`](crate::Hello),
+    /// the message of a [`Welcome`](crate::Welcome)) is not valid UTF-8: the message is
+    /// malformed, like one that fails with [`BadHandshake`](Self::BadHandshake).
+    #[error(
+        "malformed handshake: {field} is not valid UTF-8 (invalid byte at offset {})",
+        .source.valid_up_to()
+    )]
+    HandshakeNotUtf8 {
+        /// Which field: `"service name"` or `"welcome message"`.
+        field: &'static str,
+        /// Where the bytes stop being UTF-8.
+        #[source]
+        source: std::str::Utf8Error,
+    },
     /// A frame body is shorter than its kind and flags require.
     #[error("{kind} frame body of {len} bytes is shorter than the {needed} bytes required")]
     ShortBody {
@@ -123,6 +137,11 @@ mod tests {
             CodecError::BadHandshake("x".into()).status(),
             StatusCode::PROTOCOL
         );
+        let not_utf8 = CodecError::HandshakeNotUtf8 {
+            field: "service name",
+            source: String::from_utf8(vec![0xFF]).unwrap_err().utf8_error(),
+        };
+        assert_eq!(not_utf8.status(), StatusCode::PROTOCOL);
     }
 
     #[test]

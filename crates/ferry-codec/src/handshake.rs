@@ -31,6 +31,16 @@ fn check_magic(buf: &BytesMut) -> Result<(), CodecError> {
     }
 }
 
+/// Reads the text field `field` of a handshake message: valid UTF-8 or
+/// [`CodecError::HandshakeNotUtf8`], never a lossy copy, so what decodes encodes back to the
+/// same bytes.
+fn text(bytes: &[u8], field: &'static str) -> Result<String, CodecError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(source) => Err(CodecError::HandshakeNotUtf8 { field, source }),
+    }
+}
+
 fn u16_at(buf: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([buf[at], buf[at + 1]])
 }

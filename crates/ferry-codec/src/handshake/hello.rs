@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use super::{check_magic, u16_at, u32_at, u64_at, MAX_SERVICE_NAME};
+use super::{check_magic, text, u16_at, u32_at, u64_at, MAX_SERVICE_NAME};
 use crate::{CodecError, FormatId, DEFAULT_MAX_FRAME, MAGIC, PROTOCOL_VERSION};
 
 /// Length of the fixed part of a [`Hello`], before the service name.
@@ -71,9 +71,10 @@ impl Hello {
     /// Takes a hello off the front of `buf`.
     ///
     /// `Ok(None)` means more bytes are needed. Fails with [`CodecError::BadMagic`] as soon
-    /// as four bytes are present and are not [`MAGIC`], and with
-    /// [`CodecError::BadHandshake`] for an empty or non-UTF-8 service name. Nothing is
-    /// consumed unless a whole hello is returned. The flags byte is ignored.
+    /// as four bytes are present and are not [`MAGIC`], with [`CodecError::BadHandshake`]
+    /// for an empty service name and with [`CodecError::HandshakeNotUtf8`] for one that is
+    /// not valid UTF-8. Nothing is consumed unless a whole hello is returned. The flags byte
+    /// is ignored.
     pub fn decode(buf: &mut BytesMut) -> Result<Option<Hello>, CodecError> {
         check_magic(buf)?;
         if buf.len() < FIXED_LEN {
@@ -88,9 +89,7 @@ impl Hello {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        let service = std::str::from_utf8(&buf[FIXED_LEN..total])
-            .map_err(|e| CodecError::BadHandshake(format!("service name is not UTF-8: {e}")))?
-            .to_owned();
+        let service = text(&buf[FIXED_LEN..total], "service name")?;
         let hello = Hello {
             version: u16_at(buf, 4),
             format: buf[6],
@@ -188,11 +187,20 @@ mod tests {
             Err(CodecError::BadHandshake(_))
         ));
         let mut invalid = wire.clone();
-        invalid[21] = 0xFF;
+        invalid[22] = 0xFF;
+        let err = Hello::decode(&mut invalid).unwrap_err();
         assert!(matches!(
-            Hello::decode(&mut invalid),
-            Err(CodecError::BadHandshake(_))
+            err,
+            CodecError::HandshakeNotUtf8 {
+                field: "service name",
+                ..
+            }
         ));
+        assert_eq!(
+            err.to_string(),
+            "malformed handshake: service name is not valid UTF-8 (invalid byte at offset 1)"
+        );
+        assert_eq!(invalid.len(), wire.len(), "nothing consumed");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use super::{check_magic, u16_at, u32_at, HandshakeStatus, MAX_WELCOME_MESSAGE};
+use super::{check_magic, text, u16_at, u32_at, HandshakeStatus, MAX_WELCOME_MESSAGE};
 use crate::{CodecError, MAGIC, PROTOCOL_VERSION};
 
 /// Length of the fixed part of a [`Welcome`], before the message.
@@ -72,9 +72,9 @@ impl Welcome {
     ///
     /// `Ok(None)` means more bytes are needed. Fails with [`CodecError::BadMagic`] as soon
     /// as four bytes are present and are not [`MAGIC`], and with
-    /// [`CodecError::BadHandshake`] if the message is longer than 1024 bytes. A message
-    /// that is not valid UTF-8 is kept with its invalid sequences replaced. Nothing is
-    /// consumed unless a whole welcome is returned.
+    /// [`CodecError::BadHandshake`] if the message is longer than 1024 bytes, and with
+    /// [`CodecError::HandshakeNotUtf8`] if it is not valid UTF-8 (the welcome is malformed,
+    /// whatever its status). Nothing is consumed unless a whole welcome is returned.
     pub fn decode(buf: &mut BytesMut) -> Result<Option<Welcome>, CodecError> {
         check_magic(buf)?;
         if buf.len() < FIXED_LEN {
@@ -91,13 +91,14 @@ impl Welcome {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
+        let message = text(&buf[FIXED_LEN..total], "welcome message")?;
         let welcome = Welcome {
             version: u16_at(buf, 4),
             status: HandshakeStatus(buf[6]),
             format: buf[7],
             max_frame: u32_at(buf, 8),
             max_in_flight: u32_at(buf, 12),
-            message: String::from_utf8_lossy(&buf[FIXED_LEN..total]).into_owned(),
+            message,
         };
         buf.advance(total);
         Ok(Some(welcome))
@@ -194,11 +195,71 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_message_is_replaced() {
+    fn invalid_utf8_message_is_refused() {
         let mut buf = BytesMut::new();
         Welcome::reject(HandshakeStatus::NOT_AUTHORIZED, 0, "ab").encode(&mut buf);
-        buf[FIXED_LEN] = 0xFF;
-        let welcome = Welcome::decode(&mut buf).unwrap().unwrap();
-        assert_eq!(welcome.message, "\u{FFFD}b");
+        buf[FIXED_LEN + 1] = 0xFF;
+        let len = buf.len();
+        let err = Welcome::decode(&mut buf).unwrap_err();
+        assert!(matches!(
+            err,
+            CodecError::HandshakeNotUtf8 {
+                field: "welcome message",
+                ..
+            }
+        ));
+        assert_eq!(
+            err.to_string(),
+            "malformed handshake: welcome message is not valid UTF-8 (invalid byte at offset 1)"
+        );
+        assert_eq!(buf.len(), len, "nothing consumed");
+    }
+
+    /// Found by the `handshake` fuzz target (issue 17): a message of invalid bytes used to
+    /// decode to U+FFFD replacements, three bytes each, so the decoded message grew past
+    /// 1024 bytes, and encoding it again cut it: decode, encode, decode changed it.
+    #[test]
+    fn fuzz_found_non_utf8_message_is_refused_not_grown() {
+        let input = base64(concat!(
+            "RlJSWQEAWQFZAQADdmlGUlkBx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fHx8fH",
+            "x8fHx///////////////////////////////////////////////////x8fHx8fHx8fHx8fHx8fHx8fHx8fH",
+            "x8fHx8fHAIaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaG",
+            "hoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoYD",
+            "x8fHx8fHxwCGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaG",
+            "hoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaG",
+            "A2FsaQ==",
+        ));
+        assert_eq!(input.len(), 382);
+        let mut buf = BytesMut::from(&input[..]);
+        let err = Welcome::decode(&mut buf).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CodecError::HandshakeNotUtf8 {
+                    field: "welcome message",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(buf.len(), input.len(), "nothing consumed");
+    }
+
+    /// Decodes standard base64 (with `=` padding); enough for the test inputs above.
+    fn base64(text: &str) -> Vec<u8> {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = Vec::new();
+        let (mut acc, mut bits) = (0u32, 0u32);
+        for c in text.bytes().take_while(|&c| c != b'=') {
+            let value = ALPHABET.iter().position(|&a| a == c).expect("base64 digit");
+            acc = (acc << 6) | value as u32;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        out
     }
 }
