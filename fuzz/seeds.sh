@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Writes the seed corpus of each fuzz target into fuzz/corpus/<target>/, built from the
+# Writes the seed inputs of each fuzz target into fuzz/seeds/<target>/, built from the
 # hex examples of docs/protocol.md (so the seeds follow the document).
 set -euo pipefail
 cd "$(dirname "$0")"
 doc=../docs/protocol.md
+rm -rf seeds
 
 # The bytes of the ```hex name=<name> block, as printf escapes (comments after '#' dropped).
 block() {
@@ -26,8 +27,8 @@ seed() {
     fi
     bytes+=$part
   done
-  mkdir -p "corpus/$target"
-  printf '%b' "$bytes" >"corpus/$target/seed-$file"
+  mkdir -p "seeds/$target"
+  printf '%b' "$bytes" >"seeds/$target/seed-$file"
 }
 
 frames=(request request-deadline response error cancel request-json)
@@ -46,5 +47,5 @@ seed server_connection hello-deadline-cancel hello request-deadline cancel
 seed server_connection hello-all-frames hello "${frames[@]}"
 # The same session in JSON: the hello's format byte (offset 6) set to 1.
 json_hello=$(block hello | sed 's/^\(\(\\x..\)\{6\}\)\\x00/\1\\x01/')
-mkdir -p corpus/server_connection
-printf '%b' "$json_hello$(block request-json)" >corpus/server_connection/seed-hello-json-request
+mkdir -p seeds/server_connection
+printf '%b' "$json_hello$(block request-json)" >seeds/server_connection/seed-hello-json-request
