@@ -25,6 +25,20 @@ impl FrameDecoder {
         self.max_body
     }
 
+    /// Whether `buf` starts with a whole frame (header and body), so that the next
+    /// [`decode`](Self::decode) returns it (or an error) without more bytes.
+    ///
+    /// A reader uses it to tell a burst of pipelined frames from the last one read.
+    pub fn has_whole_frame(&self, buf: &[u8]) -> bool {
+        match buf.first_chunk::<4>() {
+            Some(len) => {
+                let body = u32::from_le_bytes(*len) as usize;
+                buf.len() >= HEADER_LEN.saturating_add(body)
+            }
+            None => false,
+        }
+    }
+
     /// Takes the next complete frame off the front of `buf`.
     ///
     /// - `Ok(None)`: more bytes are needed. Once the header is in, `buf` is grown to hold
@@ -102,6 +116,17 @@ mod tests {
         }
         assert!(buf.is_empty());
         assert!(dec.decode(&mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn whole_frame_is_told_apart_from_a_partial_one() {
+        let mut wire = BytesMut::new();
+        Frame::new(FrameKind::RESPONSE, 3, Bytes::from_static(b"abc")).encode(&mut wire);
+        let dec = FrameDecoder::default();
+        assert!(dec.has_whole_frame(&wire));
+        assert!(!dec.has_whole_frame(&wire[..wire.len() - 1]));
+        assert!(!dec.has_whole_frame(&wire[..3]));
+        assert!(!dec.has_whole_frame(&[]));
     }
 
     #[test]

@@ -85,6 +85,39 @@ impl Frame {
         }
     }
 
+    /// A CANCEL frame: the client gives up on call `id`.
+    pub fn cancel(id: u64) -> Frame {
+        Frame::new(FrameKind::CANCEL, id, Bytes::new())
+    }
+
+    /// A STREAM_END frame: stream `id` ended normally.
+    pub fn stream_end(id: u64) -> Frame {
+        Frame::new(FrameKind::STREAM_END, id, Bytes::new())
+    }
+
+    /// A CREDIT frame granting the sender of stream `id` `items` more items.
+    pub fn credit(id: u64, items: u32) -> Frame {
+        Frame::new(
+            FrameKind::CREDIT,
+            id,
+            Bytes::copy_from_slice(&items.to_le_bytes()),
+        )
+    }
+
+    /// The item count of a CREDIT frame (the first 4 bytes of its body).
+    ///
+    /// Fails with [`CodecError::ShortBody`] when the body is shorter than 4 bytes.
+    pub fn credit_items(&self) -> Result<u32, CodecError> {
+        match self.body.first_chunk::<4>() {
+            Some(count) => Ok(u32::from_le_bytes(*count)),
+            None => Err(CodecError::ShortBody {
+                kind: self.kind.name(),
+                len: self.body.len(),
+                needed: 4,
+            }),
+        }
+    }
+
     /// Whether all bits of `flag` are set.
     pub fn has_flag(&self, flag: u8) -> bool {
         self.flags & flag == flag
@@ -195,6 +228,65 @@ pub fn begin_request(
         out.put_u32_le(millis);
     }
     start
+}
+
+/// Appends one whole frame whose body `body` writes straight into `out`: the header, then
+/// the body, then the length is filled in ([`begin_frame`] + [`finish_frame`] in one step).
+///
+/// When `body` fails, or writes more than `max_body` bytes, `out` is left as it was (earlier
+/// frames stay) and the error is returned. This is how payload frames (RESPONSE,
+/// STREAM_ITEM) are encoded without an intermediate buffer:
+///
+/// ```
+/// use bytes::BytesMut;
+/// use ferry_codec::{encode_frame_with, FormatId, FrameKind};
+///
+/// let mut out = BytesMut::new();
+/// encode_frame_with(&mut out, FrameKind::RESPONSE, 0, 0, 7, 1024, |buf| {
+///     FormatId::Bincode.encode(&3i64, buf)
+/// })
+/// .unwrap();
+/// assert_eq!(&out[..], &[1, 0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 6]);
+/// ```
+pub fn encode_frame_with(
+    out: &mut BytesMut,
+    kind: FrameKind,
+    flags: u8,
+    aux: u16,
+    id: u64,
+    max_body: u32,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let start = begin_frame(out, kind, flags, aux, id);
+    if let Err(err) = body(out) {
+        out.truncate(start.offset);
+        return Err(err);
+    }
+    finish_frame(out, start, max_body)
+}
+
+/// Appends one whole REQUEST frame ([`begin_request`] + body + [`finish_frame`]):
+/// `extra_flags` are or-ed into the header (for example [`flags::STREAM`]); the deadline
+/// prefix and the DEADLINE flag are written when `deadline_ms` is `Some`.
+///
+/// When `args` fails, or the body exceeds `max_body`, `out` is left as it was.
+pub fn encode_request_with(
+    out: &mut BytesMut,
+    id: u64,
+    method: u16,
+    extra_flags: u8,
+    deadline_ms: Option<u32>,
+    max_body: u32,
+    args: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let start = begin_request(out, id, method, deadline_ms);
+    // The flags byte follows the 4-byte length and the kind byte.
+    out[start.offset + 5] |= extra_flags;
+    if let Err(err) = args(out) {
+        out.truncate(start.offset);
+        return Err(err);
+    }
+    finish_frame(out, start, max_body)
 }
 
 /// Fills in the body length of the frame begun at `start`: everything written to `out`
@@ -359,6 +451,59 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn encode_with_rolls_back_on_failure() {
+        let mut out = BytesMut::new();
+        Frame::cancel(1).encode(&mut out);
+        let before = out.clone();
+        let err = encode_frame_with(&mut out, FrameKind::RESPONSE, 0, 0, 2, 100, |buf| {
+            buf.extend_from_slice(b"partial");
+            Err(CodecError::ShortBody {
+                kind: "RESPONSE",
+                len: 0,
+                needed: 1,
+            })
+        })
+        .unwrap_err();
+        assert!(matches!(err, CodecError::ShortBody { .. }));
+        assert_eq!(out, before);
+        let err = encode_request_with(&mut out, 3, 0, flags::STREAM, None, 2, |buf| {
+            buf.extend_from_slice(b"abc");
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            CodecError::FrameTooLarge { size: 3, limit: 2 }
+        ));
+        assert_eq!(out, before);
+    }
+
+    #[test]
+    fn request_with_flags_matches_the_frame() {
+        let mut out = BytesMut::new();
+        encode_request_with(&mut out, 5, 3, flags::STREAM, Some(9), 100, |buf| {
+            buf.extend_from_slice(&[1, 2]);
+            Ok(())
+        })
+        .unwrap();
+        let mut frame = Frame::request(5, 3, Bytes::from_static(&[1, 2])).with_deadline(9);
+        frame.flags |= flags::STREAM;
+        let mut expected = BytesMut::new();
+        frame.encode(&mut expected);
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn control_frames() {
+        let credit = Frame::credit(4, 32);
+        assert_eq!(credit.kind, FrameKind::CREDIT);
+        assert_eq!(credit.credit_items().unwrap(), 32);
+        assert!(Frame::cancel(4).credit_items().is_err());
+        assert_eq!(Frame::cancel(4).kind, FrameKind::CANCEL);
+        assert_eq!(Frame::stream_end(4).kind, FrameKind::STREAM_END);
     }
 
     #[test]

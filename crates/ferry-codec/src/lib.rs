@@ -34,7 +34,10 @@ mod status;
 pub use decoder::FrameDecoder;
 pub use error::CodecError;
 pub use format::{Bincode, Format, FormatId, Json, NoArgs};
-pub use frame::{begin_frame, begin_request, finish_frame, Frame, FrameStart};
+pub use frame::{
+    begin_frame, begin_request, encode_frame_with, encode_request_with, finish_frame, Frame,
+    FrameStart,
+};
 pub use handshake::{HandshakeStatus, Hello, Welcome, MAX_SERVICE_NAME, MAX_WELCOME_MESSAGE};
 pub use kind::{flags, FrameKind};
 pub use signature::signature_hash;
