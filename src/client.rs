@@ -16,7 +16,7 @@ use crate::error::{Error, ErrorKind};
 use crate::service::ServiceInfo;
 use crate::streaming::Streaming;
 
-use connection::Shared;
+use connection::Connection as Shared;
 pub use options::ClientOptions;
 pub use reconnect::Reconnect;
 use reconnect::Reconnector;
@@ -49,8 +49,8 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let shared = self.current();
         f.debug_struct("Client")
-            .field("service", &shared.service.name)
-            .field("address", &shared.address)
+            .field("service", &shared.role.service.name)
+            .field("address", &shared.role.address)
             .field("timeout", &self.timeout)
             .field("closed", &shared.is_closed())
             .field("reconnects", &matches!(self.link, Link::Reconnecting(_)))
@@ -128,7 +128,7 @@ impl Client {
 
     /// The largest frame body the server accepts, as it said in the handshake.
     pub fn server_max_frame(&self) -> u32 {
-        self.current().server_max_frame
+        self.current().peer_max_frame
     }
 
     /// The connection now in use (for a reconnecting client, the newest one).

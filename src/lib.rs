@@ -54,6 +54,7 @@ pub mod channel;
 pub mod child;
 mod client;
 mod context;
+mod engine;
 mod error;
 mod identity;
 mod outbox;

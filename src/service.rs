@@ -11,13 +11,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferry_codec::{CodecError, StatusCode};
+use ferry_codec::{CodecError, FormatId, FrameKind, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tokio::sync::Semaphore;
+use tracing::warn;
 
 use crate::context::Context;
-use crate::server::connection::Connection;
-use crate::streaming::Streaming;
+use crate::outbox::{Outbox, QueueError};
+use crate::streaming::{pump, PumpError, Remote, Streaming};
 
 /// The wire identity of a service: what the handshake checks.
 #[derive(Debug)]
@@ -41,12 +43,29 @@ pub trait ServiceDispatch: Send + Sync + 'static {
     fn dispatch(&self, method: u16, call: Call) -> Handler;
 }
 
+/// What a call needs from the connection it came in on to answer it: implemented by the
+/// connection engine, so a call knows nothing of the side it runs on.
+pub(crate) trait Responder: Send + Sync + 'static {
+    /// The payload format of the connection.
+    fn format(&self) -> FormatId;
+    /// The largest frame body the peer accepts.
+    fn peer_max_frame(&self) -> u32;
+    /// Where replies are queued.
+    fn outbox(&self) -> &Outbox;
+    /// Queues an ERROR frame for call `id` without waiting.
+    fn send_error(&self, id: u64, status: StatusCode, message: &str);
+    /// Opens the receiving end of call `id`'s stream argument and grants its first window.
+    fn open_upload(self: Arc<Self>, id: u64) -> Remote;
+    /// The credit gate of call `id`'s reply stream.
+    fn reply_gate(&self, id: u64) -> Arc<Semaphore>;
+}
+
 /// One call as a handler sees it: its arguments, its context and the way to reply.
 pub struct Call {
     pub(crate) id: u64,
     pub(crate) args: Bytes,
     pub(crate) context: Context,
-    pub(crate) connection: Arc<Connection>,
+    pub(crate) responder: Arc<dyn Responder>,
 }
 
 impl fmt::Debug for Call {
@@ -62,7 +81,7 @@ impl fmt::Debug for Call {
 impl Call {
     /// Decodes the arguments tuple in the connection's payload format.
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
-        self.connection.format.decode(&self.args)
+        self.responder.format().decode(&self.args)
     }
 
     /// The call's context, handed to handlers that ask for it.
@@ -73,18 +92,74 @@ impl Call {
     /// Sends `stream` as this call's reply: its items, then its end, paced by the client's
     /// credit.
     pub async fn reply_stream<T: Serialize + Send + 'static>(&self, stream: Streaming<T>) {
-        self.connection.reply_stream(self.id, stream).await;
+        let id = self.id;
+        let Some(stream) = stream.into_local() else {
+            self.responder.send_error(
+                id,
+                StatusCode::INTERNAL,
+                "the handler returned a stream it received; a received stream cannot be sent on",
+            );
+            return;
+        };
+        let responder = &*self.responder;
+        let gate = responder.reply_gate(id);
+        let sent = pump(
+            responder.outbox(),
+            id,
+            responder.format(),
+            responder.peer_max_frame(),
+            stream,
+            gate,
+        )
+        .await;
+        if let Err(PumpError::Encode(err)) = sent {
+            let status = err.status();
+            let message = format!("cannot send a stream item: {err}");
+            warn!(request_id = id, %message, "stream ended early");
+            let status = if status == StatusCode::FRAME_TOO_LARGE {
+                status
+            } else {
+                StatusCode::INTERNAL
+            };
+            responder.send_error(id, status, &message);
+        }
     }
 
     /// The stream argument of this call, as it arrives from the client.
     pub fn upload<T>(&self) -> Streaming<T> {
-        Streaming::remote(self.connection.upload(self.id))
+        Streaming::remote(Arc::clone(&self.responder).open_upload(self.id))
     }
 
     /// Encodes `value` as this call's reply and queues it. Waits while the connection's write
     /// queue is full. Failures to encode are reported to the client as errors of this call.
     pub async fn reply<T: Serialize + ?Sized>(&self, value: &T) {
-        self.connection.reply(self.id, value).await;
+        let id = self.id;
+        let responder = &*self.responder;
+        let queued = crate::engine::send_payload(
+            responder.outbox(),
+            FrameKind::RESPONSE,
+            id,
+            responder.format(),
+            responder.peer_max_frame(),
+            value,
+        )
+        .await;
+        match queued {
+            Ok(()) | Err(QueueError::Closed) => {}
+            Err(QueueError::Encode(err)) => {
+                let status = err.status();
+                let (status, message) = if status == StatusCode::FRAME_TOO_LARGE {
+                    (status, format!("reply {err}"))
+                } else {
+                    (
+                        StatusCode::INTERNAL,
+                        format!("cannot encode the reply: {err}"),
+                    )
+                };
+                warn!(request_id = id, %message, "reply not sent");
+                responder.send_error(id, status, &message);
+            }
+        }
     }
 }
 

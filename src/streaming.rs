@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, ErrorKind};
 
-pub(crate) use table::{credit_frame, credit_items, pump, PumpError, StreamLink, StreamTable};
+pub(crate) use table::{pump, PumpError, StreamLink, StreamTable};
 
 /// Items a receiver accepts before it grants more: the stream's window.
 pub(crate) const WINDOW: u32 = 32;

@@ -36,19 +36,20 @@ where
     read_until(io, buf, decode, None).await
 }
 
-/// Like [`read_message`], but once the first byte of a message is in `buf`, the rest must
-/// arrive within `limit`, else it fails with an I/O error of kind `TimedOut`. Waiting for
-/// that first byte is not limited. Cancel-safe, like `read_message`.
-pub(crate) async fn read_message_within<R, T>(
+/// Like [`read_message`], but when `limit` is `Some`, once the first byte of a message is
+/// in `buf`, the rest must arrive within it, else it fails with an I/O error of kind
+/// `TimedOut`. Waiting for that first byte is not limited. Cancel-safe, like
+/// `read_message`.
+pub(crate) async fn read_message_bounded<R, T>(
     io: &mut R,
     buf: &mut BytesMut,
     decode: impl FnMut(&mut BytesMut) -> Result<Option<T>, CodecError>,
-    limit: Duration,
+    limit: Option<Duration>,
 ) -> Result<Option<T>, ReadError>
 where
     R: AsyncRead + Unpin,
 {
-    read_until(io, buf, decode, Some(limit)).await
+    read_until(io, buf, decode, limit).await
 }
 
 async fn read_until<R, T>(
@@ -118,13 +119,14 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(60)).await;
             client.write_all(&wire).await.unwrap();
         };
-        let reader = read_message_within(&mut server, &mut buf, |b| decoder.decode(b), limit);
+        let reader =
+            read_message_bounded(&mut server, &mut buf, |b| decoder.decode(b), Some(limit));
         let (read, ()) = tokio::join!(reader, writer);
         assert_eq!(read.unwrap().unwrap().id, 9);
 
         // Half a frame, then silence: times out.
         client.write_all(&wire[..10]).await.unwrap();
-        let err = read_message_within(&mut server, &mut buf, |b| decoder.decode(b), limit)
+        let err = read_message_bounded(&mut server, &mut buf, |b| decoder.decode(b), Some(limit))
             .await
             .unwrap_err();
         match err {
@@ -152,11 +154,11 @@ mod tests {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         };
-        let reader = read_message_within(
+        let reader = read_message_bounded(
             &mut server,
             &mut buf,
             |b| decoder.decode(b),
-            Duration::from_secs(1),
+            Some(Duration::from_secs(1)),
         );
         let (read, ()) = tokio::join!(reader, writer);
         assert_eq!(read.unwrap().unwrap().id, 3);

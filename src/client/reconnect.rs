@@ -10,7 +10,7 @@ use ferry_transport::{ConnectOptions, Name};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, info, Instrument};
 
-use crate::client::connection::{self, Owner, Shared};
+use crate::client::connection::{self, Connection as Shared, Owner};
 use crate::client::ClientOptions;
 use crate::error::{Error, ErrorKind};
 use crate::service::ServiceInfo;

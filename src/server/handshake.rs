@@ -2,12 +2,135 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
+use bytes::BytesMut;
 use ferry_codec::{FormatId, HandshakeStatus, Hello, Welcome, PROTOCOL_VERSION};
-use ferry_transport::PeerCredentials;
+use ferry_transport::{PeerCredentials, ReadHalf, WriteHalf};
+use tokio::io::AsyncWriteExt;
+use tracing::{debug, warn};
 
+use crate::server::admission::{Ticket, SHED_GRACE};
 use crate::server::Shared;
 use crate::service::ServiceDispatch;
+use crate::wire::{read_message, ReadError};
+
+/// Runs the server's side of the handshake: reads the client's Hello (within the handshake
+/// timeout, or less when `ticket`, the connection's place among those in their handshake,
+/// is shed for a newer one; see [`admission`](crate::server::admission)), then answers with a Welcome or a refusal. Returns the accepted service and
+/// the Hello, or `None` when the connection is to be closed (the reason is logged, and the
+/// client told when it can be).
+pub(crate) async fn accept(
+    shared: &Shared,
+    peer: &PeerCredentials,
+    reader: &mut ReadHalf,
+    writer: &mut WriteHalf,
+    buf: &mut BytesMut,
+    ticket: Option<Ticket>,
+) -> Option<(Accepted, Hello)> {
+    let timeout = shared.options.handshake_timeout;
+    let hello = {
+        let reading_hello = tokio::time::timeout(timeout, read_message(reader, buf, Hello::decode));
+        tokio::pin!(reading_hello);
+        let shed = async {
+            match &ticket {
+                Some(ticket) => ticket.shed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            hello = &mut reading_hello => Some(hello),
+            () = shed => {
+                // Shed for a newer connection: a client that sent its hello right away (one
+                // of a burst the server has not got round to) still gets in, within a short
+                // grace.
+                match ticket.as_ref().and_then(Ticket::grace) {
+                    Some(_grace) => tokio::time::timeout(SHED_GRACE, &mut reading_hello).await.ok(),
+                    None => None,
+                }
+            }
+        }
+    };
+    let Some(hello) = hello else {
+        let max = shared.options.max_pending_handshakes;
+        debug!(max, "shed: too many connections in their handshake");
+        let refused = Refused {
+            status: HandshakeStatus::SERVER_BUSY,
+            message: format!(
+                "the server is busy: more than {max} connections are in their handshake"
+            ),
+        };
+        let mut out = BytesMut::new();
+        refusal(shared, &refused).encode(&mut out);
+        // One attempt, no waiting: this connection's place is needed now.
+        let _ = tokio::time::timeout(Duration::ZERO, writer.write_all(&out)).await;
+        return None;
+    };
+    // The handshake's reading part is over: this connection no longer counts as pending.
+    drop(ticket);
+    let hello = match hello {
+        Ok(Ok(Some(hello))) => hello,
+        Ok(Ok(None)) => {
+            debug!("client left before its handshake");
+            return None;
+        }
+        Err(_) => {
+            warn!(?timeout, "handshake not completed in time; closing");
+            let message = format!("handshake not completed within {timeout:?}");
+            refuse_with(shared, writer, HandshakeStatus::BAD_HELLO, message).await;
+            return None;
+        }
+        Ok(Err(err)) => {
+            warn!(error = ?err, "bad handshake; closing");
+            let message = match &err {
+                ReadError::Codec(err) => err.to_string(),
+                ReadError::Truncated => "handshake truncated".into(),
+                ReadError::Io(err) => err.to_string(),
+            };
+            refuse_with(shared, writer, HandshakeStatus::BAD_HELLO, message).await;
+            return None;
+        }
+    };
+    let accepted = match check(shared, &hello, peer) {
+        Ok(accepted) => accepted,
+        Err(refused) => {
+            warn!(
+                service = %hello.service,
+                status = %refused.status,
+                reason = %refused.message,
+                "connection refused"
+            );
+            refuse_with(shared, writer, refused.status, refused.message).await;
+            return None;
+        }
+    };
+    let mut out = BytesMut::new();
+    welcome(shared, &accepted).encode(&mut out);
+    if let Err(err) = writer.write_all(&out).await {
+        debug!(error = %err, "client left during the handshake");
+        return None;
+    }
+    tracing::Span::current().record("service", accepted.service.info().name);
+    debug!(
+        service = accepted.service.info().name,
+        format = accepted.format.name(),
+        "handshake done"
+    );
+    Some((accepted, hello))
+}
+
+/// Sends a refusing Welcome, best effort: a client that does not read it within a second
+/// is not waited for.
+async fn refuse_with(
+    shared: &Shared,
+    writer: &mut WriteHalf,
+    status: HandshakeStatus,
+    message: String,
+) {
+    let mut out = BytesMut::new();
+    refusal(shared, &Refused { status, message }).encode(&mut out);
+    let _ = tokio::time::timeout(Duration::from_secs(1), writer.write_all(&out)).await;
+}
 
 /// A hello the server accepted.
 pub(crate) struct Accepted {
@@ -28,11 +151,7 @@ fn refuse(status: HandshakeStatus, message: String) -> Refused {
 
 /// Checks who the peer is, then version, format, service name and signature, load and
 /// shutdown.
-pub(crate) fn check(
-    shared: &Shared,
-    hello: &Hello,
-    peer: &PeerCredentials,
-) -> Result<Accepted, Refused> {
+fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accepted, Refused> {
     // First, so a refused peer learns nothing about the services hosted here.
     if let Err(reason) = shared.options.authorization.check(peer) {
         return Err(refuse(HandshakeStatus::NOT_AUTHORIZED, reason));
@@ -104,7 +223,7 @@ pub(crate) fn check(
 }
 
 /// The Welcome for an accepted hello.
-pub(crate) fn welcome(shared: &Shared, accepted: &Accepted) -> Welcome {
+fn welcome(shared: &Shared, accepted: &Accepted) -> Welcome {
     Welcome {
         version: accepted.version,
         status: HandshakeStatus::OK,

@@ -6,12 +6,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferry_codec::{begin_frame, finish_frame, CodecError, FormatId, Frame, FrameKind};
+use ferry_codec::{CodecError, FormatId, Frame, FrameKind};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::RemoteItem;
+use crate::engine::send_payload;
 use crate::error::Error;
 use crate::outbox::{Outbox, QueueError};
 
@@ -164,42 +165,19 @@ pub(crate) async fn pump<T: Serialize>(
         let Some(item) = stream.next().await else {
             break;
         };
-        outbox
-            .push(|buf| {
-                let mark = buf.len();
-                let start = begin_frame(buf, FrameKind::STREAM_ITEM, 0, 0, id);
-                if let Err(err) = format.encode(&item, buf) {
-                    buf.truncate(mark);
-                    return Err(err);
-                }
-                finish_frame(buf, start, max_frame)
-            })
+        send_payload(outbox, FrameKind::STREAM_ITEM, id, format, max_frame, &item)
             .await
             .map_err(|err| match err {
                 QueueError::Closed => PumpError::Closed,
                 QueueError::Encode(err) => PumpError::Encode(err),
             })?;
     }
+    let end = Frame::stream_end(id);
     outbox
         .push(|buf| {
-            Frame::new(FrameKind::STREAM_END, id, Bytes::new()).encode(buf);
+            end.encode(buf);
             Ok::<(), CodecError>(())
         })
         .await
         .map_err(|_| PumpError::Closed)
-}
-
-/// Encodes a CREDIT frame body.
-pub(crate) fn credit_frame(id: u64, items: u32) -> Frame {
-    Frame::new(
-        FrameKind::CREDIT,
-        id,
-        Bytes::copy_from_slice(&items.to_le_bytes()),
-    )
-}
-
-/// Reads a CREDIT frame's item count.
-pub(crate) fn credit_items(frame: &Frame) -> Option<u32> {
-    let bytes: [u8; 4] = frame.body.get(..4)?.try_into().ok()?;
-    Some(u32::from_le_bytes(bytes))
 }

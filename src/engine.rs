@@ -1,0 +1,314 @@
+//! [`Engine`]: one connection after its handshake, for both roles.
+//!
+//! The engine owns everything a connection shares between its reader, its writer and the
+//! calls on it: the [`Outbox`] (frames waiting to be written), the [`StreamTable`] (open
+//! streams and their credit) and the [`CallTable`] (calls in flight). Its read loop decodes
+//! frames and routes each kind in one `match` ([`Engine::on_frame`]); what differs between
+//! the side that calls and the side that answers comes from its [`Role`]
+//! (`client::connection::ClientRole`, `server::connection::ServerRole`).
+//!
+//! ```text
+//!              +---------------- Engine<R> ----------------+
+//!   reader --> | read loop --> on_frame: match frame.kind  |
+//!              |   REQUEST           -> R::on_request      |
+//!              |   RESPONSE | ERROR  -> R::on_reply        |
+//!              |   CANCEL            -> R::on_cancel       |
+//!              |   STREAM_ITEM/END, CREDIT -> StreamTable  |
+//!              |   0x80..=0xFF       -> skipped            |
+//!              |   anything else     -> violation          |
+//!              | calls: CallTable<R::Call>                 |
+//!   writer <-- | outbox <-- callers, handlers, streams     |
+//!              +-------------------------------------------+
+//! ```
+
+mod calls;
+mod role;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::BytesMut;
+use ferry_codec::{
+    encode_frame_with, CodecError, FormatId, Frame, FrameDecoder, FrameKind, StatusCode,
+};
+use ferry_transport::{ReadHalf, WriteHalf};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+use crate::error::Error;
+use crate::outbox::{Outbox, QueueError};
+use crate::service::Responder;
+use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
+use crate::wire::{read_message_bounded, ReadError};
+
+pub(crate) use calls::{CallEntry, CallTable, InsertError};
+pub(crate) use role::{Role, Stop};
+
+/// One connection after its handshake: reader, writer, calls and streams.
+pub(crate) struct Engine<R: Role> {
+    /// What this side adds: the client's caller state or the server's dispatch.
+    pub(crate) role: R,
+    /// The payload format agreed in the handshake.
+    pub(crate) format: FormatId,
+    /// The largest frame body the peer accepts.
+    pub(crate) peer_max_frame: u32,
+    /// The largest frame body this side accepts.
+    max_frame: u32,
+    pub(crate) outbox: Outbox,
+    streams: Mutex<StreamTable>,
+    calls: Mutex<CallTable<R::Call>>,
+}
+
+/// The read half of a connection and what its handshake left in the read buffer.
+pub(crate) struct Incoming {
+    pub(crate) reader: ReadHalf,
+    pub(crate) buf: BytesMut,
+}
+
+impl<R: Role> Engine<R> {
+    /// An engine for a connection whose handshake agreed on `format` and frame limits.
+    pub(crate) fn new(
+        role: R,
+        format: FormatId,
+        max_frame: u32,
+        peer_max_frame: u32,
+        write_queue_limit: usize,
+    ) -> Self {
+        Engine {
+            role,
+            format,
+            peer_max_frame,
+            max_frame,
+            outbox: Outbox::new(write_queue_limit),
+            streams: Mutex::new(StreamTable::default()),
+            calls: Mutex::new(CallTable::default()),
+        }
+    }
+
+    pub(crate) fn calls(&self) -> MutexGuard<'_, CallTable<R::Call>> {
+        // A panic while holding this lock leaves a valid table: go on with it.
+        self.calls
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    pub(crate) fn streams(&self) -> MutexGuard<'_, StreamTable> {
+        self.streams
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Runs the connection until it ends: the read loop and the outbox's writer, joined in
+    /// one task.
+    pub(crate) async fn run(self: Arc<Self>, incoming: Incoming, writer: WriteHalf) {
+        let reading = async {
+            let stop = self.read_loop(incoming).await;
+            R::finish(&self, stop).await;
+        };
+        let writing = async {
+            if let Err(err) = self.outbox.run_writer(writer).await {
+                R::write_failed(&self, err);
+            }
+        };
+        tokio::join!(reading, writing);
+    }
+
+    /// Reads and routes frames until the peer leaves, breaks the protocol, or this side
+    /// stops.
+    async fn read_loop(self: &Arc<Self>, incoming: Incoming) -> Stop {
+        let Incoming {
+            mut reader,
+            mut buf,
+        } = incoming;
+        let mut decoder = FrameDecoder::new(self.max_frame);
+        let limit = self.role.frame_timeout();
+        let stopping = self.role.stopping();
+        tokio::pin!(stopping);
+        loop {
+            if !decoder.has_whole_frame(&buf) {
+                // Every frame read so far has been handled (a handler's first step
+                // included): write what they queued in one go before waiting for more.
+                self.outbox.flush_now();
+            }
+            tokio::select! {
+                biased;
+                () = R::read_budget(self) => {}
+                stop = &mut stopping => return stop,
+            }
+            let read = tokio::select! {
+                biased;
+                read = read_message_bounded(&mut reader, &mut buf, |buf| decoder.decode(buf), limit) => read,
+                stop = &mut stopping => return stop,
+            };
+            let frame = match read {
+                Ok(Some(frame)) => frame,
+                Ok(None) => {
+                    debug!("{} closed the connection", R::PEER);
+                    return Stop::Gone(Error::closed(format!("{} closed the connection", R::PEER)));
+                }
+                Err(ReadError::Truncated) => {
+                    debug!("{} closed the connection in the middle of a frame", R::PEER);
+                    return Stop::Gone(Error::closed(format!(
+                        "{} closed the connection in the middle of a frame",
+                        R::PEER
+                    )));
+                }
+                Err(ReadError::Io(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
+                    warn!(error = %err, "frame not completed in time; closing the connection");
+                    return Stop::violation(err.to_string());
+                }
+                Err(ReadError::Io(err)) => {
+                    debug!(error = %err, "read failed");
+                    return Stop::Gone(Error::io(
+                        crate::ErrorKind::Closed,
+                        "the connection failed while reading",
+                        err,
+                    ));
+                }
+                Err(ReadError::Codec(err)) => {
+                    warn!(error = %err, "bad frame from {}; closing the connection", R::PEER);
+                    return Stop::codec(err);
+                }
+            };
+            if let Err(stop) = self.on_frame(frame).await {
+                if let Stop::Violation(violation) = &stop {
+                    warn!(message = %violation.message, "protocol violation; closing the connection");
+                }
+                return stop;
+            }
+        }
+    }
+
+    /// Routes one frame: the one place where each frame kind is handled.
+    async fn on_frame(self: &Arc<Self>, frame: Frame) -> Result<(), Stop> {
+        match frame.kind {
+            FrameKind::REQUEST => R::on_request(self, frame).await,
+            FrameKind::RESPONSE | FrameKind::ERROR => R::on_reply(self, frame),
+            FrameKind::CANCEL => R::on_cancel(self, frame),
+            FrameKind::STREAM_ITEM => self
+                .streams()
+                .on_item(frame.id, frame.body)
+                .map_err(Stop::violation),
+            FrameKind::STREAM_END => {
+                self.streams().on_end(frame.id);
+                Ok(())
+            }
+            FrameKind::CREDIT => {
+                let items = frame
+                    .credit_items()
+                    .map_err(|_| Stop::violation("CREDIT frame without a count"))?;
+                self.streams().on_credit(frame.id, items);
+                Ok(())
+            }
+            // Connection-level control frames (GOAWAY, PING, PONG) will be handled here,
+            // for both roles; protocol v1 does not send them yet, so they fall through to
+            // the violation below like NOTIFY.
+            kind if kind.is_ignorable() => {
+                debug!(kind = ?kind, "ignoring an extension frame");
+                Ok(())
+            }
+            kind => Err(Stop::unexpected::<R>(kind)),
+        }
+    }
+
+    /// Queues an ERROR frame without waiting for queue space (error frames are small).
+    pub(crate) fn send_error(&self, id: u64, status: StatusCode, message: &str) {
+        self.outbox
+            .push_frame_now(&Frame::error(id, status, message));
+    }
+
+    /// Registers the receiving end of stream `id` (the peer starts with a window of
+    /// credit, which the caller grants) and returns it.
+    pub(crate) fn open_inbound(self: &Arc<Self>, id: u64) -> Remote {
+        let items = self.streams().open_inbound(id, WINDOW);
+        Remote::new(
+            id,
+            self.format,
+            items,
+            Arc::clone(self) as Arc<dyn StreamLink>,
+        )
+    }
+
+    /// Ends every call in flight and every stream with `reason`, and refuses new calls.
+    /// Returns how many calls were in flight.
+    pub(crate) fn fail_all(&self, reason: Error) -> usize {
+        let entries = self.calls().close(reason);
+        let count = entries.len();
+        let reason = self.closed_error();
+        for entry in entries {
+            entry.close(&reason);
+        }
+        self.streams().close_all(&reason);
+        count
+    }
+
+    /// Why the connection closed (or a generic "closed" when it has not).
+    pub(crate) fn closed_error(&self) -> Error {
+        match self.calls().closed() {
+            Some(reason) => reason.duplicate(),
+            None => Error::closed("the connection is closed"),
+        }
+    }
+}
+
+/// Encodes `value` as the body of a `kind` frame for call `id` straight into the outbox,
+/// waiting while the queue is full. Nothing is queued when encoding fails.
+pub(crate) async fn send_payload<T: Serialize + ?Sized>(
+    outbox: &Outbox,
+    kind: FrameKind,
+    id: u64,
+    format: FormatId,
+    max_frame: u32,
+    value: &T,
+) -> Result<(), QueueError<CodecError>> {
+    outbox
+        .push(|buf| {
+            encode_frame_with(buf, kind, 0, 0, id, max_frame, |buf| {
+                format.encode(value, buf)
+            })
+        })
+        .await
+}
+
+impl<R: Role> StreamLink for Engine<R> {
+    fn grant(&self, id: u64, items: u32) {
+        self.streams().granted(id, items);
+        self.outbox.push_frame_now(&Frame::credit(id, items));
+    }
+
+    fn dropped(&self, id: u64, ended: bool) {
+        // Items still in flight for it are ignored.
+        self.streams().remove_inbound(id);
+        if R::CANCEL_ON_STREAM_DROP && !ended {
+            self.outbox.push_frame_now(&Frame::cancel(id));
+        }
+    }
+}
+
+impl<R: Role> Responder for Engine<R> {
+    fn format(&self) -> FormatId {
+        self.format
+    }
+
+    fn peer_max_frame(&self) -> u32 {
+        self.peer_max_frame
+    }
+
+    fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    fn send_error(&self, id: u64, status: StatusCode, message: &str) {
+        Engine::send_error(self, id, status, message);
+    }
+
+    fn open_upload(self: Arc<Self>, id: u64) -> Remote {
+        let remote = self.open_inbound(id);
+        self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
+        remote
+    }
+
+    fn reply_gate(&self, id: u64) -> Arc<Semaphore> {
+        self.streams().outbound(id)
+    }
+}
