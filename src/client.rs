@@ -70,7 +70,7 @@ impl Client {
             .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
         let stream = ferry_transport::connect_with(&name, &options.connect)
             .await
-            .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
+            .map_err(Error::connect)?;
         let Some(policy) = &options.reconnect else {
             return Client::start(stream, name.address(), service, options).await;
         };

@@ -20,8 +20,10 @@ pub enum ErrorKind {
     /// The server refused this client (its authorization hook said no).
     NotAuthorized,
     /// The server runs as another user than the client requires
-    /// ([`ClientOptions::server_user`](crate::ClientOptions::server_user)): a process
-    /// squatting the name, or the wrong server.
+    /// ([`ClientOptions::server_user`](crate::ClientOptions::server_user)), or the runtime
+    /// directory that holds a plain name's socket could be controlled by another user (a
+    /// symbolic link, a directory of someone else, or one that group or others may write):
+    /// a process squatting the name, or the wrong server. Nothing was sent to it.
     ServerIdentity,
     /// The connection is closed: the peer went away or the connection failed. Calls pending
     /// on it fail at once with this kind.
@@ -151,6 +153,17 @@ impl Error {
         Error::new(kind, format!("{what}: {err}")).with_source(err)
     }
 
+    /// A failed connect: [`ErrorKind::ServerIdentity`] when the place of the endpoint
+    /// cannot be trusted, else [`ErrorKind::Connect`].
+    pub(crate) fn connect(err: TransportError) -> Self {
+        let kind = if err.is_unsafe_directory() {
+            ErrorKind::ServerIdentity
+        } else {
+            ErrorKind::Connect
+        };
+        Error::transport(kind, "cannot connect", err)
+    }
+
     pub(crate) fn io(kind: ErrorKind, what: &str, err: std::io::Error) -> Self {
         Error::new(kind, format!("{what}: {err}")).with_source(err)
     }
@@ -210,7 +223,8 @@ impl Error {
         self.kind == ErrorKind::NotAuthorized
     }
 
-    /// The server does not run as the user the client requires.
+    /// The server does not run as the user the client requires, or the directory of its
+    /// socket cannot be trusted.
     pub fn is_server_identity(&self) -> bool {
         self.kind == ErrorKind::ServerIdentity
     }

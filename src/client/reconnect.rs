@@ -182,7 +182,7 @@ impl Watcher {
         let once = ConnectOptions::new().timeout(self.options.handshake_timeout);
         let stream = ferry_transport::connect_with(&self.name, &once)
             .await
-            .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
+            .map_err(Error::connect)?;
         connection::open(stream, self.name.address(), self.service, &self.options).await
     }
 }

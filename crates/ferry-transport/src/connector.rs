@@ -73,6 +73,11 @@ pub async fn connect(name: &Name) -> Result<Stream, TransportError> {
 
 /// Connects to `name`. Must be called inside a tokio runtime with time enabled.
 ///
+/// For a plain name on Unix, the runtime directory is checked before every attempt exactly
+/// as a server checks it before binding (a real directory, owned by this user or root, that
+/// neither group nor others may write); a directory that fails gives
+/// [`TransportError::UnsafeDirectory`] and nothing is connected.
+///
 /// Cancel-safe: dropping the future abandons the attempt and leaves nothing behind.
 pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Stream, TransportError> {
     let address = name.address();
@@ -81,26 +86,34 @@ pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Strea
     let deadline = options.wait.map(|wait| start + wait);
     let mut delay = FIRST_RETRY_DELAY;
     loop {
-        let error = match time::timeout(options.timeout, target.connect()).await {
-            Err(_elapsed) => {
-                return Err(TransportError::ConnectTimeout {
-                    address,
-                    waited: start.elapsed(),
-                })
-            }
-            Ok(Ok((stream, credentials))) => {
-                if let Some(expected) = options.server_pid {
-                    if credentials.pid != Some(expected) {
-                        return Err(TransportError::UnexpectedServer {
-                            address,
-                            expected,
-                            actual: credentials.pid,
-                        });
-                    }
+        let error = if !target.check()? {
+            // No runtime directory yet: no server has run there.
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "the runtime directory does not exist (no server has run there)",
+            )
+        } else {
+            match time::timeout(options.timeout, target.connect()).await {
+                Err(_elapsed) => {
+                    return Err(TransportError::ConnectTimeout {
+                        address,
+                        waited: start.elapsed(),
+                    })
                 }
-                return Ok(Stream::new(stream, credentials));
+                Ok(Ok((stream, credentials))) => {
+                    if let Some(expected) = options.server_pid {
+                        if credentials.pid != Some(expected) {
+                            return Err(TransportError::UnexpectedServer {
+                                address,
+                                expected,
+                                actual: credentials.pid,
+                            });
+                        }
+                    }
+                    return Ok(Stream::new(stream, credentials));
+                }
+                Ok(Err(error)) => error,
             }
-            Ok(Err(error)) => error,
         };
         if !is_absent(&error) {
             return Err(TransportError::io("connect", &address, error));

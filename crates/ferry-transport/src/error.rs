@@ -6,7 +6,10 @@ use std::time::Duration;
 
 /// Everything that can go wrong while naming, binding or connecting an endpoint.
 ///
-/// Errors that come from the operating system keep it as their [`source`](std::error::Error::source).
+/// Errors that come from the operating system say what it reported in their message
+/// ("create directory failed on /proc/ferry: No such file or directory (os error 2)") and
+/// keep the [`io::Error`] as their [`source`](std::error::Error::source), for programs that
+/// inspect it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
@@ -25,7 +28,7 @@ pub enum TransportError {
         address: String,
     },
     /// Nobody listens on the address (no socket file, connection refused, no such pipe).
-    #[error("no server at {address}")]
+    #[error("no server at {address}: {source}")]
     NotFound {
         /// The platform address.
         address: String,
@@ -42,24 +45,42 @@ pub enum TransportError {
         waited: Duration,
     },
     /// The operating system refused access to the address.
-    #[error("permission denied on {address}")]
+    #[error("{op} failed on {address}: {source}")]
     PermissionDenied {
+        /// The operation that was refused, e.g. `"connect"` or `"create directory"`.
+        op: &'static str,
         /// The platform address.
         address: String,
         /// What the operating system reported.
         #[source]
         source: io::Error,
     },
-    /// The directory that holds sockets for plain names is not private to this user.
-    #[error("unsafe runtime directory {path}: {reason}")]
+    /// The directory that holds the sockets of plain names could be controlled by another
+    /// user (it is a symbolic link, belongs to someone else, or lets group or others write),
+    /// so a socket in it may not be the server's. Refused by servers and clients alike.
+    #[error("unsafe runtime directory {path}: {reason}; {advice}")]
     UnsafeDirectory {
         /// The directory.
         path: PathBuf,
         /// What is wrong with it.
         reason: String,
+        /// What to do about it.
+        advice: String,
+    },
+    /// An environment variable names a directory that does not exist, so the plain names'
+    /// runtime directory cannot be placed in it. ferry does not create it.
+    #[error(
+        "{variable} names {path}, which does not exist: create it (owned by you, mode 0700) \
+         or unset {variable}"
+    )]
+    MissingRuntimeDirectory {
+        /// The variable, e.g. `"XDG_RUNTIME_DIR"`.
+        variable: &'static str,
+        /// The directory it names.
+        path: PathBuf,
     },
     /// Any other I/O failure.
-    #[error("{op} failed on {address}")]
+    #[error("{op} failed on {address}: {source}")]
     Io {
         /// The operation that failed, e.g. `"bind"` or `"accept"`.
         op: &'static str,
@@ -90,7 +111,11 @@ impl TransportError {
     pub(crate) fn io(op: &'static str, address: &str, source: io::Error) -> Self {
         let address = address.to_owned();
         match source.kind() {
-            io::ErrorKind::PermissionDenied => Self::PermissionDenied { address, source },
+            io::ErrorKind::PermissionDenied => Self::PermissionDenied {
+                op,
+                address,
+                source,
+            },
             _ => Self::Io {
                 op,
                 address,
@@ -108,6 +133,12 @@ impl TransportError {
     pub fn is_timeout(&self) -> bool {
         matches!(self, Self::ConnectTimeout { .. })
     }
+
+    /// True when the runtime directory of plain names cannot be trusted
+    /// ([`TransportError::UnsafeDirectory`]): someone else may control what answers there.
+    pub fn is_unsafe_directory(&self) -> bool {
+        matches!(self, Self::UnsafeDirectory { .. })
+    }
 }
 
 #[cfg(test)]
@@ -122,8 +153,39 @@ mod tests {
         };
         assert_eq!(err.to_string(), "invalid endpoint name \"a b\": bad");
         let err = TransportError::io("bind", "/x.sock", io::Error::other("boom"));
-        assert_eq!(err.to_string(), "bind failed on /x.sock");
+        assert_eq!(err.to_string(), "bind failed on /x.sock: boom");
         assert!(std::error::Error::source(&err).is_some());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn messages_keep_the_os_cause() {
+        let err = TransportError::io(
+            "create directory",
+            "/proc/ferry",
+            io::Error::from_raw_os_error(libc::ENOENT),
+        );
+        assert_eq!(
+            err.to_string(),
+            "create directory failed on /proc/ferry: No such file or directory (os error 2)"
+        );
+        let err = TransportError::io(
+            "connect",
+            "/x.sock",
+            io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert_eq!(
+            err.to_string(),
+            "connect failed on /x.sock: Permission denied (os error 13)"
+        );
+        let err = TransportError::NotFound {
+            address: "/x.sock".into(),
+            source: io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        };
+        assert_eq!(
+            err.to_string(),
+            "no server at /x.sock: Connection refused (os error 111)"
+        );
     }
 
     #[test]

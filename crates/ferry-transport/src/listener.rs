@@ -24,9 +24,12 @@ impl Listener {
     /// Binds `name`. Must be called inside a tokio runtime.
     ///
     /// On Unix, for a plain name, the runtime directory is created with mode `0o700` when
-    /// missing; when it exists it must be a directory owned by this user that neither group
-    /// nor others may write, else [`TransportError::UnsafeDirectory`]. For an explicit path a
-    /// missing parent directory is created with mode `0o700`. The socket file gets
+    /// missing (that one directory only: a missing `$XDG_RUNTIME_DIR` or `$TMPDIR` gives
+    /// [`TransportError::MissingRuntimeDirectory`]); it must be a real directory, not a
+    /// symbolic link, owned by this user or root, that neither group nor others may write,
+    /// else [`TransportError::UnsafeDirectory`]. Clients check it the same way before they
+    /// connect. For an explicit path missing parent directories are created with mode
+    /// `0o700` and not checked. The socket file gets
     /// [`ListenerOptions::mode`] before it starts listening. A socket file whose server is
     /// gone (connecting is refused) is replaced when [`ListenerOptions::reclaim_stale`] is
     /// on; one with a live server gives [`TransportError::AddressInUse`].

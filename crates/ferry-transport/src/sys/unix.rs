@@ -2,6 +2,7 @@
 
 mod inherit;
 mod listener;
+mod private_dir;
 mod runtime_dir;
 mod stream;
 mod target;

@@ -16,11 +16,13 @@ fn base() -> PathBuf {
     std::env::temp_dir().join(format!("ferry-transport-test-{}", std::process::id()))
 }
 
-/// Points `FERRY_RUNTIME_DIR` at a directory of this process (not yet created) and returns it.
+/// Points `FERRY_RUNTIME_DIR` at a directory of this process (not yet created, in a base
+/// directory that is) and returns it.
 pub fn runtime_dir() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         remove_leftovers();
+        std::fs::create_dir_all(base()).unwrap();
         let dir = base().join("runtime");
         std::env::set_var(ferry_transport::RUNTIME_DIR_ENV, &dir);
         dir

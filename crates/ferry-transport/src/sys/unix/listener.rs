@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::net::{UnixListener, UnixSocket};
 
-use super::runtime_dir;
+use super::private_dir;
 use super::stream::Stream;
 use super::target::Target;
 use crate::credentials::PeerCredentials;
@@ -84,8 +84,13 @@ impl Listener {
         let Target::Path { path, plain } = &target else {
             return bind_abstract(&target, address, options);
         };
-        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            runtime_dir::prepare_dir(dir, *plain, super::effective_uid())?;
+        match plain {
+            Some(dir) => private_dir::prepare(dir, super::effective_uid())?,
+            None => {
+                if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    private_dir::create_parents(dir)?;
+                }
+            }
         }
         let in_use = match bind_path(path, options) {
             Ok(listener) => return Ok(listener),

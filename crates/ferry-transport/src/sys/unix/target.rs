@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use tokio::net::UnixStream;
 
-use super::runtime_dir;
+use super::runtime_dir::{self, RuntimeDir};
 use super::stream::Stream;
+use super::{effective_uid, private_dir};
 use crate::credentials::PeerCredentials;
 use crate::error::TransportError;
 use crate::name::{Name, NameKind};
@@ -41,9 +42,12 @@ fn check_path_len(path: &Path) -> Result<(), TransportError> {
 /// Where a name points on Unix.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    /// A socket file. `plain` is true when the path came from a plain name, so its
-    /// directory must be private.
-    Path { path: PathBuf, plain: bool },
+    /// A socket file. `plain` is the runtime directory when the path came from a plain
+    /// name, so that directory must be trusted.
+    Path {
+        path: PathBuf,
+        plain: Option<RuntimeDir>,
+    },
     /// A Linux abstract socket name, without the leading NUL.
     #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
     Abstract(Vec<u8>),
@@ -54,15 +58,19 @@ impl Target {
     pub(crate) fn resolve(name: &Name) -> Result<Target, TransportError> {
         match name.kind() {
             NameKind::Plain(plain) => {
-                let path = runtime_dir::plain_socket_path(plain);
+                let dir = runtime_dir::current_runtime_dir();
+                let path = runtime_dir::socket_path_in(&dir.path, plain);
                 check_path_len(&path)?;
-                Ok(Target::Path { path, plain: true })
+                Ok(Target::Path {
+                    path,
+                    plain: Some(dir),
+                })
             }
             NameKind::Path(path) => {
                 check_path_len(path)?;
                 Ok(Target::Path {
                     path: path.clone(),
-                    plain: false,
+                    plain: None,
                 })
             }
             #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -86,6 +94,19 @@ impl Target {
                 raw.extend_from_slice(bytes);
                 PathBuf::from(OsString::from_vec(raw))
             }
+        }
+    }
+
+    /// Checked before each connection attempt: the runtime directory of a plain name must
+    /// be trusted, as a server requires before it binds there. `Ok(false)` when that
+    /// directory does not exist (no server has run there), so there is nothing to connect
+    /// to; always `Ok(true)` for explicit paths and abstract names.
+    pub(crate) fn check(&self) -> Result<bool, TransportError> {
+        match self {
+            Target::Path {
+                plain: Some(dir), ..
+            } => private_dir::check_for_connect(dir, effective_uid()),
+            _ => Ok(true),
         }
     }
 

@@ -41,6 +41,12 @@ impl Target {
         &self.address
     }
 
+    /// Pipe names have no directory to check: always `Ok(true)` (the server's identity is
+    /// what protects a pipe name).
+    pub(crate) fn check(&self) -> Result<bool, TransportError> {
+        Ok(true)
+    }
+
     /// Opens the pipe, retrying while every instance is busy (the caller bounds this with
     /// its timeout). A missing pipe is returned at once as `NotFound`.
     ///
