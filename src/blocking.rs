@@ -30,7 +30,7 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
-use crate::streaming::Streaming;
+use crate::streaming::Incoming;
 
 fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
@@ -70,15 +70,15 @@ pub fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Er
     }
 }
 
-/// A [`Streaming`] reply read from blocking code: an iterator of `Result<T, ferry::Error>`.
+/// An [`Incoming`] reply stream read from blocking code: an iterator of `Result<T, ferry::Error>`.
 #[derive(Debug)]
 pub struct BlockingStream<T> {
-    stream: Streaming<T>,
+    stream: Incoming<T>,
 }
 
 impl<T> BlockingStream<T> {
     /// Wraps a stream received from a call.
-    pub fn new(stream: Streaming<T>) -> Self {
+    pub fn new(stream: Incoming<T>) -> Self {
         BlockingStream { stream }
     }
 }

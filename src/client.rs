@@ -12,9 +12,9 @@ use ferry_transport::{Stream, ToName};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::contract::ServiceInfo;
 use crate::error::{Error, ErrorKind};
-use crate::service::ServiceInfo;
-use crate::streaming::Streaming;
+use crate::streaming::{Incoming, Streaming};
 
 use connection::Connection as Shared;
 pub use options::ClientOptions;
@@ -156,7 +156,7 @@ impl Client {
     /// Calls method `method`, whose reply is a stream of `T`. Returns as soon as the request
     /// is sent; the items, and any failure of the call, arrive through the stream. Dropping
     /// the stream cancels the call on the server.
-    pub async fn call_streaming<A, T>(&self, method: u16, args: &A) -> Result<Streaming<T>, Error>
+    pub async fn call_streaming<A, T>(&self, method: u16, args: &A) -> Result<Incoming<T>, Error>
     where
         A: Serialize + ?Sized,
     {

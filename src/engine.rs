@@ -35,9 +35,9 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use crate::contract::Responder;
 use crate::error::Error;
 use crate::outbox::{Outbox, QueueError};
-use crate::service::Responder;
 use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
 use crate::wire::{read_message_bounded, ReadError};
 
@@ -60,7 +60,7 @@ pub(crate) struct Engine<R: Role> {
 }
 
 /// The read half of a connection and what its handshake left in the read buffer.
-pub(crate) struct Incoming {
+pub(crate) struct ReadSide {
     pub(crate) reader: ReadHalf,
     pub(crate) buf: BytesMut,
 }
@@ -100,7 +100,7 @@ impl<R: Role> Engine<R> {
 
     /// Runs the connection until it ends: the read loop and the outbox's writer, joined in
     /// one task.
-    pub(crate) async fn run(self: Arc<Self>, incoming: Incoming, writer: WriteHalf) {
+    pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, writer: WriteHalf) {
         let reading = async {
             let stop = self.read_loop(incoming).await;
             R::finish(&self, stop).await;
@@ -115,8 +115,8 @@ impl<R: Role> Engine<R> {
 
     /// Reads and routes frames until the peer leaves, breaks the protocol, or this side
     /// stops.
-    async fn read_loop(self: &Arc<Self>, incoming: Incoming) -> Stop {
-        let Incoming {
+    async fn read_loop(self: &Arc<Self>, incoming: ReadSide) -> Stop {
+        let ReadSide {
             mut reader,
             mut buf,
         } = incoming;

@@ -54,12 +54,12 @@ pub mod channel;
 pub mod child;
 mod client;
 mod context;
+pub mod contract;
 mod engine;
 mod error;
 mod identity;
 mod outbox;
 mod server;
-mod service;
 mod streaming;
 mod wire;
 
@@ -71,7 +71,7 @@ pub use ferry_macros::service;
 pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
 pub use identity::ServerUser;
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
-pub use streaming::{StreamSender, Streaming};
+pub use streaming::{Incoming, StreamSender, Streaming};
 
 /// Endpoints and byte streams: names, listeners, connectors, socket pairs.
 pub mod transport {
@@ -83,17 +83,15 @@ pub mod codec {
     pub use ferry_codec::*;
 }
 
-/// Items used by code that `#[ferry::service]` generates. Not a stable API.
+/// Items used by code that `#[ferry::service]` generates, so that it needs nothing else in
+/// scope. Re-exports of public items only; not an API of its own.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::context::Context;
-    pub use crate::service::{Call, Handler, ServiceDispatch, ServiceInfo};
-    pub use ferry_codec::signature_hash;
+    pub use crate::contract::{Call, Handler, ServiceDispatch, ServiceInfo};
+    pub use ferry_codec::NoArgs;
     pub use ferry_transport::{Stream, ToName};
     pub use std::sync::Arc;
-
-    /// The encoded argument list of a method without arguments: an empty tuple (`[]` in JSON).
-    pub const NO_ARGS: [u8; 0] = [];
 
     /// Compile-time check that a type can travel as an argument or a return value.
     pub fn assert_wire_type<T: serde::Serialize + serde::de::DeserializeOwned>() {}

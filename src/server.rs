@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn, Instrument};
 
+use crate::contract::ServiceDispatch;
 use crate::error::{Error, ErrorKind};
-use crate::service::ServiceDispatch;
 use accept::{AcceptFailures, Reserve};
 use admission::Admission;
 

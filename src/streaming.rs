@@ -1,9 +1,11 @@
-//! [`Streaming`]: a sequence of values that travels as one call's argument or reply, paced
-//! by credits so that a slow consumer slows its producer.
+//! [`Streaming`] (to send) and [`Incoming`] (received): a sequence of values that travels
+//! as one call's argument or reply, paced by credits so that a slow consumer slows its
+//! producer.
 
 mod table;
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,13 +23,17 @@ pub(crate) use table::{pump, PumpError, StreamLink, StreamTable};
 /// Items a receiver accepts before it grants more: the stream's window.
 pub(crate) const WINDOW: u32 = 32;
 
-/// A stream of `T` as a service method's return value (server to client) or argument
-/// (client to server).
+/// A stream of `T` to send: a service method's reply stream (server to client) or its
+/// stream argument (client to server). What arrives on the other side is an [`Incoming<T>`].
 ///
-/// On the sending side, make one from any `futures::Stream` ([`Streaming::new`]), an
-/// iterator ([`Streaming::from_iter`]) or a channel ([`Streaming::channel`], which also gives
-/// the handle a server keeps to push values to a client later). On the receiving side it is
-/// a `futures::Stream` of `Result<T, ferry::Error>` that ends after the last item.
+/// Make one from any `futures::Stream` ([`Streaming::new`]), an iterator
+/// ([`Streaming::from_iter`]) or a channel ([`Streaming::channel`], which also gives the
+/// handle a server keeps to push values to a client later). In a service trait, write
+/// `ferry::Streaming<T>` in both places; the macro gives the receiving side an
+/// [`Incoming<T>`]: the client's method returns one for a reply stream, and the server's
+/// implementation takes one for a stream argument. A received stream is a different type
+/// from one to send, so passing it on unchanged does not compile; forward its items with
+/// [`Streaming::new`] instead.
 ///
 /// Flow control: the receiver grants the sender a window of items and renews it as its
 /// consumer takes them, so a consumer that stops reading stops the producer, and memory
@@ -49,7 +55,7 @@ pub(crate) const WINDOW: u32 = 32;
 ///     async fn count(&self, n: u32) -> ferry::Streaming<u32> {
 ///         ferry::Streaming::from_iter(0..n)
 ///     }
-///     async fn sum(&self, mut values: ferry::Streaming<u32>) -> u64 {
+///     async fn sum(&self, mut values: ferry::Incoming<u32>) -> u64 {
 ///         let mut total = 0;
 ///         while let Some(Ok(value)) = values.next().await {
 ///             total += u64::from(value);
@@ -70,28 +76,12 @@ pub(crate) const WINDOW: u32 = 32;
 /// # Ok(()) }
 /// ```
 pub struct Streaming<T> {
-    inner: Inner<T>,
-}
-
-enum Inner<T> {
-    /// Produced in this process.
-    Local(Pin<Box<dyn Stream<Item = T> + Send + 'static>>),
-    /// Arriving from the peer.
-    Remote(Remote),
-    /// Already ended.
-    Done,
+    source: Pin<Box<dyn Stream<Item = T> + Send + 'static>>,
 }
 
 impl<T> fmt::Debug for Streaming<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let side = match &self.inner {
-            Inner::Local(_) => "local",
-            Inner::Remote(_) => "remote",
-            Inner::Done => "done",
-        };
-        f.debug_struct("Streaming")
-            .field("side", &side)
-            .finish_non_exhaustive()
+        f.debug_struct("Streaming").finish_non_exhaustive()
     }
 }
 
@@ -99,7 +89,7 @@ impl<T: Send + 'static> Streaming<T> {
     /// A stream that sends what `stream` yields.
     pub fn new(stream: impl Stream<Item = T> + Send + 'static) -> Self {
         Streaming {
-            inner: Inner::Local(Box::pin(stream)),
+            source: Box::pin(stream),
         }
     }
 
@@ -126,49 +116,64 @@ impl<T: Send + 'static> Streaming<T> {
 }
 
 impl<T> Streaming<T> {
-    pub(crate) fn remote(remote: Remote) -> Self {
-        Streaming {
-            inner: Inner::Remote(remote),
-        }
+    /// The items to send.
+    pub(crate) fn into_source(self) -> Pin<Box<dyn Stream<Item = T> + Send + 'static>> {
+        self.source
     }
+}
 
-    /// The local stream to send, if this is one.
-    pub(crate) fn into_local(self) -> Option<Pin<Box<dyn Stream<Item = T> + Send + 'static>>> {
-        match self.inner {
-            Inner::Local(stream) => Some(stream),
-            Inner::Remote(_) | Inner::Done => None,
+/// A stream of `T` arriving from the peer: the client's end of a reply stream, or the
+/// server's end of a stream argument. A `futures::Stream` of `Result<T, ferry::Error>`
+/// that ends after the last item; an error (the call failed, the connection closed, an
+/// item did not decode) is its last item.
+///
+/// Dropping it before its end cancels the stream at the sender: a client's reply stream
+/// cancels its call. See [`Streaming`] for flow control and an example.
+pub struct Incoming<T> {
+    inner: Option<Remote>,
+    _item: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Incoming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Incoming")
+            .field("ended", &self.inner.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Incoming<T> {
+    pub(crate) fn new(remote: Remote) -> Self {
+        Incoming {
+            inner: Some(remote),
+            _item: PhantomData,
         }
     }
 }
 
-impl<T: DeserializeOwned> Stream for Streaming<T> {
+impl<T: DeserializeOwned> Stream for Incoming<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        // `Streaming` holds only boxed or owned data; it is `Unpin`.
+        // `Incoming` holds only owned data; it is `Unpin`.
         let this = &mut *self;
-        match &mut this.inner {
-            Inner::Done => Poll::Ready(None),
-            Inner::Local(stream) => stream.as_mut().poll_next(cx).map(|item| item.map(Ok)),
-            Inner::Remote(remote) => {
-                let polled = remote.poll_bytes(cx);
-                match polled {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(RemoteItem::Item(body)) => {
-                        let format = remote.format;
-                        Poll::Ready(Some(format.decode::<T>(&body).map_err(|err| {
-                            Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err)
-                        })))
-                    }
-                    Poll::Ready(RemoteItem::End) => {
-                        this.inner = Inner::Done;
-                        Poll::Ready(None)
-                    }
-                    Poll::Ready(RemoteItem::Failed(err)) => {
-                        this.inner = Inner::Done;
-                        Poll::Ready(Some(Err(err)))
-                    }
-                }
+        let Some(remote) = &mut this.inner else {
+            return Poll::Ready(None);
+        };
+        match remote.poll_bytes(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(RemoteItem::Item(body)) => {
+                Poll::Ready(Some(remote.format.decode::<T>(&body).map_err(|err| {
+                    Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err)
+                })))
+            }
+            Poll::Ready(RemoteItem::End) => {
+                this.inner = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(RemoteItem::Failed(err)) => {
+                this.inner = None;
+                Poll::Ready(Some(Err(err)))
             }
         }
     }

@@ -82,13 +82,13 @@ async fn a_refused_peer_gets_no_call_dispatched() {
     // The hello and a call in one write: the call must never run.
     let mut out = BytesMut::new();
     Hello::new(
-        __FERRY_SERVICE_INFO_CALC.name,
-        __FERRY_SERVICE_INFO_CALC.signature,
+        CALC_SERVICE_INFO.name,
+        CALC_SERVICE_INFO.signature,
         ferry::FormatId::Bincode,
     )
     .encode(&mut out)
     .unwrap();
-    let hang = __FERRY_SERVICE_INFO_CALC
+    let hang = CALC_SERVICE_INFO
         .methods
         .iter()
         .position(|m| *m == "hang")

@@ -443,14 +443,11 @@ pub trait DocCalc {
 #[test]
 fn the_macro_emits_the_documented_canonical_signature() {
     assert_eq!(
-        __FERRY_SERVICE_INFO_DOCCALC.canonical,
+        DOC_CALC_SERVICE_INFO.canonical,
         "service Calc { add(i64,i64)->i64; }"
     );
-    assert_eq!(
-        __FERRY_SERVICE_INFO_DOCCALC.signature,
-        0xd68b_eadf_fe90_afc0
-    );
-    assert_eq!(__FERRY_SERVICE_INFO_DOCCALC.methods, ["add"]);
+    assert_eq!(DOC_CALC_SERVICE_INFO.signature, 0xd68b_eadf_fe90_afc0);
+    assert_eq!(DOC_CALC_SERVICE_INFO.methods, ["add"]);
 }
 
 #[tokio::test]

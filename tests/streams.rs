@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ferry::{ClientOptions, Server, StreamSender, Streaming};
+use ferry::{ClientOptions, Incoming, Server, StreamSender, Streaming};
 use futures::StreamExt;
 use support::{serve_on_thread, unique_name, within};
 use tokio::sync::mpsc;
@@ -51,7 +51,7 @@ impl Numbers for NumbersImpl {
         }))
     }
 
-    async fn sum(&self, label: String, mut values: Streaming<u64>) -> (String, u64) {
+    async fn sum(&self, label: String, mut values: Incoming<u64>) -> (String, u64) {
         let mut total = 0;
         while let Some(value) = values.next().await {
             match value {

@@ -6,11 +6,10 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Mutex, OnceLock};
 
-use ferry_codec::signature_hash;
 use tokio::sync::mpsc;
 
 use crate::channel::Item;
-use crate::service::{Call, Handler, ServiceDispatch, ServiceInfo};
+use crate::contract::{Call, Handler, ServiceDispatch, ServiceInfo};
 
 /// The service name every channel endpoint hosts.
 pub(crate) const SERVICE_NAME: &str = "ferry.channel";
@@ -35,12 +34,11 @@ pub(crate) fn info<T: Item>() -> &'static ServiceInfo {
         .unwrap_or_else(|poison| poison.into_inner());
     table.entry(TypeId::of::<T>()).or_insert_with(|| {
         let canonical: &'static str = Box::leak(canonical::<T>().into_boxed_str());
-        Box::leak(Box::new(ServiceInfo {
-            name: SERVICE_NAME,
-            signature: signature_hash(canonical),
+        Box::leak(Box::new(ServiceInfo::new(
+            SERVICE_NAME,
             canonical,
-            methods: &["send"],
-        }))
+            &["send"],
+        )))
     })
 }
 

@@ -20,11 +20,11 @@ use tokio::sync::{oneshot, Notify};
 use tracing::{debug, warn, Instrument};
 
 use crate::client::ClientOptions;
-use crate::engine::{CallEntry, Engine, Incoming, InsertError, Role, Stop};
+use crate::contract::ServiceInfo;
+use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::{Error, ErrorKind};
 use crate::outbox::QueueError;
-use crate::service::ServiceInfo;
-use crate::streaming::{pump, PumpError, Streaming, WINDOW};
+use crate::streaming::{pump, Incoming, PumpError, Streaming, WINDOW};
 use crate::wire::{read_message, ReadError};
 
 type Reply = Result<Frame, Error>;
@@ -108,7 +108,7 @@ pub(crate) async fn open(
     let task = Arc::clone(&connection);
     tokio::spawn(
         async move {
-            task.run(Incoming { reader, buf }, writer).await;
+            task.run(ReadSide { reader, buf }, writer).await;
             debug!("connection closed");
         }
         .instrument(span),
@@ -300,7 +300,7 @@ impl Connection {
         method: u16,
         args: &A,
         timeout: Option<Duration>,
-    ) -> Result<Streaming<T>, Error>
+    ) -> Result<Incoming<T>, Error>
     where
         A: Serialize + ?Sized,
     {
@@ -317,7 +317,7 @@ impl Connection {
         self.send_request(method, id, args, timeout, flags::STREAM)
             .await?;
         self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
-        Ok(Streaming::remote(remote))
+        Ok(Incoming::new(remote))
     }
 
     /// A call, optionally sending a stream of `T` while it runs (the method's stream argument).
@@ -333,15 +333,7 @@ impl Connection {
         R: DeserializeOwned,
         T: Serialize + Send + 'static,
     {
-        let upload = match upload {
-            Some(stream) => Some(stream.into_local().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::Encode,
-                    "a stream received from a peer cannot be sent on; collect it or wrap it in Streaming::new",
-                )
-            })?),
-            None => None,
-        };
+        let upload = upload.map(Streaming::into_source);
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         match self.calls().insert(id, reply_tx) {

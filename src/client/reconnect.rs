@@ -12,8 +12,8 @@ use tracing::{debug, info, Instrument};
 
 use crate::client::connection::{self, Connection as Shared, Owner};
 use crate::client::ClientOptions;
+use crate::contract::ServiceInfo;
 use crate::error::{Error, ErrorKind};
-use crate::service::ServiceInfo;
 
 pub use policy::Reconnect;
 

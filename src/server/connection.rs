@@ -16,11 +16,11 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tracing::{debug, error, info_span, warn, Instrument};
 
 use crate::context::Context;
-use crate::engine::{CallEntry, Engine, Incoming, InsertError, Role, Stop};
+use crate::contract::{Call, HandlerKind, ServiceDispatch};
+use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::Error;
 use crate::server::admission::Ticket;
 use crate::server::{handshake, Shared};
-use crate::service::{Call, HandlerKind, ServiceDispatch};
 
 /// A served connection.
 pub(crate) type Connection = Engine<ServerRole>;
@@ -72,7 +72,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         hello.max_frame,
         shared.options.write_queue_limit,
     ));
-    connection.run(Incoming { reader, buf }, writer).await;
+    connection.run(ReadSide { reader, buf }, writer).await;
 }
 
 /// Resolves once a graceful shutdown has begun.
@@ -307,7 +307,7 @@ fn dispatch(
         id,
         args,
         context,
-        responder: Arc::clone(connection) as Arc<dyn crate::service::Responder>,
+        responder: Arc::clone(connection) as Arc<dyn crate::contract::Responder>,
     };
     match role.service.dispatch(frame.aux, call).0 {
         HandlerKind::Run(work) => Some(work),

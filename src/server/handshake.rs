@@ -10,9 +10,9 @@ use ferry_transport::{PeerCredentials, ReadHalf, WriteHalf};
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, warn};
 
+use crate::contract::ServiceDispatch;
 use crate::server::admission::{Ticket, SHED_GRACE};
 use crate::server::Shared;
-use crate::service::ServiceDispatch;
 use crate::wire::{read_message, ReadError};
 
 /// Runs the server's side of the handshake: reads the client's Hello (within the handshake

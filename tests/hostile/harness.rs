@@ -310,15 +310,15 @@ impl Raw {
 /// A correct hello for the test service `Calc`.
 pub fn calc_hello() -> Hello {
     Hello::new(
-        __FERRY_SERVICE_INFO_CALC.name,
-        __FERRY_SERVICE_INFO_CALC.signature,
+        CALC_SERVICE_INFO.name,
+        CALC_SERVICE_INFO.signature,
         FormatId::Bincode,
     )
 }
 
 /// Method ids of `Calc`, by name.
 pub fn method(name: &str) -> u16 {
-    let index = __FERRY_SERVICE_INFO_CALC
+    let index = CALC_SERVICE_INFO
         .methods
         .iter()
         .position(|m| *m == name)

@@ -50,11 +50,33 @@ fn type_text(ty: &Type) -> String {
         .collect()
 }
 
+/// `{TRAIT}_SERVICE_INFO`: the public constant that holds the service's wire identity.
 fn info_ident(service: &Service) -> syn::Ident {
     format_ident!(
-        "__FERRY_SERVICE_INFO_{}",
-        service.ident.to_string().to_uppercase()
+        "{}_SERVICE_INFO",
+        upper_snake(&service.ident.to_string()),
+        span = service.ident.span()
     )
+}
+
+/// `DocCalc` -> `DOC_CALC`, `HTTPApi` -> `HTTP_API`, `Calc2` -> `CALC2`.
+pub(crate) fn upper_snake(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (index, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && index > 0 {
+            let previous = chars[index - 1];
+            let next_is_lower = chars.get(index + 1).is_some_and(|n| n.is_lowercase());
+            if previous.is_lowercase()
+                || previous.is_ascii_digit()
+                || (previous.is_uppercase() && next_is_lower)
+            {
+                out.push('_');
+            }
+        }
+        out.extend(c.to_uppercase());
+    }
+    out
 }
 
 fn expand_trait(service: &Service) -> TokenStream {
@@ -73,7 +95,14 @@ fn expand_trait(service: &Service) -> TokenStream {
         let context = context
             .as_ref()
             .map(|cx| quote!(#cx: &::ferry::__private::Context,));
-        let args = args.iter().map(|(name, ty)| quote!(#name: #ty));
+        // The server receives a stream argument: an `Incoming` of its items.
+        let upload_position = method.upload.as_ref().map(|(position, _)| *position);
+        let args = args.iter().enumerate().map(|(position, (name, ty))| {
+            match (&method.upload, upload_position == Some(position)) {
+                (Some((_, item)), true) => quote!(#name: ::ferry::Incoming<#item>),
+                _ => quote!(#name: #ty),
+            }
+        });
         quote! {
             #(#attrs)*
             fn #ident(&self, #context #(#args),*)
@@ -95,19 +124,14 @@ fn expand_info(service: &Service) -> TokenStream {
     let method_names = service.methods.iter().map(|m| m.ident.to_string());
     let vis = &service.vis;
     let doc = format!(
-        "Wire identity of the `{}` ferry service (name, signature hash, method names).",
+        "Wire identity of the `{}` ferry service: its name, signature hash and method \
+         names, as the handshake checks them (see `ferry::contract`).",
         service.ident
     );
     quote! {
         #[doc = #doc]
-        #[doc(hidden)]
-        #[allow(non_upper_case_globals)]
-        #vis static #info: ::ferry::__private::ServiceInfo = ::ferry::__private::ServiceInfo {
-            name: #wire_name,
-            signature: ::ferry::__private::signature_hash(#canonical),
-            canonical: #canonical,
-            methods: &[#(#method_names),*],
-        };
+        #vis const #info: ::ferry::contract::ServiceInfo =
+            ::ferry::contract::ServiceInfo::new(#wire_name, #canonical, &[#(#method_names),*]);
     }
 }
 
@@ -134,6 +158,11 @@ fn expand_client(service: &Service) -> TokenStream {
         let docs = attrs.iter().filter(|attr| attr.path().is_ident("doc"));
         let params = args.iter().map(|(name, ty)| quote!(#name: #ty));
         let encoded = encoded_args(method);
+        // The client receives a reply stream: an `Incoming` of its items.
+        let returns = match &method.stream_output {
+            Some(item) => quote!(::ferry::Incoming<#item>),
+            None => quote!(#output),
+        };
         let call_doc =
             format!("Calls `{trait_ident}::{ident}` on the server and waits for its reply.");
         let body = match (&method.stream_output, &method.upload) {
@@ -155,7 +184,7 @@ fn expand_client(service: &Service) -> TokenStream {
             #[doc = ""]
             #[doc = #call_doc]
             pub async fn #ident(&self, #(#params),*)
-                -> ::core::result::Result<#output, ::ferry::Error>
+                -> ::core::result::Result<#returns, ::ferry::Error>
             {
                 #body
             }
@@ -345,7 +374,7 @@ fn expand_server(service: &Service) -> TokenStream {
                 let (#(#patterns,)*) = match call.args::<(#(#types,)*)>() {
                     ::core::result::Result::Ok(args) => args,
                     ::core::result::Result::Err(err) => {
-                        return ::ferry::__private::Handler::bad_arguments(err);
+                        return ::ferry::contract::Handler::bad_arguments(err);
                     }
                 };
             }
@@ -365,7 +394,7 @@ fn expand_server(service: &Service) -> TokenStream {
                 #decode
                 #upload
                 let service = ::ferry::__private::Arc::clone(&self.service);
-                ::ferry::__private::Handler::run(async move {
+                ::ferry::contract::Handler::run(async move {
                     let output = <S as #trait_ident>::#ident(&*service, #context #(#names),*).await;
                     #reply
                 })
@@ -402,19 +431,19 @@ fn expand_server(service: &Service) -> TokenStream {
             }
         }
 
-        impl<S: #trait_ident> ::ferry::__private::ServiceDispatch for #server<S> {
-            fn info(&self) -> &'static ::ferry::__private::ServiceInfo {
+        impl<S: #trait_ident> ::ferry::contract::ServiceDispatch for #server<S> {
+            fn info(&self) -> &'static ::ferry::contract::ServiceInfo {
                 &#info
             }
 
             fn dispatch(
                 &self,
                 method: u16,
-                call: ::ferry::__private::Call,
-            ) -> ::ferry::__private::Handler {
+                call: ::ferry::contract::Call,
+            ) -> ::ferry::contract::Handler {
                 match method {
                     #(#arms)*
-                    _ => ::ferry::__private::Handler::unknown_method(method),
+                    _ => ::ferry::contract::Handler::unknown_method(method),
                 }
             }
         }
@@ -456,7 +485,7 @@ fn streaming_or_self(ty: &Type) -> Type {
 /// stream argument.
 fn encoded_args(method: &Method) -> TokenStream {
     if method.args.is_empty() {
-        return quote!(&::ferry::__private::NO_ARGS);
+        return quote!(&::ferry::__private::NoArgs);
     }
     let upload_position = method.upload.as_ref().map(|(position, _)| *position);
     let items = method.args.iter().enumerate().map(|(position, (name, _))| {
@@ -467,4 +496,18 @@ fn encoded_args(method: &Method) -> TokenStream {
         }
     });
     quote!(&(#(#items,)*))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upper_snake;
+
+    #[test]
+    fn constant_names() {
+        assert_eq!(upper_snake("Calc"), "CALC");
+        assert_eq!(upper_snake("DocCalc"), "DOC_CALC");
+        assert_eq!(upper_snake("HTTPApi"), "HTTP_API");
+        assert_eq!(upper_snake("Calc2Fast"), "CALC2_FAST");
+        assert_eq!(upper_snake("calc_v0"), "CALC_V0");
+    }
 }

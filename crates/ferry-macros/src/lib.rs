@@ -6,11 +6,13 @@
 //!
 //! - `{Trait}Client`: a cheap-to-clone typed client whose methods send calls over one connection;
 //! - `{Trait}Server<S>`: the dispatch that routes incoming calls to an implementation `S`;
+//! - `{TRAIT}_SERVICE_INFO`: a public constant with the service's wire identity;
 //! - the trait itself, rewritten so that every method returns a `Send` future.
 //!
 //! The work is split in two: `parse` turns the trait into a small model (and rejects what
 //! ferry cannot serve, with an error pointing at the offending tokens), and `expand` turns
-//! the model into code. Generated code names items only through `::ferry::__private`, so a
+//! the model into code. Generated code names items only through `::ferry::contract` (the
+//! documented contract between service code and the runtime) and `::ferry::__private`, so a
 //! user needs nothing else in scope.
 #![warn(
     missing_docs,

@@ -216,6 +216,16 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
         }
         args.push((ident, (*typed.ty).clone()));
     }
+    for (_, ty) in &args {
+        if streaming_item(ty).is_none() {
+            if let Some(inner) = nested_streaming(ty) {
+                return Err(syn::Error::new(
+                    inner.span(),
+                    "`ferry::Streaming` must be the whole type of an argument, not part of one",
+                ));
+            }
+        }
+    }
     let mut upload = None;
     for (index, (_, ty)) in args.iter().enumerate() {
         if let Some(item) = streaming_item(ty) {
@@ -247,6 +257,14 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
         }
     };
     let stream_output = streaming_item(&output);
+    if stream_output.is_none() {
+        if let Some(inner) = nested_streaming(&output) {
+            return Err(syn::Error::new(
+                inner.span(),
+                "`ferry::Streaming` must be the whole return type, not part of one: a stream reply cannot be wrapped in `Result`, `Option` or a tuple; to report failures, send them as items (`ferry::Streaming<Result<T, E>>`)",
+            ));
+        }
+    }
     if let (Some(_), Some((index, _))) = (&stream_output, &upload) {
         return Err(syn::Error::new(
             args[*index].1.span(),
@@ -296,4 +314,39 @@ pub(crate) fn streaming_item(ty: &Type) -> Option<Type> {
         Some(syn::GenericArgument::Type(item)) if args.args.len() == 1 => Some(item.clone()),
         _ => None,
     }
+}
+
+/// A `Streaming<..>` somewhere inside `ty` (in generic arguments, tuples, arrays, slices).
+fn nested_streaming(ty: &Type) -> Option<&Type> {
+    let inner: Vec<&Type> = match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .iter()
+            .flat_map(|segment| match &segment.arguments {
+                syn::PathArguments::AngleBracketed(args) => args
+                    .args
+                    .iter()
+                    .filter_map(|arg| match arg {
+                        syn::GenericArgument::Type(ty) => Some(ty),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        Type::Tuple(tuple) => tuple.elems.iter().collect(),
+        Type::Array(array) => vec![&*array.elem],
+        Type::Slice(slice) => vec![&*slice.elem],
+        Type::Paren(paren) => vec![&*paren.elem],
+        Type::Group(group) => vec![&*group.elem],
+        _ => Vec::new(),
+    };
+    inner.into_iter().find_map(|ty| {
+        if streaming_item(ty).is_some() {
+            Some(ty)
+        } else {
+            nested_streaming(ty)
+        }
+    })
 }

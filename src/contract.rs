@@ -1,9 +1,41 @@
-//! The contract between generated code and the runtime: a service's identity
+//! The contract between a service's code and the runtime: a service's identity
 //! ([`ServiceInfo`]), its dispatch ([`ServiceDispatch`]), one incoming call ([`Call`]) and
 //! what dispatch hands back ([`Handler`]).
 //!
-//! These items are public only so that `#[ferry::service]` expansions can name them through
-//! `ferry::__private`; they are not part of ferry's stable API.
+//! `#[ferry::service]` writes all of this for a trait: a `{TRAIT}_SERVICE_INFO` constant
+//! (the trait's name in upper snake case, e.g. `CALC_SERVICE_INFO` for `Calc`) and a
+//! `{Trait}Server` that implements [`ServiceDispatch`]. A service written by hand (as
+//! ferry's own [`channel`](crate::channel) is) implements the same trait:
+//!
+//! ```
+//! use ferry::contract::{Call, Handler, ServiceDispatch, ServiceInfo};
+//!
+//! /// `service Echo { echo((String,))->String; }`
+//! const ECHO: ServiceInfo =
+//!     ServiceInfo::new("Echo", "service Echo { echo((String,))->String; }", &["echo"]);
+//!
+//! struct Echo;
+//!
+//! impl ServiceDispatch for Echo {
+//!     fn info(&self) -> &'static ServiceInfo {
+//!         &ECHO
+//!     }
+//!
+//!     fn dispatch(&self, method: u16, call: Call) -> Handler {
+//!         if method != 0 {
+//!             return Handler::unknown_method(method);
+//!         }
+//!         let (text,) = match call.args::<(String,)>() {
+//!             Ok(args) => args,
+//!             Err(err) => return Handler::bad_arguments(err),
+//!         };
+//!         Handler::run(async move { call.reply(&text).await })
+//!     }
+//! }
+//!
+//! let server = ferry::Server::new().serve(Echo);
+//! # drop(server);
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -19,10 +51,14 @@ use tracing::warn;
 
 use crate::context::Context;
 use crate::outbox::{Outbox, QueueError};
-use crate::streaming::{pump, PumpError, Remote, Streaming};
+use crate::streaming::{pump, Incoming, PumpError, Remote, Streaming};
 
 /// The wire identity of a service: what the handshake checks.
+///
+/// Made with [`ServiceInfo::new`], which computes the signature hash from the canonical
+/// text, so the two always agree.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct ServiceInfo {
     /// The service name a client asks for.
     pub name: &'static str,
@@ -34,12 +70,30 @@ pub struct ServiceInfo {
     pub methods: &'static [&'static str],
 }
 
+impl ServiceInfo {
+    /// The identity of service `name` whose canonical signature text is `canonical` (see
+    /// docs/protocol.md) and whose methods, by index, are `methods`.
+    pub const fn new(
+        name: &'static str,
+        canonical: &'static str,
+        methods: &'static [&'static str],
+    ) -> ServiceInfo {
+        ServiceInfo {
+            name,
+            signature: ferry_codec::signature_hash(canonical),
+            canonical,
+            methods,
+        }
+    }
+}
+
 /// Routes calls to a service implementation. Implemented by the generated `{Trait}Server`.
 pub trait ServiceDispatch: Send + Sync + 'static {
     /// The service's wire identity.
     fn info(&self) -> &'static ServiceInfo;
 
-    /// Decodes the arguments of `call` for `method` and returns the work to run.
+    /// Decodes the arguments of `call` for `method` (an index into
+    /// [`ServiceInfo::methods`]) and returns the work to run.
     fn dispatch(&self, method: u16, call: Call) -> Handler;
 }
 
@@ -93,14 +147,7 @@ impl Call {
     /// credit.
     pub async fn reply_stream<T: Serialize + Send + 'static>(&self, stream: Streaming<T>) {
         let id = self.id;
-        let Some(stream) = stream.into_local() else {
-            self.responder.send_error(
-                id,
-                StatusCode::INTERNAL,
-                "the handler returned a stream it received; a received stream cannot be sent on",
-            );
-            return;
-        };
+        let stream = stream.into_source();
         let responder = &*self.responder;
         let gate = responder.reply_gate(id);
         let sent = pump(
@@ -126,8 +173,8 @@ impl Call {
     }
 
     /// The stream argument of this call, as it arrives from the client.
-    pub fn upload<T>(&self) -> Streaming<T> {
-        Streaming::remote(Arc::clone(&self.responder).open_upload(self.id))
+    pub fn upload<T>(&self) -> Incoming<T> {
+        Incoming::new(Arc::clone(&self.responder).open_upload(self.id))
     }
 
     /// Encodes `value` as this call's reply and queues it. Waits while the connection's write
