@@ -26,7 +26,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::OnceLock;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 
 use crate::error::{Error, ErrorKind};
@@ -59,10 +59,18 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
 /// [`ErrorKind::Usage`] instead: use the async client there.
 pub fn block_on<T>(work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
     let runtime = runtime()?;
-    // tokio refuses (by panicking) to block a thread that runs async tasks; turn that into
-    // an error the caller can handle.
+    if tokio::runtime::Handle::try_current().is_err() {
+        // A plain thread: nothing to stall, and a panic in the work stays a panic.
+        return runtime.block_on(work);
+    }
+    // A thread with a runtime context: either one that drives async tasks, where tokio
+    // refuses (by panicking, before it polls anything) to block, or a `spawn_blocking`
+    // thread, where blocking is fine. Only that refusal becomes a `Usage` error: the work
+    // catches its own panic, which is resumed here unchanged.
+    let work = AssertUnwindSafe(work).catch_unwind();
     match std::panic::catch_unwind(AssertUnwindSafe(|| runtime.block_on(work))) {
-        Ok(result) => result,
+        Ok(Ok(result)) => result,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
         Err(_) => Err(Error::new(
             ErrorKind::Usage,
             "a blocking ferry call was made from a thread that runs async tasks; use the async API there",

@@ -153,10 +153,11 @@ pub async fn connect_with<T: Item>(
 /// [`bind_with`] for code without an async runtime: the endpoint is served by ferry's
 /// internal runtime thread (see the [module docs](self#without-an-async-runtime)).
 ///
-/// # Panics
+/// # Errors
 ///
-/// When called on a thread that drives async tasks (inside `async` code); use [`bind_with`] there.
-/// Plain threads and `tokio::task::spawn_blocking` threads are fine.
+/// Besides those of [`bind_with`]: [`ErrorKind::Usage`](crate::ErrorKind::Usage) when called
+/// on a thread that drives async tasks (inside `async` code); use [`bind_with`] there. Plain
+/// threads and `tokio::task::spawn_blocking` threads are fine.
 ///
 /// ```no_run
 /// let options = ferry::channel::ChannelOptions::new();
@@ -176,10 +177,11 @@ pub fn bind_blocking<T: Item>(
 /// [`connect_with`] for code without an async runtime: the connection is driven by ferry's
 /// internal runtime thread (see the [module docs](self#without-an-async-runtime)).
 ///
-/// # Panics
+/// # Errors
 ///
-/// When called on a thread that drives async tasks (inside `async` code); use [`connect_with`] there.
-/// Plain threads and `tokio::task::spawn_blocking` threads are fine.
+/// Besides those of [`connect_with`]: [`ErrorKind::Usage`](crate::ErrorKind::Usage) when called
+/// on a thread that drives async tasks (inside `async` code); use [`connect_with`] there. Plain
+/// threads and `tokio::task::spawn_blocking` threads are fine.
 ///
 /// ```no_run
 /// let options = ferry::channel::ChannelOptions::new();

@@ -228,6 +228,22 @@ impl Error {
     pub fn is_server_identity(&self) -> bool {
         self.kind == ErrorKind::ServerIdentity
     }
+
+    /// A value could not be encoded on this side.
+    pub fn is_encode(&self) -> bool {
+        self.kind == ErrorKind::Encode
+    }
+
+    /// Binding or running a server failed.
+    pub fn is_server(&self) -> bool {
+        self.kind == ErrorKind::Server
+    }
+
+    /// ferry was used in a way it cannot serve (for example a blocking call inside a
+    /// runtime).
+    pub fn is_usage(&self) -> bool {
+        self.kind == ErrorKind::Usage
+    }
 }
 
 /// `err` and its sources, joined by ": ", so the message says what failed down to the cause

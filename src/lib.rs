@@ -41,6 +41,7 @@
 //! may take `cx: &ferry::Context` as its first argument to learn who calls and the call's
 //! deadline. Every client method returns `Result<T, ferry::Error>`: the error says whether
 //! the connection failed, the deadline passed, or the server rejected or failed the call.
+#![forbid(unsafe_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -90,7 +90,7 @@ async fn many_concurrent_clients_each_get_their_own_replies() {
 
 #[tokio::test]
 async fn replies_on_one_connection_come_back_out_of_order() {
-    let (name, _server, _probe) = start_calc().await;
+    let (name, _server, mut probe) = start_calc().await;
     let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let slow = {
@@ -102,8 +102,10 @@ async fn replies_on_one_connection_come_back_out_of_order() {
     };
     let fast = {
         let (calc, order) = (calc.clone(), order.clone());
+        let started = &mut probe.started;
         async move {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // Once the slow call runs on the server, a fast one overtakes it.
+            assert_eq!(within(started.recv()).await, Some(1));
             let tag = calc.sleep_then(0, 2).await.unwrap();
             order.lock().unwrap().push(tag);
         }
@@ -191,14 +193,15 @@ async fn deadlines_travel_with_the_request() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_calls_in_flight() {
-    let (service, _probe) = calc();
+    let (service, mut probe) = calc();
     let (name, shutdown, serving) = start(Server::new().serve(CalcServer::new(service))).await;
     let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
     let call = tokio::spawn({
         let calc = calc.clone();
         async move { calc.sleep_then(300, 77).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Shut down once the call runs on the server.
+    assert_eq!(within(probe.started.recv()).await, Some(77));
     shutdown.shutdown();
     assert_eq!(within(call).await.unwrap().unwrap(), 77);
     within(serving).await.unwrap().unwrap();

@@ -17,6 +17,7 @@ use crate::server::ServerOptions;
 /// assert_eq!(options.get_capacity(), 256);
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until they are passed on"]
 pub struct ChannelOptions {
     pub(crate) capacity: usize,
     pub(crate) server: ServerOptions,

@@ -111,10 +111,12 @@ impl<T: Item> Sender<T> {
     /// The connection is driven by the runtime the sender was connected on, or by ferry's
     /// internal runtime thread for [`connect_blocking`](crate::channel::connect_blocking).
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// When called on a thread that drives async tasks (inside `async` code); use [`send`](Sender::send) there.
-    /// Plain threads and `tokio::task::spawn_blocking` threads are fine.
+    /// Those of [`send`](Sender::send), and [`ErrorKind::Usage`](crate::ErrorKind::Usage)
+    /// when called on a thread that drives async tasks (inside `async` code); use
+    /// [`send`](Sender::send) there. Plain threads and `tokio::task::spawn_blocking` threads
+    /// are fine.
     ///
     /// ```no_run
     /// # fn demo(tx: ferry::channel::Sender<u64>) -> Result<(), ferry::Error> {

@@ -21,6 +21,7 @@ use crate::client::Reconnect;
 /// # drop(options);
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until they are passed on"]
 pub struct ClientOptions {
     pub(crate) format: FormatId,
     pub(crate) connect: ConnectOptions,

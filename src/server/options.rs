@@ -30,6 +30,7 @@ use crate::identity::Authorization;
 /// # drop(server);
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until they are passed on"]
 pub struct ServerOptions {
     pub(crate) max_connections: usize,
     pub(crate) max_pending_handshakes: usize,

@@ -105,6 +105,7 @@ impl Calc for CalcImpl {
     }
 
     async fn sleep_then(&self, ms: u64, tag: u64) -> u64 {
+        let _ = self.started.send(tag);
         tokio::time::sleep(Duration::from_millis(ms)).await;
         tag
     }

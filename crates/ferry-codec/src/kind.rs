@@ -18,11 +18,11 @@ impl FrameKind {
     pub const ERROR: FrameKind = FrameKind(0x03);
     /// The client gives up on a call.
     pub const CANCEL: FrameKind = FrameKind(0x04);
-    /// Reserved: one item of a stream.
+    /// One item of a stream (a stream argument or a reply stream).
     pub const STREAM_ITEM: FrameKind = FrameKind(0x05);
-    /// Reserved: the end of a stream.
+    /// The normal end of a stream.
     pub const STREAM_END: FrameKind = FrameKind(0x06);
-    /// Reserved: flow-control credit for a stream.
+    /// Flow-control credit for a stream: a `u32` count of further items accepted.
     pub const CREDIT: FrameKind = FrameKind(0x07);
     /// Reserved: a server push on a subscription.
     pub const NOTIFY: FrameKind = FrameKind(0x08);
@@ -33,7 +33,8 @@ impl FrameKind {
     /// Reserved: answer to a keep-alive probe.
     pub const PONG: FrameKind = FrameKind(0x0B);
 
-    /// Whether this kind is defined by protocol v1 (including the reserved kinds).
+    /// Whether this kind is defined by protocol v1 (including the kinds reserved for later:
+    /// NOTIFY, GOAWAY, PING, PONG).
     pub fn is_known(self) -> bool {
         self.known_name().is_some()
     }
@@ -85,7 +86,7 @@ impl fmt::Display for FrameKind {
 pub mod flags {
     /// Request: the body starts with a `u32` deadline in milliseconds.
     pub const DEADLINE: u8 = 0x01;
-    /// Reserved: the request opens a stream.
+    /// Request: the call carries a stream (its reply or its stream argument).
     pub const STREAM: u8 = 0x02;
     /// Reserved: the last frame of a stream.
     pub const END: u8 = 0x04;

@@ -13,6 +13,7 @@
 //!
 //! Every decoder checks announced sizes against a limit before it reserves memory; the
 //! default frame limit is [`DEFAULT_MAX_FRAME`].
+#![forbid(unsafe_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,

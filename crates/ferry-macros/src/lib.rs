@@ -14,6 +14,7 @@
 //! the model into code. Generated code names items only through `::ferry::contract` (the
 //! documented contract between service code and the runtime) and `::ferry::__private`, so a
 //! user needs nothing else in scope.
+#![forbid(unsafe_code)]
 #![warn(
     missing_docs,
     missing_debug_implementations,

@@ -19,6 +19,7 @@ const MAX_RETRY_DELAY: Duration = Duration::from_millis(100);
 ///
 /// The default fails at once when no server is there, and bounds one attempt to 5 seconds.
 #[derive(Clone, Debug)]
+#[must_use = "options do nothing until they are passed on"]
 pub struct ConnectOptions {
     pub(crate) wait: Option<Duration>,
     pub(crate) timeout: Duration,

@@ -31,6 +31,7 @@ use std::time::Duration;
 /// [`ErrorKind::Closed`]: crate::ErrorKind::Closed
 /// [`ErrorKind::Connect`]: crate::ErrorKind::Connect
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "options do nothing until they are passed on"]
 pub struct Reconnect {
     pub(crate) initial_backoff: Duration,
     pub(crate) max_backoff: Duration,
