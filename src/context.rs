@@ -1,9 +1,11 @@
 //! [`Context`]: what a handler may know about the call it serves.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_transport::PeerCredentials;
+use tokio::sync::watch;
 
 /// Information about one call, passed to handlers that take `cx: &ferry::Context` as their
 /// first argument after `&self`.
@@ -28,6 +30,8 @@ pub struct Context {
     method: &'static str,
     request_id: u64,
     deadline: Option<Instant>,
+    /// `true` once the server's graceful shutdown began.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl Context {
@@ -37,6 +41,7 @@ impl Context {
         method: &'static str,
         request_id: u64,
         deadline: Option<Instant>,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         Context {
             peer,
@@ -44,6 +49,7 @@ impl Context {
             method,
             request_id,
             deadline,
+            shutdown,
         }
     }
 
@@ -78,5 +84,47 @@ impl Context {
     pub fn remaining(&self) -> Option<Duration> {
         self.deadline
             .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the server has begun a graceful shutdown.
+    pub fn is_shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// Resolves when the server begins a graceful shutdown (at once if it has). The server
+    /// then gives calls in flight its grace period
+    /// ([`ServerOptions::shutdown_grace`](crate::ServerOptions::shutdown_grace)) to finish
+    /// and cuts the rest; a long call or a stream that ends itself on this signal lets the
+    /// server stop sooner, and its client gets a clean end instead of an error. The future
+    /// owns what it needs (it does not borrow the context), so a reply stream can hold it.
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    ///
+    /// #[ferry::service]
+    /// pub trait Progress {
+    ///     async fn watch(&self, cx: &ferry::Context) -> ferry::Streaming<u64>;
+    /// }
+    ///
+    /// struct Impl;
+    /// impl Progress for Impl {
+    ///     async fn watch(&self, cx: &ferry::Context) -> ferry::Streaming<u64> {
+    ///         let ticks = futures::stream::iter(0u64..).then(|n| async move {
+    ///             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    ///             n
+    ///         });
+    ///         // Ends the stream cleanly when the server begins to shut down.
+    ///         ferry::Streaming::new(ticks.take_until(cx.shutdown()))
+    ///     }
+    /// }
+    /// ```
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut shutdown = self.shutdown.clone();
+        async move {
+            // The server is gone without a shutdown: never resolves.
+            if shutdown.wait_for(|down| *down).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }

@@ -14,14 +14,21 @@
 //!              |   RESPONSE | ERROR  -> R::on_reply        |
 //!              |   CANCEL            -> R::on_cancel       |
 //!              |   STREAM_ITEM/END, CREDIT -> StreamTable  |
+//!              |   GOAWAY (v2)       -> R::on_goaway       |
+//!              |   PING (v2)         -> PONG, at once      |
+//!              |   PONG (v2)         -> Liveness           |
 //!              |   0x80..=0xFF       -> skipped            |
 //!              |   anything else     -> violation          |
 //!              | calls: CallTable<R::Call>                 |
 //!   writer <-- | outbox <-- callers, handlers, streams     |
 //!              +-------------------------------------------+
 //! ```
+//!
+//! Beside the read loop runs the keepalive ([`Liveness`]), when this side asked for one and
+//! the connection's version has PING: it ends the connection when the peer stays silent.
 
 mod calls;
+mod liveness;
 mod role;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -29,6 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::BytesMut;
 use ferry_codec::{
     encode_frame_with, CodecError, FormatId, Frame, FrameDecoder, FrameKind, StatusCode,
+    CONTROL_FRAMES_VERSION,
 };
 use ferry_transport::{ReadHalf, WriteHalf};
 use serde::Serialize;
@@ -42,6 +50,7 @@ use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
 use crate::wire::{read_message_bounded, ReadError};
 
 pub(crate) use calls::{CallEntry, CallTable, InsertError};
+use liveness::Liveness;
 pub(crate) use role::{Role, Stop};
 
 /// One connection after its handshake: reader, writer, calls and streams.
@@ -50,6 +59,8 @@ pub(crate) struct Engine<R: Role> {
     pub(crate) role: R,
     /// The payload format agreed in the handshake.
     pub(crate) format: FormatId,
+    /// The protocol version agreed in the handshake.
+    pub(crate) version: u16,
     /// The largest frame body the peer accepts.
     pub(crate) peer_max_frame: u32,
     /// The largest frame body this side accepts.
@@ -57,6 +68,8 @@ pub(crate) struct Engine<R: Role> {
     pub(crate) outbox: Outbox,
     streams: Mutex<StreamTable>,
     calls: Mutex<CallTable<R::Call>>,
+    /// When the peer was last heard from, and the keepalive's PINGs.
+    liveness: Liveness,
 }
 
 /// The read half of a connection and what its handshake left in the read buffer.
@@ -66,23 +79,41 @@ pub(crate) struct ReadSide {
 }
 
 impl<R: Role> Engine<R> {
-    /// An engine for a connection whose handshake agreed on `format` and frame limits.
+    /// An engine for a connection whose handshake agreed on `version`, `format` and frame
+    /// limits.
     pub(crate) fn new(
         role: R,
+        version: u16,
         format: FormatId,
         max_frame: u32,
         peer_max_frame: u32,
         write_queue_limit: usize,
     ) -> Self {
+        // PING exists from version 2 on: on a version 1 connection there is no keepalive.
+        let keepalive = role
+            .keepalive()
+            .filter(|_| version >= CONTROL_FRAMES_VERSION);
         Engine {
             role,
             format,
+            version,
             peer_max_frame,
             max_frame,
             outbox: Outbox::new(write_queue_limit),
             streams: Mutex::new(StreamTable::default()),
             calls: Mutex::new(CallTable::default()),
+            liveness: Liveness::new(keepalive),
         }
+    }
+
+    /// Pauses the keepalive while this side does not read (see [`Liveness::pause`]).
+    pub(crate) fn not_reading(&self) -> liveness::Paused<'_> {
+        self.liveness.pause()
+    }
+
+    /// Whether GOAWAY, PING and PONG may be sent on this connection.
+    pub(crate) fn has_control_frames(&self) -> bool {
+        self.version >= CONTROL_FRAMES_VERSION
     }
 
     pub(crate) fn calls(&self) -> MutexGuard<'_, CallTable<R::Call>> {
@@ -98,16 +129,30 @@ impl<R: Role> Engine<R> {
             .unwrap_or_else(|poison| poison.into_inner())
     }
 
-    /// Runs the connection until it ends: the read loop and the outbox's writer, joined in
-    /// one task.
+    /// Runs the connection until it ends: the read loop (beside the keepalive) and the
+    /// outbox's writer, joined in one task.
     pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, writer: WriteHalf) {
+        let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let reading = async {
-            let stop = self.read_loop(incoming).await;
+            let stop = tokio::select! {
+                stop = self.read_loop(incoming) => stop,
+                stop = self.liveness.watch::<R>(&self.outbox) => stop,
+            };
+            let unresponsive = matches!(stop, Stop::Unresponsive(_));
             R::finish(&self, stop).await;
+            if unresponsive {
+                // A frozen peer reads nothing: a write in progress would wait forever.
+                let _ = abandon.send(());
+            }
         };
         let writing = async {
-            if let Err(err) = self.outbox.run_writer(writer).await {
-                R::write_failed(&self, err);
+            tokio::select! {
+                written = self.outbox.run_writer(writer) => {
+                    if let Err(err) = written {
+                        R::write_failed(&self, err);
+                    }
+                }
+                Ok(()) = abandoned => debug!("{} is unresponsive; queued frames dropped", R::PEER),
             }
         };
         tokio::join!(reading, writing);
@@ -122,7 +167,7 @@ impl<R: Role> Engine<R> {
         } = incoming;
         let mut decoder = FrameDecoder::new(self.max_frame);
         let limit = self.role.frame_timeout();
-        let stopping = self.role.stopping();
+        let stopping = R::stopping(self);
         tokio::pin!(stopping);
         loop {
             if !decoder.has_whole_frame(&buf) {
@@ -130,14 +175,21 @@ impl<R: Role> Engine<R> {
                 // included): write what they queued in one go before waiting for more.
                 self.outbox.flush_now();
             }
-            tokio::select! {
-                biased;
-                () = R::read_budget(self) => {}
-                stop = &mut stopping => return stop,
+            {
+                let _paused = self.liveness.pause();
+                tokio::select! {
+                    biased;
+                    () = R::read_budget(self) => {}
+                    stop = &mut stopping => return stop,
+                }
             }
             let read = tokio::select! {
                 biased;
-                read = read_message_bounded(&mut reader, &mut buf, |buf| decoder.decode(buf), limit) => read,
+                read = read_message_bounded(&mut reader, &mut buf, |buf| {
+                    // Called before reading and after each read: the peer is heard from.
+                    self.liveness.heard();
+                    decoder.decode(buf)
+                }, limit) => read,
                 stop = &mut stopping => return stop,
             };
             let frame = match read {
@@ -200,15 +252,54 @@ impl<R: Role> Engine<R> {
                 self.streams().on_credit(frame.id, items);
                 Ok(())
             }
-            // Connection-level control frames (GOAWAY, PING, PONG) will be handled here,
-            // for both roles; protocol v1 does not send them yet, so they fall through to
-            // the violation below like NOTIFY.
+            FrameKind::GOAWAY => {
+                let last_id = self
+                    .control_frame(&frame)?
+                    .goaway_last_id()
+                    .map_err(Stop::codec)?;
+                R::on_goaway(self, last_id)
+            }
+            FrameKind::PING => {
+                let data = self
+                    .control_frame(&frame)?
+                    .ping_data()
+                    .map_err(Stop::codec)?;
+                // Answered at once, whatever the outbox holds: a PING measures liveness.
+                self.outbox.push_frame_now(&Frame::pong(data));
+                Ok(())
+            }
+            FrameKind::PONG => {
+                let data = self
+                    .control_frame(&frame)?
+                    .ping_data()
+                    .map_err(Stop::codec)?;
+                self.liveness.on_pong(data);
+                Ok(())
+            }
             kind if kind.is_ignorable() => {
                 debug!(kind = ?kind, "ignoring an extension frame");
                 Ok(())
             }
             kind => Err(Stop::unexpected::<R>(kind)),
         }
+    }
+
+    /// Checks the rules every connection-level control frame (GOAWAY, PING, PONG) obeys:
+    /// a connection of version 2 or later, and id 0. (Their body is checked by the codec.)
+    fn control_frame<'f>(&self, frame: &'f Frame) -> Result<&'f Frame, Stop> {
+        if !self.has_control_frames() {
+            return Err(Stop::violation(format!(
+                "{:?} frame on a connection of protocol version {}, which has none",
+                frame.kind, self.version
+            )));
+        }
+        if frame.id != 0 {
+            return Err(Stop::violation(format!(
+                "{:?} frame with id {}; it concerns the connection and must have id 0",
+                frame.kind, frame.id
+            )));
+        }
+        Ok(frame)
     }
 
     /// Queues an ERROR frame without waiting for queue space (error frames are small).

@@ -26,12 +26,18 @@ pub enum ErrorKind {
     /// a process squatting the name, or the wrong server. Nothing was sent to it.
     ServerIdentity,
     /// The connection is closed: the peer went away or the connection failed. Calls pending
-    /// on it fail at once with this kind.
+    /// on it fail at once with this kind; such a call may have run (all of it, or part of
+    /// it, for example when a server's shutdown grace period cut it: status
+    /// [`StatusCode::CANCELLED`]), so retrying it is the caller's decision.
     Closed,
+    /// The server is shutting down and did **not run** the call (it answered
+    /// `SHUTTING_DOWN`, said GOAWAY before reading it, or refused the connection in the
+    /// handshake): safe to retry, on a new connection once a server is back.
+    ShuttingDown,
     /// The call's deadline passed before its reply arrived.
     DeadlineExceeded,
-    /// The server rejected the call: unknown method, arguments it could not decode,
-    /// overloaded, or shutting down. [`Error::status`] tells which.
+    /// The server rejected the call: unknown method, arguments it could not decode, or
+    /// overloaded. [`Error::status`] tells which.
     Rejected,
     /// The server failed while handling the call (for example its handler panicked).
     Internal,
@@ -97,6 +103,11 @@ impl Error {
         Error::new(ErrorKind::Closed, message)
     }
 
+    /// A call or connection the server did not take because it shuts down: not run.
+    pub(crate) fn shutting_down(message: impl Into<String>) -> Self {
+        Error::new(ErrorKind::ShuttingDown, message).with_status(StatusCode::SHUTTING_DOWN)
+    }
+
     pub(crate) fn deadline(timeout: Duration) -> Self {
         Error::new(
             ErrorKind::DeadlineExceeded,
@@ -118,6 +129,9 @@ impl Error {
             StatusCode::PROTOCOL => ErrorKind::Protocol,
             StatusCode::NOT_AUTHORIZED => ErrorKind::NotAuthorized,
             StatusCode::UNAVAILABLE => ErrorKind::Closed,
+            StatusCode::SHUTTING_DOWN => ErrorKind::ShuttingDown,
+            // Cut by a server's shutdown at the end of its grace period: it partly ran.
+            StatusCode::CANCELLED => ErrorKind::Closed,
             _ => ErrorKind::Rejected,
         };
         Error::new(kind, format!("server replied {status}: {message}")).with_status(status)
@@ -127,7 +141,8 @@ impl Error {
     pub(crate) fn from_handshake(status: HandshakeStatus, message: &str) -> Self {
         let kind = match status {
             HandshakeStatus::NOT_AUTHORIZED => ErrorKind::NotAuthorized,
-            HandshakeStatus::SERVER_BUSY | HandshakeStatus::SHUTTING_DOWN => ErrorKind::Connect,
+            HandshakeStatus::SERVER_BUSY => ErrorKind::Connect,
+            HandshakeStatus::SHUTTING_DOWN => ErrorKind::ShuttingDown,
             HandshakeStatus::BAD_HELLO => ErrorKind::Protocol,
             _ => ErrorKind::ServiceMismatch,
         };
@@ -186,6 +201,20 @@ impl Error {
     /// The connection is closed (the peer went away); a new connection may help.
     pub fn is_closed(&self) -> bool {
         self.kind == ErrorKind::Closed
+    }
+
+    /// The server is shutting down and did not run the call (or refused the connection):
+    /// safe to retry once a server is back. See [`ErrorKind::ShuttingDown`].
+    pub fn is_shutting_down(&self) -> bool {
+        self.kind == ErrorKind::ShuttingDown
+    }
+
+    /// Whether the call certainly did not run, so making it again cannot run it twice:
+    /// true for [`ErrorKind::Connect`] (no connection was made) and
+    /// [`ErrorKind::ShuttingDown`] (the server did not run it). Everything else may have
+    /// run, or will fail the same way again.
+    pub fn is_safe_to_retry(&self) -> bool {
+        matches!(self.kind, ErrorKind::Connect | ErrorKind::ShuttingDown)
     }
 
     /// The call's deadline passed.

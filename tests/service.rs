@@ -205,8 +205,10 @@ async fn graceful_shutdown_finishes_calls_in_flight() {
     shutdown.shutdown();
     assert_eq!(within(call).await.unwrap().unwrap(), 77);
     within(serving).await.unwrap().unwrap();
+    // The server said GOAWAY: a later call is refused locally as not run.
     let err = within(calc.add(1, 1)).await.unwrap_err();
-    assert!(err.is_closed(), "{err:?}");
+    assert!(err.is_shutting_down() && err.is_safe_to_retry(), "{err:?}");
+    assert!(calc.client().is_closed());
     let err = within(CalcClient::connect(name.as_str()))
         .await
         .unwrap_err();
@@ -227,7 +229,9 @@ async fn shutdown_past_the_grace_period_closes_pending_calls() {
     assert_eq!(within(probe.started.recv()).await, Some(21));
     shutdown.shutdown();
     let err = within(call).await.unwrap().unwrap_err();
-    assert!(err.is_closed(), "{err:?}");
+    // Cut at the end of the grace period: it ran in part, so not safe to retry.
+    assert!(err.is_closed() && !err.is_safe_to_retry(), "{err:?}");
+    assert_eq!(err.status(), Some(StatusCode::CANCELLED), "{err:?}");
     assert_eq!(within(probe.dropped.recv()).await, Some(21));
     within(serving).await.unwrap().unwrap();
 }

@@ -3,7 +3,7 @@
 //! callers. The read loop, the routing of every other frame kind and the outbox are the
 //! engine's.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +41,10 @@ pub(crate) struct ClientRole {
     stop: Arc<Notify>,
     /// Woken once the connection closes.
     closed_signal: Notify,
+    /// The keepalive interval asked for in the options.
+    keepalive: Option<Duration>,
+    /// Set once the server said GOAWAY: no new call is sent.
+    going_away: AtomicBool,
 }
 
 impl CallEntry for oneshot::Sender<Reply> {
@@ -95,9 +99,12 @@ pub(crate) async fn open(
         next_id: AtomicU64::new(1),
         stop: Arc::new(Notify::new()),
         closed_signal: Notify::new(),
+        keepalive: options.keepalive,
+        going_away: AtomicBool::new(false),
     };
     let connection = Arc::new(Engine::new(
         role,
+        welcome.version,
         options.format,
         options.max_frame,
         welcome.max_frame,
@@ -167,6 +174,12 @@ async fn handshake(
     if welcome.status != HandshakeStatus::OK {
         return Err(Error::from_handshake(welcome.status, &welcome.message));
     }
+    if welcome.version == 0 || welcome.version > PROTOCOL_VERSION {
+        return Err(Error::protocol(format!(
+            "the server chose protocol version {}; this client speaks 1 to {PROTOCOL_VERSION}",
+            welcome.version
+        )));
+    }
     if welcome.format != options.format.as_u8() {
         return Err(Error::protocol(format!(
             "the server chose payload format {} instead of {}",
@@ -186,8 +199,14 @@ impl Role for ClientRole {
         None
     }
 
-    fn stopping(&self) -> impl std::future::Future<Output = Stop> + Send + 'static {
-        let stop = Arc::clone(&self.stop);
+    fn keepalive(&self) -> Option<Duration> {
+        self.keepalive
+    }
+
+    fn stopping(
+        connection: &Arc<Connection>,
+    ) -> impl std::future::Future<Output = Stop> + Send + 'static {
+        let stop = Arc::clone(&connection.role.stop);
         async move {
             stop.notified().await;
             Stop::Local(Error::closed("the client was dropped"))
@@ -206,7 +225,8 @@ impl Role for ClientRole {
             let message = frame.message();
             warn!(%status, %message, "the server closed the connection with an error");
             let mut err = Error::from_remote(status, &message);
-            if err.kind() == ErrorKind::Rejected {
+            // The calls outstanding may have run, whatever the status says.
+            if matches!(err.kind(), ErrorKind::Rejected | ErrorKind::ShuttingDown) {
                 err = Error::closed(format!("connection closed by the server: {err}"));
             }
             return Err(Stop::Closed(err));
@@ -231,9 +251,28 @@ impl Role for ClientRole {
         Err(Stop::unexpected::<Self>(frame.kind))
     }
 
+    fn on_goaway(connection: &Connection, last_id: u64) -> Result<(), Stop> {
+        if !connection.role.going_away.swap(true, Ordering::SeqCst) {
+            debug!(
+                last_id,
+                in_flight = connection.calls().len(),
+                "the server is shutting down (GOAWAY): no new calls on this connection"
+            );
+        }
+        Ok(())
+    }
+
     async fn finish(connection: &Connection, stop: Stop) {
         let reason = match stop {
-            Stop::Gone(err) | Stop::Closed(err) | Stop::Local(err) => err,
+            // After a GOAWAY the server answers every call it read before it closes: a
+            // call still without a reply was never read, so never run.
+            Stop::Gone(err) if connection.role.going_away.load(Ordering::SeqCst) => {
+                debug!(reason = %err, "closed after GOAWAY");
+                Error::shutting_down(
+                    "the server shut down before it read the call (GOAWAY); not run, safe to retry",
+                )
+            }
+            Stop::Gone(err) | Stop::Closed(err) | Stop::Local(err) | Stop::Unresponsive(err) => err,
             Stop::Violation(violation) => violation.into_error("bad frame from the server"),
         };
         debug!(reason = %reason, "closing");
@@ -258,6 +297,16 @@ impl Connection {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.calls().closed().is_some()
+    }
+
+    /// Fails a new call at once, without sending it, when the server said GOAWAY.
+    fn check_going_away(&self) -> Result<(), Error> {
+        if self.role.going_away.load(Ordering::SeqCst) && !self.is_closed() {
+            return Err(Error::shutting_down(
+                "the server is shutting down (GOAWAY): the call was not sent; safe to retry",
+            ));
+        }
+        Ok(())
     }
 
     /// Resolves once the connection is closed (at once when it already is).
@@ -304,6 +353,7 @@ impl Connection {
     where
         A: Serialize + ?Sized,
     {
+        self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = {
             let calls = self.calls();
@@ -334,6 +384,7 @@ impl Connection {
         T: Serialize + Send + 'static,
     {
         let upload = upload.map(Streaming::into_source);
+        self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         match self.calls().insert(id, reply_tx) {

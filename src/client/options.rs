@@ -11,7 +11,7 @@ use crate::client::Reconnect;
 
 /// How a client connects and calls. The defaults: bincode payloads, fail at once when no
 /// server is there (see [`ClientOptions::wait_for_server`]), 5 s to connect and to complete
-/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue, no reconnection.
+/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue, no reconnection, no keepalive.
 ///
 /// ```
 /// use std::time::Duration;
@@ -31,6 +31,7 @@ pub struct ClientOptions {
     pub(crate) write_queue_limit: usize,
     pub(crate) server_user: ServerUser,
     pub(crate) reconnect: Option<Reconnect>,
+    pub(crate) keepalive: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -44,6 +45,7 @@ impl Default for ClientOptions {
             write_queue_limit: 1024 * 1024,
             server_user: ServerUser::Any,
             reconnect: None,
+            keepalive: None,
         }
     }
 }
@@ -103,6 +105,20 @@ impl ClientOptions {
     /// process squatting the endpoint name or impersonating the server.
     pub fn server_user(mut self, user: ServerUser) -> Self {
         self.server_user = user;
+        self
+    }
+
+    /// Checks that the server is alive (off by default): when nothing has arrived from the
+    /// server for `interval`, the client sends it a PING; when still nothing arrives within
+    /// another `interval`, the server is taken as gone (a frozen or hung process that keeps
+    /// its end open): the connection closes and its calls fail with
+    /// [`ErrorKind::Closed`](crate::ErrorKind::Closed) ("the server did not answer a PING
+    /// within ..."). They may have run.
+    ///
+    /// Needs protocol version 2 on the connection (against a version 1 server the client
+    /// sends no PING). A zero `interval` turns the keepalive off.
+    pub fn keepalive(mut self, interval: Duration) -> Self {
+        self.keepalive = Some(interval).filter(|interval| !interval.is_zero());
         self
     }
 

@@ -32,9 +32,13 @@ pub(crate) trait Role: Send + Sync + Sized + 'static {
     /// How long a frame that has begun to arrive may take to complete (`None`: no limit).
     fn frame_timeout(&self) -> Option<Duration>;
 
+    /// The keepalive interval this side asked for (`None`: no keepalive).
+    fn keepalive(&self) -> Option<Duration>;
+
     /// Resolves when this side wants the connection to stop reading (the client was
-    /// dropped, the server shuts down). Created once per connection.
-    fn stopping(&self) -> impl Future<Output = Stop> + Send + 'static;
+    /// dropped; the server's shutdown has drained the connection). Created once per
+    /// connection, and polled by the read loop between frames.
+    fn stopping(engine: &Arc<Engine<Self>>) -> impl Future<Output = Stop> + Send + 'static;
 
     /// Resolves once this side may read the next frame: the budget checked before each
     /// read. The server waits for room in its outbox (frames read now may be answered at
@@ -55,6 +59,10 @@ pub(crate) trait Role: Send + Sync + Sized + 'static {
     /// A CANCEL frame.
     fn on_cancel(engine: &Engine<Self>, frame: Frame) -> Result<(), Stop>;
 
+    /// A GOAWAY frame (checked: version 2 or later, id 0) whose highest request id read is
+    /// `last_id`.
+    fn on_goaway(engine: &Engine<Self>, last_id: u64) -> Result<(), Stop>;
+
     /// The read loop ended for `stop`: end the calls and close the outbox.
     fn finish(engine: &Engine<Self>, stop: Stop) -> impl Future<Output = ()> + Send;
 
@@ -73,6 +81,9 @@ pub(crate) enum Stop {
     Closed(Error),
     /// This side stops: the client was dropped, or the server shuts down.
     Local(Error),
+    /// The peer answered no PING within the keepalive interval: a frozen process, or one
+    /// that neither sends nor reads. Nothing more is written to it.
+    Unresponsive(Error),
 }
 
 /// A protocol violation by the peer: what it is told (best effort) and why.

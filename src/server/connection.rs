@@ -1,9 +1,19 @@
 //! The server's role in a connection: the handshake, then dispatching requests to the
 //! service (bounded by `max_in_flight`), cancelling them, and draining on shutdown. The
 //! read loop, the routing of every other frame kind and the outbox are the engine's.
+//!
+//! Graceful shutdown, per connection:
+//!
+//! | state | event | what the connection does |
+//! | --- | --- | --- |
+//! | serving | shutdown begins | GOAWAY (version 2) with the highest request id read; draining |
+//! | draining | REQUEST | ERROR `SHUTTING_DOWN` for it; not run |
+//! | draining | CANCEL, CREDIT, stream items, PING | as while serving |
+//! | draining | no call in flight | stop reading, flush, close |
+//! | draining | grace period over | ERROR `CANCELLED` to each call still running, stop them, close |
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,11 +42,21 @@ pub(crate) struct ServerRole {
     peer: Arc<PeerCredentials>,
     /// One permit per call that may run at once on this connection.
     in_flight: Arc<Semaphore>,
+    /// The highest request id read so far (what a GOAWAY reports).
+    last_read: AtomicU64,
+    /// Set once the server's shutdown reached this connection: no new call runs.
+    draining: AtomicBool,
 }
 
-impl CallEntry for AbortHandle {
+/// A running call in the connection's call table.
+pub(crate) struct Running {
+    id: u64,
+    abort: AbortHandle,
+}
+
+impl CallEntry for Running {
     fn close(self, _reason: &Error) {
-        self.abort();
+        self.abort.abort();
     }
 }
 
@@ -64,9 +84,12 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         service: accepted.service,
         peer,
         in_flight: Arc::new(Semaphore::new(shared.options.max_in_flight)),
+        last_read: AtomicU64::new(0),
+        draining: AtomicBool::new(false),
     };
     let connection = Arc::new(Engine::new(
         role,
+        accepted.version,
         accepted.format,
         shared.options.max_frame,
         hello.max_frame,
@@ -82,8 +105,31 @@ async fn wait_shutdown(shutdown: &mut watch::Receiver<bool>) {
     }
 }
 
+/// The server's shutdown reached this connection: say GOAWAY (version 2) once, and run no
+/// new call from here on.
+fn begin_drain(connection: &Connection) {
+    let role = &connection.role;
+    if role.draining.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let last_id = role.last_read.load(Ordering::SeqCst);
+    let in_flight = connection.calls().len();
+    if connection.has_control_frames() {
+        connection.outbox.push_frame_now(&Frame::goaway(last_id));
+        connection.outbox.flush_now();
+        debug!(last_id, in_flight, "shutting down: GOAWAY sent");
+    } else {
+        debug!(
+            last_id,
+            in_flight, "shutting down: protocol version 1, no GOAWAY"
+        );
+    }
+}
+
+const NOT_RUN: &str = "the server is shutting down; the call was not run";
+
 impl Role for ServerRole {
-    type Call = AbortHandle;
+    type Call = Running;
     const PEER: &'static str = "a client";
     const CANCEL_ON_STREAM_DROP: bool = false;
 
@@ -91,11 +137,34 @@ impl Role for ServerRole {
         Some(self.shared.options.frame_timeout)
     }
 
-    fn stopping(&self) -> impl std::future::Future<Output = Stop> + Send + 'static {
-        let mut shutdown = self.shared.shutdown.subscribe();
+    fn keepalive(&self) -> Option<Duration> {
+        self.shared.options.keepalive
+    }
+
+    fn stopping(
+        connection: &Arc<Connection>,
+    ) -> impl std::future::Future<Output = Stop> + Send + 'static {
+        let connection = Arc::clone(connection);
+        let mut shutdown = connection.role.shared.shutdown.subscribe();
         async move {
             wait_shutdown(&mut shutdown).await;
-            Stop::Local(Error::closed("the server is shutting down"))
+            begin_drain(&connection);
+            // Reading goes on (cancels, credit, stream items of the calls in flight) until
+            // every call has ended or the grace period is over.
+            let options = &connection.role.shared.options;
+            let max = u32::try_from(options.max_in_flight).unwrap_or(u32::MAX);
+            let grace = options.shutdown_grace;
+            let in_flight = Arc::clone(&connection.role.in_flight);
+            if tokio::time::timeout(grace, in_flight.acquire_many(max))
+                .await
+                .is_err()
+            {
+                warn!(
+                    ?grace,
+                    "calls still running after the grace period; stopping them"
+                );
+            }
+            Stop::Local(Error::shutting_down("the server is shutting down"))
         }
     }
 
@@ -108,14 +177,24 @@ impl Role for ServerRole {
     }
 
     async fn on_request(connection: &Arc<Connection>, frame: Frame) -> Result<(), Stop> {
-        // Backpressure: with max_in_flight calls running, stop reading until one ends.
         let role = &connection.role;
+        role.last_read.fetch_max(frame.id, Ordering::SeqCst);
+        // Checked on the shutdown flag itself, not only on `draining`: a request read after
+        // the shutdown began is refused even before the connection's own drain starts.
+        if role.draining.load(Ordering::SeqCst) || *role.shared.shutdown.borrow() {
+            begin_drain(connection);
+            debug!(request_id = frame.id, "shutting down; call not run");
+            connection.send_error(frame.id, StatusCode::SHUTTING_DOWN, NOT_RUN);
+            return Ok(());
+        }
+        // Backpressure: with max_in_flight calls running, stop reading until one ends.
         let permit = match Arc::clone(&role.in_flight).try_acquire_owned() {
             Ok(permit) => permit,
             Err(TryAcquireError::Closed) => {
                 return Err(Stop::Local(Error::closed("the server is shutting down")))
             }
             Err(TryAcquireError::NoPermits) => {
+                let _paused = connection.not_reading();
                 let mut shutdown = role.shared.shutdown.subscribe();
                 tokio::select! {
                     permit = Arc::clone(&role.in_flight).acquire_owned() => match permit {
@@ -123,8 +202,9 @@ impl Role for ServerRole {
                         Err(_) => return Err(Stop::Local(Error::closed("the server is shutting down"))),
                     },
                     _ = wait_shutdown(&mut shutdown) => {
-                        connection.send_error(frame.id, StatusCode::SHUTTING_DOWN, "the server is shutting down");
-                        return Err(Stop::Local(Error::closed("the server is shutting down")));
+                        begin_drain(connection);
+                        connection.send_error(frame.id, StatusCode::SHUTTING_DOWN, NOT_RUN);
+                        return Ok(());
                     }
                 }
             }
@@ -137,11 +217,16 @@ impl Role for ServerRole {
         Err(Stop::unexpected::<Self>(frame.kind))
     }
 
+    fn on_goaway(_connection: &Connection, _last_id: u64) -> Result<(), Stop> {
+        // Only a server says GOAWAY; a client that is done closes the connection.
+        Err(Stop::unexpected::<Self>(ferry_codec::FrameKind::GOAWAY))
+    }
+
     fn on_cancel(connection: &Connection, frame: Frame) -> Result<(), Stop> {
-        let handle = connection.calls().remove(frame.id);
-        if let Some(handle) = handle {
+        let running = connection.calls().remove(frame.id);
+        if let Some(running) = running {
             debug!(request_id = frame.id, "cancelled by the client");
-            handle.abort();
+            running.abort.abort();
         } else {
             debug!(request_id = frame.id, "ignored a cancel for no call");
         }
@@ -150,26 +235,19 @@ impl Role for ServerRole {
 
     async fn finish(connection: &Connection, stop: Stop) {
         match stop {
-            Stop::Local(_) => {
-                let options = &connection.role.shared.options;
-                let max = u32::try_from(options.max_in_flight).unwrap_or(u32::MAX);
-                let grace = options.shutdown_grace;
-                if tokio::time::timeout(grace, connection.role.in_flight.acquire_many(max))
-                    .await
-                    .is_err()
-                {
-                    warn!(
-                        ?grace,
-                        "calls still running after the grace period; cancelling them"
-                    );
-                    cancel_all(connection);
-                }
-            }
+            // The shutdown drained the connection, or its grace period is over: calls
+            // still running are cut, and told so (they did partly run).
+            Stop::Local(_) => cut_all(connection),
             Stop::Violation(violation) => {
                 connection.send_error(0, violation.status, &violation.message);
                 cancel_all(connection);
             }
             Stop::Gone(_) | Stop::Closed(_) => cancel_all(connection),
+            Stop::Unresponsive(_) => {
+                cancel_all(connection);
+                connection.outbox.close();
+                return;
+            }
         }
         connection.outbox.close_after_flush();
     }
@@ -177,6 +255,32 @@ impl Role for ServerRole {
     fn write_failed(_connection: &Connection, err: std::io::Error) {
         debug!(error = %err, "write failed; closing");
     }
+}
+
+/// Stops every call still running at the end of a shutdown's grace period, answering each
+/// with `CANCELLED`.
+fn cut_all(connection: &Connection) {
+    let running = connection
+        .calls()
+        .close(Error::shutting_down("the server is shutting down"));
+    if running.is_empty() {
+        return;
+    }
+    let grace = connection.role.shared.options.shutdown_grace;
+    let message = format!(
+        "the server shut down before the call finished (grace period of {grace:?}); it may have partly run"
+    );
+    debug!(
+        count = running.len(),
+        "cutting calls at the end of the grace period"
+    );
+    for call in running {
+        connection.send_error(call.id, StatusCode::CANCELLED, &message);
+        call.abort.abort();
+    }
+    connection
+        .streams()
+        .close_all(&Error::closed("the server shut down"));
 }
 
 fn cancel_all(connection: &Connection) {
@@ -212,7 +316,7 @@ fn start_call(connection: &Arc<Connection>, frame: Frame, permit: OwnedSemaphore
         return;
     };
     let (abort, registration) = AbortHandle::new_pair();
-    match connection.calls().insert(id, abort) {
+    match connection.calls().insert(id, Running { id, abort }) {
         Ok(()) => {}
         Err(InsertError::Duplicate) => {
             connection.send_error(
@@ -239,10 +343,10 @@ fn start_call(connection: &Arc<Connection>, frame: Frame, permit: OwnedSemaphore
     }
     let span = info_span!("call", service = info.name, method, request_id = id);
     let task_connection = Arc::clone(connection);
-    let running = Running::new(&role.shared);
+    let counted = Counted::new(&role.shared);
     let mut task = Box::pin(
         async move {
-            let _running = running;
+            let _counted = counted;
             let connection = task_connection;
             let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
             let outcome = match deadline {
@@ -302,7 +406,14 @@ fn dispatch(
     let role = &connection.role;
     let info = role.service.info();
     let id = frame.id;
-    let context = Context::new(Arc::clone(&role.peer), info.name, method, id, deadline);
+    let context = Context::new(
+        Arc::clone(&role.peer),
+        info.name,
+        method,
+        id,
+        deadline,
+        role.shared.shutdown.subscribe(),
+    );
     let call = Call {
         id,
         args,
@@ -321,16 +432,16 @@ fn dispatch(
 }
 
 /// Counts one running handler in [`Shared::calls`] until dropped (even if its task is).
-struct Running(Arc<Shared>);
+struct Counted(Arc<Shared>);
 
-impl Running {
+impl Counted {
     fn new(shared: &Arc<Shared>) -> Self {
         shared.calls.fetch_add(1, Ordering::SeqCst);
-        Running(Arc::clone(shared))
+        Counted(Arc::clone(shared))
     }
 }
 
-impl Drop for Running {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.calls.fetch_sub(1, Ordering::SeqCst);
     }

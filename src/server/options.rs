@@ -21,6 +21,7 @@ use crate::identity::Authorization;
 /// | [`frame_timeout`](ServerOptions::frame_timeout) (rest of a frame once it began) | 10 s |
 /// | idle time between frames | unlimited |
 /// | [`shutdown_grace`](ServerOptions::shutdown_grace) | 5 s |
+/// | [`keepalive`](ServerOptions::keepalive) (PING a silent client) | off |
 /// | [`listener`](ServerOptions::listener) | owner-only socket / local-only pipe |
 /// | who may connect ([`authorize`](ServerOptions::authorize)) | the server's own user, and root / LocalSystem / Administrators |
 ///
@@ -40,6 +41,7 @@ pub struct ServerOptions {
     pub(crate) handshake_timeout: Duration,
     pub(crate) frame_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
+    pub(crate) keepalive: Option<Duration>,
     pub(crate) authorization: Authorization,
     pub(crate) listener: ListenerOptions,
 }
@@ -55,6 +57,7 @@ impl Default for ServerOptions {
             handshake_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
+            keepalive: None,
             authorization: Authorization::default(),
             listener: ListenerOptions::default(),
         }
@@ -156,9 +159,31 @@ impl ServerOptions {
         self
     }
 
-    /// How long a graceful shutdown waits for calls in flight before it cancels them.
+    /// How long a graceful shutdown waits for calls in flight before it cuts them.
+    ///
+    /// When the shutdown begins, each connection is told (a GOAWAY frame) and keeps being
+    /// read: every new call on it is answered at once with "shutting down, not run"
+    /// ([`ErrorKind::ShuttingDown`](crate::ErrorKind::ShuttingDown), safe to retry), calls
+    /// in flight run on, and the connection closes as soon as none is left. A call still
+    /// running when the grace period ends is stopped and its client gets an error of kind
+    /// [`Closed`](crate::ErrorKind::Closed) with status
+    /// [`CANCELLED`](crate::StatusCode::CANCELLED): it may have partly run. Handlers can
+    /// end early on [`Context::shutdown`](crate::Context::shutdown).
     pub fn shutdown_grace(mut self, grace: Duration) -> Self {
         self.shutdown_grace = grace;
+        self
+    }
+
+    /// Checks that clients are alive (off by default): when nothing has arrived from a
+    /// client for `interval`, the server sends it a PING; when still nothing arrives within
+    /// another `interval`, the client is taken as gone (a frozen or hung process that keeps
+    /// its end open): its calls are cancelled and the connection is closed and freed. While
+    /// the server itself does not read a connection (backpressure) it does not judge it.
+    ///
+    /// Needs protocol version 2 on the connection (a version 1 client is never pinged).
+    /// A zero `interval` turns the keepalive off.
+    pub fn keepalive(mut self, interval: Duration) -> Self {
+        self.keepalive = Some(interval).filter(|interval| !interval.is_zero());
         self
     }
 

@@ -49,6 +49,16 @@ pub enum CodecError {
         /// Number of bytes the body must have at least.
         needed: usize,
     },
+    /// A frame body does not have the exact length its kind requires (GOAWAY, PING, PONG).
+    #[error("{kind} frame body of {len} bytes; it must be exactly {expected} bytes")]
+    BodyLength {
+        /// Name of the frame kind.
+        kind: &'static str,
+        /// Length of the body received.
+        len: usize,
+        /// The length the kind requires.
+        expected: usize,
+    },
     /// [`finish_frame`](crate::finish_frame) found the output buffer shorter than the
     /// header written by [`begin_frame`](crate::begin_frame).
     #[error("frame started at offset {offset} but the buffer holds only {len} bytes")]

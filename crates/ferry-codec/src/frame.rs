@@ -118,6 +118,48 @@ impl Frame {
         }
     }
 
+    /// A GOAWAY frame (server to client, id 0): the server has begun to shut down; the
+    /// highest request id it has read is `last_id`.
+    pub fn goaway(last_id: u64) -> Frame {
+        Frame::new(
+            FrameKind::GOAWAY,
+            0,
+            Bytes::copy_from_slice(&last_id.to_le_bytes()),
+        )
+    }
+
+    /// A PING frame (either side, id 0) carrying 8 opaque bytes.
+    pub fn ping(data: [u8; 8]) -> Frame {
+        Frame::new(FrameKind::PING, 0, Bytes::copy_from_slice(&data))
+    }
+
+    /// A PONG frame (either side, id 0) answering the PING that carried `data`.
+    pub fn pong(data: [u8; 8]) -> Frame {
+        Frame::new(FrameKind::PONG, 0, Bytes::copy_from_slice(&data))
+    }
+
+    /// The highest request id of a GOAWAY frame (its 8-byte body, little-endian).
+    ///
+    /// Fails with [`CodecError::BodyLength`] when the body is not exactly 8 bytes.
+    pub fn goaway_last_id(&self) -> Result<u64, CodecError> {
+        self.body_8().map(u64::from_le_bytes)
+    }
+
+    /// The 8 opaque bytes of a PING or PONG frame.
+    ///
+    /// Fails with [`CodecError::BodyLength`] when the body is not exactly 8 bytes.
+    pub fn ping_data(&self) -> Result<[u8; 8], CodecError> {
+        self.body_8()
+    }
+
+    fn body_8(&self) -> Result<[u8; 8], CodecError> {
+        <[u8; 8]>::try_from(&self.body[..]).map_err(|_| CodecError::BodyLength {
+            kind: self.kind.name(),
+            len: self.body.len(),
+            expected: 8,
+        })
+    }
+
     /// Whether all bits of `flag` are set.
     pub fn has_flag(&self, flag: u8) -> bool {
         self.flags & flag == flag

@@ -26,15 +26,14 @@ impl FrameKind {
     pub const CREDIT: FrameKind = FrameKind(0x07);
     /// Reserved: a server push on a subscription.
     pub const NOTIFY: FrameKind = FrameKind(0x08);
-    /// Reserved: the sender accepts no new calls.
+    /// The server has begun to shut down: it runs no new call (protocol version 2).
     pub const GOAWAY: FrameKind = FrameKind(0x09);
-    /// Reserved: keep-alive probe.
+    /// Liveness probe, answered with PONG (protocol version 2).
     pub const PING: FrameKind = FrameKind(0x0A);
-    /// Reserved: answer to a keep-alive probe.
+    /// The answer to a PING, carrying its bytes (protocol version 2).
     pub const PONG: FrameKind = FrameKind(0x0B);
 
-    /// Whether this kind is defined by protocol v1 (including the kinds reserved for later:
-    /// NOTIFY, GOAWAY, PING, PONG).
+    /// Whether this kind is defined by the protocol (including the reserved NOTIFY).
     pub fn is_known(self) -> bool {
         self.known_name().is_some()
     }

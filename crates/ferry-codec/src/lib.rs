@@ -47,8 +47,13 @@ pub use status::StatusCode;
 /// The four bytes that open both handshake messages: `FRRY`.
 pub const MAGIC: [u8; 4] = *b"FRRY";
 
-/// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The highest protocol version this crate speaks. Version 2 is version 1 plus the
+/// connection-level frames GOAWAY, PING and PONG.
+pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The first protocol version with GOAWAY, PING and PONG: a peer sends them only on a
+/// connection whose negotiated version is at least this.
+pub const CONTROL_FRAMES_VERSION: u16 = 2;
 
 /// Length of a frame header in bytes.
 pub const HEADER_LEN: usize = 16;

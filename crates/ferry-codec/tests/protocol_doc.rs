@@ -111,8 +111,11 @@ const ALL_NAMES: &[&str] = &[
     "cancel",
     "canonical-signature",
     "error",
+    "goaway",
     "hello",
     "json-examples",
+    "ping",
+    "pong",
     "request",
     "request-deadline",
     "request-json",
@@ -143,7 +146,7 @@ fn canonical_signature_and_hash() {
 fn hello() {
     let doc = hex_block(&read_blocks(), "hello");
     let hello = Hello {
-        version: 1,
+        version: 2,
         format: FormatId::Bincode.as_u8(),
         max_frame: 16 * 1024 * 1024,
         signature: signature_hash(CANONICAL),
@@ -262,6 +265,29 @@ fn cancel() {
     let mut wire = BytesMut::new();
     expected.encode(&mut wire);
     assert_frame(&doc, &wire, &expected, "cancel");
+}
+
+#[test]
+fn goaway() {
+    let doc = hex_block(&read_blocks(), "goaway");
+    let expected = Frame::goaway(5);
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "goaway");
+    assert_eq!(expected.kind, FrameKind::GOAWAY);
+    assert_eq!(expected.goaway_last_id().unwrap(), 5);
+}
+
+#[test]
+fn ping_and_pong() {
+    let data = *b"ferry\x00\x00\x01";
+    for (name, expected) in [("ping", Frame::ping(data)), ("pong", Frame::pong(data))] {
+        let doc = hex_block(&read_blocks(), name);
+        let mut wire = BytesMut::new();
+        expected.encode(&mut wire);
+        assert_frame(&doc, &wire, &expected, name);
+        assert_eq!(expected.ping_data().unwrap(), data);
+    }
 }
 
 #[derive(Debug, PartialEq, Serialize, Deserialize)]
