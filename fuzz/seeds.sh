@@ -31,7 +31,7 @@ seed() {
   printf '%b' "$bytes" >"seeds/$target/seed-$file"
 }
 
-frames=(request request-deadline response error cancel request-json)
+frames=(request request-deadline response error cancel request-json goaway ping pong)
 for name in "${frames[@]}"; do
   seed frame_decoder "$name" "$name"
 done
@@ -45,6 +45,15 @@ seed server_connection hello hello
 seed server_connection hello-request hello request
 seed server_connection hello-deadline-cancel hello request-deadline cancel
 seed server_connection hello-all-frames hello "${frames[@]}"
+# Version 2 control frames: a PING (answered), a PONG that answers nothing (ignored), around
+# calls; a GOAWAY, which a client must not send.
+seed server_connection hello-ping hello ping
+seed server_connection hello-request-ping-pong-cancel hello request ping pong request-deadline cancel
+seed server_connection hello-goaway hello request goaway
+# The same PING after a version 1 hello (offset 4 set to 1): a protocol violation there.
+v1_hello=$(block hello | sed 's/^\(\(\\x..\)\{4\}\)\\x02/\1\\x01/')
+mkdir -p seeds/server_connection
+printf '%b' "$v1_hello$(block request)$(block ping)" >seeds/server_connection/seed-hello-v1-request-ping
 # The same session in JSON: the hello's format byte (offset 6) set to 1.
 json_hello=$(block hello | sed 's/^\(\(\\x..\)\{6\}\)\\x00/\1\\x01/')
 mkdir -p seeds/server_connection

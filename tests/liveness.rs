@@ -1,0 +1,258 @@
+//! Keepalive against a frozen process (SIGSTOP): the side with `keepalive` set PINGs its
+//! silent peer and, without an answer, closes the connection and frees what it held. A live
+//! idle peer answers the PINGs and stays connected; against a server that answered protocol
+//! version 1 a client sends no PING at all.
+//!
+//! The other process is this test binary run again (`current_exe()`), with
+//! `FERRY_LIVENESS_ROLE` naming its role and `--exact child_role` so that only the role runs.
+#![cfg(unix)]
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use ferry::codec::{Frame, FrameDecoder, FrameKind, Hello, Welcome};
+use ferry::transport::{Listener, ListenerOptions, ToName};
+use ferry::{ClientOptions, ErrorKind, Server, ServerOptions};
+use support::*;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const ROLE: &str = "FERRY_LIVENESS_ROLE";
+const NAME: &str = "FERRY_LIVENESS_NAME";
+
+/// The keepalive interval of these tests.
+const INTERVAL: Duration = Duration::from_millis(200);
+
+/// Not a test of its own: the entry point of the child processes. Without the role
+/// variable (a normal test run) it does nothing.
+#[test]
+fn child_role() {
+    let Ok(role) = std::env::var(ROLE) else {
+        return;
+    };
+    let name = std::env::var(NAME).expect("child without an endpoint name");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        match role.as_str() {
+            "server" => {
+                let (service, _probe) = calc();
+                let bound = Server::new()
+                    .serve(CalcServer::new(service))
+                    .bind(name.as_str())
+                    .await
+                    .expect("child server bind");
+                tokio::spawn(bound.run());
+                say("ready");
+            }
+            "client" => {
+                // No keepalive of its own: it only answers the server's PINGs.
+                let calc = CalcClient::connect(name.as_str())
+                    .await
+                    .expect("child client connect");
+                tokio::spawn(async move { calc.hang(7).await });
+                say("calling");
+            }
+            other => panic!("unknown child role {other}"),
+        }
+        std::future::pending::<()>().await
+    });
+}
+
+/// Writes `line` on a line of its own (the test harness may have begun one).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "\n{line}\n");
+    let _ = out.flush();
+}
+
+/// A child process; dropping it kills it (SIGKILL ends a stopped process too), so a
+/// failing test leaves nothing behind.
+struct ChildProcess {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl ChildProcess {
+    fn spawn(role: &str, name: &str) -> ChildProcess {
+        let exe = std::env::current_exe().expect("test binary path");
+        let mut child = Command::new(exe)
+            .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
+            .env(ROLE, role)
+            .env(NAME, name)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn child");
+        let stdout = child.stdout.take().expect("child stdout");
+        ChildProcess {
+            child,
+            lines: BufReader::new(stdout).lines(),
+        }
+    }
+
+    /// Reads the child's output until a line equal to `wanted`.
+    async fn expect_line(&mut self, wanted: &str) {
+        loop {
+            match within(self.lines.next_line()).await.expect("child output") {
+                Some(line) if line == wanted => return,
+                Some(_) => continue,
+                None => panic!("child exited before saying {wanted:?}"),
+            }
+        }
+    }
+
+    /// Freezes the child (SIGSTOP): it keeps its sockets open and answers nothing.
+    async fn freeze(&self) {
+        let pid = self.child.id().expect("child running");
+        let status = within(
+            Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status(),
+        )
+        .await
+        .expect("run kill -STOP");
+        assert!(status.success(), "kill -STOP {pid} failed");
+    }
+
+    /// SIGKILL, then wait until the process is gone.
+    async fn kill(&mut self) {
+        self.child.start_kill().expect("kill child");
+        within(self.child.wait()).await.expect("wait for child");
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Polls `condition` every few milliseconds until it holds (bounded).
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let wait = async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_with_keepalive_detects_a_frozen_server() {
+    let name = unique_name("frozen-server");
+    let mut server = ChildProcess::spawn("server", &name);
+    server.expect_line("ready").await;
+    let options = ClientOptions::new().keepalive(INTERVAL);
+    let calc = within(CalcClient::connect_with(name.as_str(), &options))
+        .await
+        .unwrap();
+    assert_eq!(within(calc.add(1, 2)).await.unwrap(), 3);
+    // Idle for several intervals: the live server answers the PINGs.
+    tokio::time::sleep(INTERVAL * 5).await;
+    assert!(!calc.client().is_closed());
+    assert_eq!(within(calc.add(2, 3)).await.unwrap(), 5);
+
+    server.freeze().await;
+    let frozen = Instant::now();
+    let err = within(calc.add(3, 4)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Closed, "{err:?}");
+    assert!(err.to_string().contains("did not answer a PING"), "{err}");
+    assert!(
+        frozen.elapsed() < INTERVAL * 10,
+        "detected after {:?}",
+        frozen.elapsed()
+    );
+    assert!(calc.client().is_closed());
+    server.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_keepalive_frees_a_frozen_client() {
+    let (service, mut probe) = calc();
+    let options = ServerOptions::new().keepalive(INTERVAL);
+    let (name, server, _serving) =
+        start(Server::with_options(options).serve(CalcServer::new(service))).await;
+    let mut client = ChildProcess::spawn("client", &name);
+    client.expect_line("calling").await;
+    assert_eq!(within(probe.started.recv()).await, Some(7));
+    // Idle for several intervals: the live client answers the PINGs.
+    tokio::time::sleep(INTERVAL * 5).await;
+    assert_eq!(server.connections(), 1);
+    assert!(
+        probe.dropped.try_recv().is_err(),
+        "a live client's call was cancelled"
+    );
+
+    client.freeze().await;
+    // Its handler is cancelled and its connection freed.
+    assert_eq!(within(probe.dropped.recv()).await, Some(7));
+    eventually("the frozen client's connection is freed", || {
+        server.connections() == 0 && server.active_calls() == 0
+    })
+    .await;
+    client.kill().await;
+}
+
+#[tokio::test]
+async fn against_a_version_1_server_a_client_sends_no_ping() {
+    let name = unique_name("v1-server");
+    let listener = Listener::bind(&name.to_name().unwrap(), &ListenerOptions::default()).unwrap();
+    let server = tokio::spawn(async move {
+        let mut stream = listener.accept().await.expect("accept");
+        let mut buf = BytesMut::new();
+        while Hello::decode(&mut buf).expect("a hello").is_none() {
+            assert!(stream.read_buf(&mut buf).await.expect("read") > 0);
+        }
+        let mut out = BytesMut::new();
+        let mut welcome = Welcome::accept(0, 1 << 20, 8);
+        welcome.version = 1;
+        welcome.encode(&mut out);
+        stream.write_all(&out).await.expect("write welcome");
+        // Every frame the client sends, for ten keepalive intervals.
+        let mut decoder = FrameDecoder::default();
+        let mut kinds = Vec::new();
+        let _ = tokio::time::timeout(INTERVAL * 10, async {
+            loop {
+                while let Some(frame) = decoder.decode(&mut buf).expect("a frame") {
+                    kinds.push(frame.kind);
+                    if frame.kind == FrameKind::REQUEST {
+                        let mut reply = BytesMut::new();
+                        let mut body = BytesMut::new();
+                        ferry::FormatId::Bincode.encode(&5i64, &mut body).unwrap();
+                        Frame::new(FrameKind::RESPONSE, frame.id, body.freeze()).encode(&mut reply);
+                        stream.write_all(&reply).await.expect("write reply");
+                    }
+                }
+                if stream.read_buf(&mut buf).await.expect("read") == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
+        (kinds, stream)
+    });
+    let options = ClientOptions::new().keepalive(INTERVAL);
+    let calc = within(CalcClient::connect_with(name.as_str(), &options))
+        .await
+        .unwrap();
+    assert_eq!(within(calc.add(2, 3)).await.unwrap(), 5);
+    let (kinds, stream) = within(server).await.unwrap();
+    assert_eq!(kinds, [FrameKind::REQUEST], "only the call, no PING");
+    // Ten intervals of silence with the server still there: it was not judged.
+    assert!(
+        !calc.client().is_closed(),
+        "a silent version 1 server is not judged"
+    );
+    drop(stream);
+}
