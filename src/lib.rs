@@ -50,6 +50,10 @@
     rust_2018_idioms
 )]
 
+// The service macro names everything through `::ferry`, also inside ferry itself (the
+// introspection service is defined with it).
+extern crate self as ferry;
+
 pub mod blocking;
 pub mod channel;
 pub mod child;
@@ -59,6 +63,7 @@ pub mod contract;
 mod engine;
 mod error;
 mod identity;
+pub mod introspect;
 mod outbox;
 mod server;
 mod streaming;

@@ -16,10 +16,11 @@ use std::time::Duration;
 use ferry_transport::{Listener, Stream, ToName};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, error, info, warn, Instrument};
 
 use crate::contract::ServiceDispatch;
 use crate::error::{Error, ErrorKind};
+use crate::introspect;
 use accept::{AcceptFailures, Reserve};
 use admission::Admission;
 
@@ -44,6 +45,9 @@ pub use options::ServerOptions;
 pub struct Server {
     services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
     options: ServerOptions,
+    /// A service refused by [`Server::serve`] (a reserved name), reported by
+    /// [`Server::bind`] and [`Server::serve_stream`].
+    refused: Option<String>,
 }
 
 impl fmt::Debug for Server {
@@ -72,13 +76,36 @@ impl Server {
         Server {
             services: HashMap::new(),
             options,
+            refused: None,
         }
     }
 
     /// Adds a service (a generated `{Trait}Server`). A client names the service it wants in
     /// its handshake, so one endpoint can host several. A second service with the same name
     /// replaces the first.
-    pub fn serve(mut self, service: impl ServiceDispatch) -> Self {
+    ///
+    /// Names that start with `ferry.` are reserved for ferry's own services (every server
+    /// hosts [`ferry.introspect`](crate::introspect)): a service with such a name is not
+    /// added, and [`Server::bind`] then fails with [`ErrorKind::Usage`] (and
+    /// [`Server::serve_stream`] serves nothing and logs why).
+    pub fn serve(self, service: impl ServiceDispatch) -> Self {
+        let name = service.info().name;
+        if name.starts_with(introspect::RESERVED_PREFIX) {
+            let reason = format!(
+                "service name `{name}` is reserved: names starting with `{}` belong to ferry's own services",
+                introspect::RESERVED_PREFIX
+            );
+            warn!(service = name, %reason, "service not added");
+            return Server {
+                refused: Some(reason),
+                ..self
+            };
+        }
+        self.serve_reserved(service)
+    }
+
+    /// [`Server::serve`] without the check of reserved names, for ferry's own services.
+    pub(crate) fn serve_reserved(mut self, service: impl ServiceDispatch) -> Self {
         let name = service.info().name;
         if self.services.insert(name, Arc::new(service)).is_some() {
             warn!(
@@ -95,6 +122,9 @@ impl Server {
     /// Must be called inside a tokio runtime. Fails when the name is invalid, a live server
     /// already has it, or the operating system refuses.
     pub async fn bind(self, name: impl ToName) -> Result<BoundServer, Error> {
+        if let Some(reason) = self.refused {
+            return Err(Error::new(ErrorKind::Usage, reason));
+        }
         let name = name
             .to_name()
             .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
@@ -108,7 +138,14 @@ impl Server {
 
     /// Serves one already connected stream (for example one end of
     /// [`transport::pair`](crate::transport::pair)) until the client closes it.
+    ///
+    /// When [`Server::serve`] refused a service (a reserved name), nothing is served: the
+    /// reason is logged at `error` level and the stream closed.
     pub async fn serve_stream(self, stream: Stream) {
+        if let Some(reason) = self.refused {
+            error!(%reason, "not serving the stream");
+            return;
+        }
         let shared = Shared::new(self.services, self.options);
         shared.connections.fetch_add(1, Ordering::SeqCst);
         connection::serve(shared, stream, None).await;
@@ -131,10 +168,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The shared state of a server hosting `services`, and the introspection service.
     fn new(
-        services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+        mut services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
         options: ServerOptions,
     ) -> Arc<Self> {
+        let describer = introspect::service(&services);
+        services.insert(introspect::SERVICE_NAME, Arc::new(describer));
         let (shutdown, _) = watch::channel(false);
         let admission = Admission::new(options.max_pending_handshakes);
         Arc::new(Shared {

@@ -45,7 +45,7 @@ impl<T: Item> Receiver<T> {
     pub(crate) async fn bind(name: impl ToName, options: &ChannelOptions) -> Result<Self, Error> {
         let (tx, queue) = mpsc::channel(options.capacity);
         let bound = Server::with_options(options.server.clone())
-            .serve(ChannelService::new(tx))
+            .serve_reserved(ChannelService::new(tx))
             .bind(name)
             .await?;
         let address = bound.address();
