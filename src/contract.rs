@@ -40,9 +40,10 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use ferry_codec::schema::{MethodSchema, SchemaError, TypeSchema};
 use ferry_codec::{CodecError, FormatId, FrameKind, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -56,7 +57,8 @@ use crate::streaming::{pump, Incoming, PumpError, Remote, Streaming};
 /// The wire identity of a service: what the handshake checks.
 ///
 /// Made with [`ServiceInfo::new`], which computes the signature hash from the canonical
-/// text, so the two always agree.
+/// text, so the two always agree, and given its per-method schemas with
+/// [`ServiceInfo::with_schemas`] (the service macro does both).
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct ServiceInfo {
@@ -68,11 +70,38 @@ pub struct ServiceInfo {
     pub canonical: &'static str,
     /// Method names, indexed by their method id.
     pub methods: &'static [&'static str],
+    /// Where the per-method schemas come from, if anywhere.
+    schemas: Option<SchemaSource>,
+}
+
+/// The per-method schemas of a service, computed once: what a `with_schemas` function
+/// returns.
+pub type SchemaTable = Result<Vec<MethodSchema>, ServiceSchemaError>;
+
+#[derive(Clone, Copy)]
+enum SchemaSource {
+    /// Computed on first use by this function (the macro's: it keeps the result in a
+    /// static).
+    Lazy(fn() -> &'static SchemaTable),
+    /// Already computed.
+    Ready(&'static SchemaTable),
+}
+
+impl fmt::Debug for SchemaSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SchemaSource::Lazy(_) => f.write_str("Lazy"),
+            SchemaSource::Ready(table) => f.debug_tuple("Ready").field(table).finish(),
+        }
+    }
 }
 
 impl ServiceInfo {
     /// The identity of service `name` whose canonical signature text is `canonical` (see
     /// docs/protocol.md) and whose methods, by index, are `methods`.
+    ///
+    /// It has no per-method schemas until [`with_schemas`](Self::with_schemas) gives them:
+    /// such a service is checked as a whole, by its signature, in every protocol version.
     pub const fn new(
         name: &'static str,
         canonical: &'static str,
@@ -83,7 +112,265 @@ impl ServiceInfo {
             signature: ferry_codec::signature_hash(canonical),
             canonical,
             methods,
+            schemas: None,
         }
+    }
+
+    /// This identity with per-method schemas: `schemas` returns them, one per entry of
+    /// [`methods`](Self::methods) in the same order, computing them on its first call and
+    /// handing back the same table afterwards (keep it in a `static` [`OnceLock`]; see
+    /// [`SchemaCell`]).
+    #[must_use]
+    pub const fn with_schemas(mut self, schemas: fn() -> &'static SchemaTable) -> ServiceInfo {
+        self.schemas = Some(SchemaSource::Lazy(schemas));
+        self
+    }
+
+    /// This identity with per-method schemas computed already.
+    #[must_use]
+    pub(crate) fn with_schema_table(mut self, table: &'static SchemaTable) -> ServiceInfo {
+        self.schemas = Some(SchemaSource::Ready(table));
+        self
+    }
+
+    /// Whether this service declares per-method schemas.
+    pub fn has_schemas(&self) -> bool {
+        self.schemas.is_some()
+    }
+
+    /// The schema of each method, in the order of [`methods`](Self::methods): computed once,
+    /// on first use, and shared afterwards.
+    ///
+    /// # Errors
+    ///
+    /// A [`ServiceSchemaError`] naming the service, the method and the type when a type of
+    /// an argument or of the return value cannot be described, or when the service declares
+    /// no schemas (a [`ServiceInfo::new`] without [`with_schemas`](Self::with_schemas)) or a
+    /// table that does not match its methods.
+    pub fn method_schemas(&self) -> Result<&'static [MethodSchema], ServiceSchemaError> {
+        let table = match self.schemas {
+            None => {
+                return Err(ServiceSchemaError::new(
+                    self.name,
+                    "",
+                    "",
+                    SchemaProblem::Undeclared,
+                ))
+            }
+            Some(SchemaSource::Lazy(schemas)) => schemas(),
+            Some(SchemaSource::Ready(table)) => table,
+        };
+        let schemas = table.as_ref().map_err(Clone::clone)?;
+        let names = schemas.iter().map(|schema| schema.name.as_str());
+        if !names.eq(self.methods.iter().copied()) {
+            return Err(ServiceSchemaError::new(
+                self.name,
+                "",
+                "",
+                SchemaProblem::Mismatched,
+            ));
+        }
+        Ok(schemas)
+    }
+
+    /// The schema of method `index`, when the service declares schemas and they could be
+    /// computed.
+    pub fn method_schema(&self, index: u16) -> Option<&'static MethodSchema> {
+        self.method_schemas().ok()?.get(usize::from(index))
+    }
+}
+
+/// Where a service's per-method schemas are computed and kept: a `static` of this type
+/// behind the function given to [`ServiceInfo::with_schemas`].
+///
+/// ```
+/// use ferry::contract::{MethodSchemaBuilder, SchemaCell, SchemaTable, ServiceInfo};
+/// use ferry::codec::schema::TypeSchema;
+///
+/// fn echo_schemas() -> &'static SchemaTable {
+///     static CELL: SchemaCell = SchemaCell::new();
+///     CELL.get_or_init(|| {
+///         Ok(vec![MethodSchemaBuilder::new("Echo", "echo")
+///             .arg(TypeSchema::of::<String>())
+///             .returns(TypeSchema::of::<String>())?])
+///     })
+/// }
+///
+/// const ECHO: ServiceInfo =
+///     ServiceInfo::new("Echo", "service Echo { echo((String,))->String; }", &["echo"])
+///         .with_schemas(echo_schemas);
+/// assert_eq!(ECHO.method_schemas().unwrap()[0].canonical(), "(string)->string");
+/// ```
+#[derive(Debug)]
+pub struct SchemaCell(OnceLock<SchemaTable>);
+
+impl SchemaCell {
+    /// An empty cell, for a `static`.
+    pub const fn new() -> Self {
+        SchemaCell(OnceLock::new())
+    }
+
+    /// The table, computed by `compute` on the first call.
+    pub fn get_or_init(
+        &'static self,
+        compute: impl FnOnce() -> SchemaTable,
+    ) -> &'static SchemaTable {
+        self.0.get_or_init(compute)
+    }
+}
+
+impl Default for SchemaCell {
+    fn default() -> Self {
+        SchemaCell::new()
+    }
+}
+
+/// Builds one method's [`MethodSchema`] from the traced schemas of its arguments and return
+/// value, naming the service, method and part in the error when a trace failed.
+#[derive(Debug)]
+pub struct MethodSchemaBuilder {
+    service: &'static str,
+    method: &'static str,
+    args: Result<Vec<TypeSchema>, ServiceSchemaError>,
+}
+
+impl MethodSchemaBuilder {
+    /// The schema of `service`'s method `method`, with no arguments yet.
+    pub fn new(service: &'static str, method: &'static str) -> Self {
+        MethodSchemaBuilder {
+            service,
+            method,
+            args: Ok(Vec::new()),
+        }
+    }
+
+    /// Adds the next argument.
+    #[must_use]
+    pub fn arg(mut self, traced: Result<TypeSchema, SchemaError>) -> Self {
+        if let Ok(args) = &mut self.args {
+            match traced {
+                Ok(schema) => args.push(schema),
+                Err(err) => {
+                    let part = format!("argument {}", args.len());
+                    self.args = Err(ServiceSchemaError::new(
+                        self.service,
+                        self.method,
+                        &part,
+                        SchemaProblem::Type(err),
+                    ));
+                }
+            }
+        }
+        self
+    }
+
+    /// Finishes with the return value.
+    ///
+    /// # Errors
+    ///
+    /// The first argument or return type that could not be described.
+    pub fn returns(
+        self,
+        traced: Result<TypeSchema, SchemaError>,
+    ) -> Result<MethodSchema, ServiceSchemaError> {
+        let args = self.args?;
+        let returns = traced.map_err(|err| {
+            ServiceSchemaError::new(
+                self.service,
+                self.method,
+                "the return value",
+                SchemaProblem::Type(err),
+            )
+        })?;
+        Ok(MethodSchema::new(self.method, args, returns))
+    }
+}
+
+/// A service whose per-method schemas cannot be given: which service, which method and
+/// part, and why (for a type that cannot be described, the [`SchemaError`] naming it is the
+/// [`source`](std::error::Error::source)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceSchemaError(Box<SchemaFailure>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct SchemaFailure {
+    service: &'static str,
+    method: &'static str,
+    part: String,
+    problem: SchemaProblem,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum SchemaProblem {
+    Type(SchemaError),
+    Undeclared,
+    Mismatched,
+}
+
+impl ServiceSchemaError {
+    fn new(
+        service: &'static str,
+        method: &'static str,
+        part: &str,
+        problem: SchemaProblem,
+    ) -> Self {
+        ServiceSchemaError(Box::new(SchemaFailure {
+            service,
+            method,
+            part: part.to_owned(),
+            problem,
+        }))
+    }
+
+    /// The service's name.
+    pub fn service(&self) -> &'static str {
+        self.0.service
+    }
+
+    /// The method whose type could not be described (empty when the problem is the
+    /// service's as a whole).
+    pub fn method(&self) -> &'static str {
+        self.0.method
+    }
+
+    /// The type error, when a type could not be described.
+    pub fn schema_error(&self) -> Option<&SchemaError> {
+        match &self.0.problem {
+            SchemaProblem::Type(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ServiceSchemaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let failure = &*self.0;
+        match &failure.problem {
+            SchemaProblem::Type(err) => write!(
+                f,
+                "service `{}` method `{}`: {}: {err}",
+                failure.service, failure.method, failure.part
+            ),
+            SchemaProblem::Undeclared => {
+                write!(
+                    f,
+                    "service `{}` declares no method schemas",
+                    failure.service
+                )
+            }
+            SchemaProblem::Mismatched => write!(
+                f,
+                "service `{}`: its method schemas do not match its method names",
+                failure.service
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServiceSchemaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.schema_error()
+            .map(|err| err as &(dyn std::error::Error + 'static))
     }
 }
 

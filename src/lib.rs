@@ -94,7 +94,10 @@ pub mod codec {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::context::Context;
-    pub use crate::contract::{Call, Handler, ServiceDispatch, ServiceInfo};
+    pub use crate::contract::{
+        Call, Handler, MethodSchemaBuilder, SchemaCell, SchemaTable, ServiceDispatch, ServiceInfo,
+    };
+    pub use ferry_codec::schema::TypeSchema;
     pub use ferry_codec::NoArgs;
     pub use ferry_transport::{Stream, ToName};
     pub use std::sync::Arc;

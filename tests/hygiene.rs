@@ -52,4 +52,6 @@ async fn a_service_in_a_shadowing_module_works() {
     .unwrap();
     assert_eq!(client.double(21).await.unwrap(), 42);
     client.nothing().await.unwrap();
+    let schemas = shadowing::SHADOWED_SERVICE_INFO.method_schemas().unwrap();
+    assert_eq!(schemas[0].canonical(), "(u32)->u32");
 }

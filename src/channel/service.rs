@@ -9,7 +9,11 @@ use std::sync::{Mutex, OnceLock};
 use tokio::sync::mpsc;
 
 use crate::channel::Item;
-use crate::contract::{Call, Handler, ServiceDispatch, ServiceInfo};
+use ferry_codec::schema::TypeSchema;
+
+use crate::contract::{
+    Call, Handler, MethodSchemaBuilder, SchemaTable, ServiceDispatch, ServiceInfo,
+};
 
 /// The service name every channel endpoint hosts.
 pub(crate) const SERVICE_NAME: &str = "ferry.channel";
@@ -34,12 +38,19 @@ pub(crate) fn info<T: Item>() -> &'static ServiceInfo {
         .unwrap_or_else(|poison| poison.into_inner());
     table.entry(TypeId::of::<T>()).or_insert_with(|| {
         let canonical: &'static str = Box::leak(canonical::<T>().into_boxed_str());
-        Box::leak(Box::new(ServiceInfo::new(
-            SERVICE_NAME,
-            canonical,
-            &["send"],
-        )))
+        let schemas: &'static SchemaTable = Box::leak(Box::new(schemas::<T>()));
+        Box::leak(Box::new(
+            ServiceInfo::new(SERVICE_NAME, canonical, &["send"]).with_schema_table(schemas),
+        ))
     })
+}
+
+/// The method schemas of a channel of `T`: `send(T) -> Result<(), String>`.
+fn schemas<T: Item>() -> SchemaTable {
+    let send = MethodSchemaBuilder::new(SERVICE_NAME, "send")
+        .arg(TypeSchema::of::<T>())
+        .returns(TypeSchema::of::<SendReply>())?;
+    Ok(vec![send])
 }
 
 /// The canonical signature of a channel of `T`, in the form the service macro uses.
@@ -113,5 +124,10 @@ mod tests {
         assert!(numbers.canonical.contains("u32"), "{}", numbers.canonical);
         assert!(text.canonical.contains("String"), "{}", text.canonical);
         assert!(std::ptr::eq(numbers, info::<u32>()), "built once per type");
+        let schemas = numbers.method_schemas().unwrap();
+        assert_eq!(
+            schemas[0].canonical(),
+            r#"(u32)->enum"Result"{"Ok"newtype(unit),"Err"newtype(string)}"#
+        );
     }
 }

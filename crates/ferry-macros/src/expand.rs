@@ -128,10 +128,53 @@ fn expand_info(service: &Service) -> TokenStream {
          names, as the handshake checks them (see `ferry::contract`).",
         service.ident
     );
+    let schemas = expand_schemas(service);
     quote! {
         #[doc = #doc]
-        #vis const #info: ::ferry::contract::ServiceInfo =
-            ::ferry::contract::ServiceInfo::new(#wire_name, #canonical, &[#(#method_names),*]);
+        #vis const #info: ::ferry::contract::ServiceInfo = {
+            #schemas
+            ::ferry::contract::ServiceInfo::new(#wire_name, #canonical, &[#(#method_names),*])
+                .with_schemas(__ferry_method_schemas)
+        };
+    }
+}
+
+/// `fn __ferry_method_schemas()`: traces each method's argument and return types once, on
+/// first use, into a static table. `Context` is not an argument; a `Streaming<T>` argument
+/// or return value is a stream of `T`.
+fn expand_schemas(service: &Service) -> TokenStream {
+    let wire_name = &service.wire_name;
+    let methods = service.methods.iter().map(|method| {
+        let name = method.ident.to_string();
+        let upload_position = method.upload.as_ref().map(|(position, _)| *position);
+        let args = method.args.iter().enumerate().map(|(position, (_, ty))| {
+            match (&method.upload, upload_position == Some(position)) {
+                (Some((_, item)), true) => {
+                    quote!(.arg(::ferry::__private::TypeSchema::stream_of::<#item>()))
+                }
+                _ => quote!(.arg(::ferry::__private::TypeSchema::of::<#ty>())),
+            }
+        });
+        let returns = match &method.stream_output {
+            Some(item) => quote!(::ferry::__private::TypeSchema::stream_of::<#item>()),
+            None => {
+                let output = &method.output;
+                quote!(::ferry::__private::TypeSchema::of::<#output>())
+            }
+        };
+        quote! {
+            ::ferry::__private::MethodSchemaBuilder::new(#wire_name, #name)
+                #(#args)*
+                .returns(#returns)?
+        }
+    });
+    quote! {
+        fn __ferry_method_schemas() -> &'static ::ferry::__private::SchemaTable {
+            static SCHEMAS: ::ferry::__private::SchemaCell = ::ferry::__private::SchemaCell::new();
+            SCHEMAS.get_or_init(|| {
+                ::core::result::Result::Ok(::core::convert::From::from([#(#methods),*]))
+            })
+        }
     }
 }
 
