@@ -183,6 +183,22 @@ impl Client {
             .await
     }
 
+    /// Sends a PING frame and waits for the server's PONG: the round-trip time of the
+    /// connection, without running anything on the server. The handle's deadline
+    /// ([`with_timeout`](Client::with_timeout)) bounds the wait.
+    ///
+    /// Fails with [`ErrorKind::Usage`] when the connection speaks protocol version 1 (no
+    /// PING), and like a call when the connection closes or the deadline passes.
+    pub async fn ping(&self) -> Result<Duration, Error> {
+        let (shared, timeout) = self.ready().await?;
+        match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, shared.ping_server())
+                .await
+                .unwrap_or_else(|_| Err(Error::deadline(timeout))),
+            None => shared.ping_server().await,
+        }
+    }
+
     /// The connection for the next call, and the part of the deadline left for it.
     async fn ready(&self) -> Result<(Arc<Shared>, Option<Duration>), Error> {
         match &self.link {

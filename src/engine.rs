@@ -111,6 +111,44 @@ impl<R: Role> Engine<R> {
         self.liveness.pause()
     }
 
+    /// Sends a PING and waits for its PONG; returns the round-trip time. Fails when the
+    /// connection has no PING (version 1) or closes first. Cancel-safe: dropped early, the
+    /// PONG is ignored when it comes.
+    pub(crate) async fn ping(&self) -> Result<std::time::Duration, Error> {
+        if !self.has_control_frames() {
+            return Err(Error::new(
+                crate::error::ErrorKind::Usage,
+                format!(
+                    "{} speaks protocol version {}, which has no PING",
+                    R::PEER,
+                    self.version
+                ),
+            ));
+        }
+        let (number, pong) = self.liveness.probe();
+        struct Forget<'a>(&'a Liveness, u64);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.forget_probe(self.1);
+            }
+        }
+        let _forget = Forget(&self.liveness, number);
+        let start = tokio::time::Instant::now();
+        if !self
+            .outbox
+            .push_frame_now(&Frame::ping(number.to_le_bytes()))
+        {
+            return Err(self.closed_error());
+        }
+        self.outbox.flush_now();
+        // The sender goes when the PONG comes; a close leaves it waiting, so the caller
+        // also watches the connection.
+        match pong.await {
+            Ok(()) => Ok(start.elapsed()),
+            Err(_) => Err(self.closed_error()),
+        }
+    }
+
     /// Whether GOAWAY, PING and PONG may be sent on this connection.
     pub(crate) fn has_control_frames(&self) -> bool {
         self.version >= CONTROL_FRAMES_VERSION

@@ -60,6 +60,7 @@ pub mod child;
 mod client;
 mod context;
 pub mod contract;
+pub mod dynamic;
 mod engine;
 mod error;
 mod identity;

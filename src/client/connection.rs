@@ -322,6 +322,14 @@ impl Connection {
         }
     }
 
+    /// Sends a PING and waits for its PONG, or for the connection to close.
+    pub(crate) async fn ping_server(&self) -> Result<Duration, Error> {
+        tokio::select! {
+            rtt = self.ping() => rtt,
+            () = self.closed() => Err(self.closed_error()),
+        }
+    }
+
     /// Marks the connection closed and fails every waiting call and stream with `reason`.
     fn close(&self, reason: Error) {
         self.fail_all(reason);

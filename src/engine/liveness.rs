@@ -14,10 +14,13 @@
 //! starts another: backpressure), the keepalive is paused, since a PONG could not be seen;
 //! the clock restarts when reading does.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ferry_codec::Frame;
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -39,7 +42,14 @@ pub(crate) struct Liveness {
     last_ping: AtomicU64,
     /// This side is not reading (backpressure): silence proves nothing.
     paused: AtomicBool,
+    /// PINGs sent on request ([`Liveness::probe`]), by number, waiting for their PONG.
+    probes: Mutex<HashMap<u64, oneshot::Sender<()>>>,
+    /// The number of the next requested PING: from 2^63 up, apart from the keepalive's.
+    next_probe: AtomicU64,
 }
+
+/// The first number of requested PINGs; the keepalive counts from 1.
+const FIRST_PROBE: u64 = 1 << 63;
 
 /// Pauses the keepalive until dropped; see [`Liveness::pause`].
 pub(crate) struct Paused<'a>(&'a Liveness);
@@ -60,7 +70,31 @@ impl Liveness {
             heard_at: AtomicU64::new(0),
             last_ping: AtomicU64::new(0),
             paused: AtomicBool::new(false),
+            probes: Mutex::new(HashMap::new()),
+            next_probe: AtomicU64::new(FIRST_PROBE),
         }
+    }
+
+    fn probes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<()>>> {
+        // A panic while holding this lock leaves a valid map: go on with it.
+        self.probes
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// A PING to send on request: its number, and what resolves when its PONG arrives.
+    /// The PING must then be sent, and [`forget_probe`](Self::forget_probe) called if its
+    /// PONG is no longer awaited.
+    pub(crate) fn probe(&self) -> (u64, oneshot::Receiver<()>) {
+        let number = self.next_probe.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.probes().insert(number, tx);
+        (number, rx)
+    }
+
+    /// The PONG of PING `number` is no longer awaited.
+    pub(crate) fn forget_probe(&self, number: u64) {
+        self.probes().remove(&number);
     }
 
     /// This side stops reading for a while (backpressure): no PING goes out and the peer
@@ -87,6 +121,10 @@ impl Liveness {
     /// A PONG arrived (it counts as hearing from the peer like any frame).
     pub(crate) fn on_pong(&self, data: [u8; 8]) {
         let number = u64::from_le_bytes(data);
+        if let Some(waiting) = self.probes().remove(&number) {
+            let _ = waiting.send(());
+            return;
+        }
         if number == 0 || number != self.last_ping.load(Ordering::Relaxed) {
             debug!(
                 ?data,
