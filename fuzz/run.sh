@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for a bounded time: `fuzz/run.sh [seconds per target]` (default 60).
+# Runs every fuzz target for a bounded time: `fuzz/run.sh [seconds per target] [target...]`
+# (default 60 s, every target).
 #
 # Each target starts from its committed corpus (corpus/<target>/) and the seeds written by
 # seeds.sh; what the run finds goes to new/<target>/ and is then merged into
@@ -13,6 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
 targets=(frame_decoder handshake server_connection)
+if [ $# -gt 1 ]; then
+  targets=("${@:2}")
+fi
 # -timeout: one input running longer is a hang; -rss_limit_mb / -malloc_limit_mb: memory
 # growing past these is a failure, as is any single allocation over the malloc limit.
 limits=(-timeout=20 -rss_limit_mb=1024 -malloc_limit_mb=256 -max_len=65536)
