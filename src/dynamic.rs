@@ -142,10 +142,16 @@ impl DynamicClient {
 /// for the life of the process ([`ServiceInfo`] holds `&'static` data): a bounded cost of
 /// a few small allocations per service a process talks to.
 fn service_info(service: &ServiceDescription) -> Result<&'static ServiceInfo, Error> {
-    type Key = (String, String, Vec<String>);
+    // The methods' names and schemas are part of the key: two versions of a service may
+    // share their signature text and differ in a type's structure.
+    type Key = (String, String, Vec<(String, Option<String>)>);
     static TABLE: OnceLock<Mutex<HashMap<Key, &'static ServiceInfo>>> = OnceLock::new();
     let wanted = service.signature_hash();
-    let methods: Vec<String> = service.methods.iter().map(|m| m.name.clone()).collect();
+    let methods: Vec<(String, Option<String>)> = service
+        .methods
+        .iter()
+        .map(|m| (m.name.clone(), m.schema.clone()))
+        .collect();
     let key = (service.name.clone(), service.canonical.clone(), methods);
     let mut table = TABLE
         .get_or_init(Default::default)
@@ -155,12 +161,23 @@ fn service_info(service: &ServiceDescription) -> Result<&'static ServiceInfo, Er
         .entry(key)
         .or_insert_with_key(|(name, canonical, methods)| {
             let leak = |text: &str| -> &'static str { Box::leak(text.to_owned().into_boxed_str()) };
-            let methods: Vec<&'static str> = methods.iter().map(|m| leak(m)).collect();
-            Box::leak(Box::new(ServiceInfo::new(
+            let names: Vec<&'static str> = methods.iter().map(|(m, _)| leak(m)).collect();
+            let info = ServiceInfo::new(
                 leak(name),
                 leak(canonical),
-                Box::leak(methods.into_boxed_slice()),
-            )))
+                Box::leak(names.into_boxed_slice()),
+            );
+            // The methods' schemas, when the server described every one of them.
+            let schemas: Option<Vec<_>> = service
+                .methods
+                .iter()
+                .map(|m| m.method_schema().and_then(Result::ok))
+                .collect();
+            let info = match schemas {
+                Some(schemas) => info.with_schema_table(Box::leak(Box::new(Ok(schemas)))),
+                None => info,
+            };
+            &*Box::leak(Box::new(info))
         });
     if wanted != Some(info.signature) {
         return Err(Error::new(

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use ferry_codec::schema::{MethodSchema, SchemaError};
 use serde::{Deserialize, Serialize};
 
 use crate::contract::ServiceDispatch;
@@ -69,7 +70,8 @@ pub struct MethodDescription {
     /// Its index: the `aux` of a REQUEST for it.
     pub index: u16,
     /// The hash of its schema (section 10.3), as `0x` and 16 hex digits, when the service
-    /// describes its methods' schemas.
+    /// describes its methods' schemas (every service made with `#[ferry::service]` does,
+    /// unless a type cannot be described).
     pub hash: Option<String>,
     /// Its full schema as JSON text (section 10.4), when the service describes it. Text,
     /// not a nested value, so the reply has one shape in both payload formats.
@@ -80,6 +82,26 @@ impl ServerDescription {
     /// The service called `name`, if the server hosts it.
     pub fn service(&self, name: &str) -> Option<&ServiceDescription> {
         self.services.iter().find(|s| s.name == name)
+    }
+}
+
+impl MethodDescription {
+    /// The method's schema, read back from [`schema`](Self::schema); `None` when the
+    /// service does not describe it.
+    ///
+    /// # Errors
+    ///
+    /// When the text is not a method schema in JSON.
+    pub fn method_schema(&self) -> Option<Result<MethodSchema, SchemaError>> {
+        let text = self.schema.as_deref()?;
+        Some(
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|err| SchemaError::Json {
+                    at: String::new(),
+                    what: format!("not JSON: {err}"),
+                })
+                .and_then(|value| MethodSchema::from_json(&value)),
+        )
     }
 }
 
@@ -147,11 +169,15 @@ fn describe_service(info: &crate::contract::ServiceInfo) -> ServiceDescription {
         .methods
         .iter()
         .enumerate()
-        .map(|(index, name)| MethodDescription {
-            name: (*name).to_owned(),
-            index: u16::try_from(index).unwrap_or(u16::MAX),
-            hash: None,
-            schema: None,
+        .map(|(index, name)| {
+            let index = u16::try_from(index).unwrap_or(u16::MAX);
+            let schema = info.method_schema(index);
+            MethodDescription {
+                name: (*name).to_owned(),
+                index,
+                hash: schema.map(|s| format!("{:#018x}", s.hash())),
+                schema: schema.map(|s| s.to_json().to_string()),
+            }
         })
         .collect();
     ServiceDescription {

@@ -106,7 +106,27 @@ async fn a_raw_json_client_describes_a_server_with_the_documented_bytes() {
     for (index, method) in methods.iter().enumerate() {
         assert_eq!(method["index"], index);
         assert_eq!(method["name"], support::CALC_SERVICE_INFO.methods[index]);
+        let schema = support::CALC_SERVICE_INFO
+            .method_schema(index as u16)
+            .expect("Calc describes its schemas");
+        assert_eq!(method["hash"], format!("{:#018x}", schema.hash()));
+        let text = method["schema"].as_str().expect("the schema as JSON text");
+        let json: Value = serde_json::from_str(text).expect("JSON");
+        assert_eq!(json, schema.to_json());
+        assert_eq!(
+            &ferry::codec::schema::MethodSchema::from_json(&json).unwrap(),
+            schema
+        );
     }
+}
+
+#[test]
+fn the_documented_describe_schema_is_the_service_s() {
+    let schema = INTROSPECT_SERVICE_INFO.method_schema(0).expect("describe");
+    let block = doc_block("introspect-describe-schema");
+    let (hash, text) = block[0].split_once(' ').expect("hash then text");
+    assert_eq!(text, schema.canonical());
+    assert_eq!(hash, format!("{:#018x}", schema.hash()));
 }
 
 #[tokio::test]

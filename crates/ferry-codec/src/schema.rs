@@ -262,6 +262,18 @@ impl MethodSchema {
     pub fn to_json(&self) -> serde_json::Value {
         json::method(self)
     }
+
+    /// The schema that [`to_json`](Self::to_json) rendered as `value`: what a tool rebuilds
+    /// from a server's introspection. When `value` carries a `"hash"`, it must be the hash
+    /// of the schema read.
+    ///
+    /// # Errors
+    ///
+    /// [`SchemaError::Json`], naming the place, when `value` does not follow the layout of
+    /// `docs/protocol.md` section 10.4 or its hash does not match.
+    pub fn from_json(value: &serde_json::Value) -> Result<MethodSchema, SchemaError> {
+        json::method_from(value)
+    }
 }
 
 impl fmt::Display for Shape {

@@ -478,6 +478,71 @@ fn json_rendering() {
 }
 
 #[test]
+fn json_reads_back_what_it_rendered() {
+    let methods = [
+        method(
+            "job",
+            vec![
+                TypeSchema::of::<u64>().unwrap(),
+                TypeSchema::stream_of::<Pair>().unwrap(),
+            ],
+            TypeSchema::of::<Option<List>>().unwrap(),
+        ),
+        method(
+            "all",
+            vec![
+                TypeSchema::of::<HashMap<String, (u8, i128, f32)>>().unwrap(),
+                TypeSchema::of::<Node>().unwrap(),
+                TypeSchema::of::<Expr>().unwrap(),
+                TypeSchema::of::<A>().unwrap(),
+                TypeSchema::of::<Renamed>().unwrap(),
+                TypeSchema::of::<(Id, Marker, Vec<u8>, char, bool)>().unwrap(),
+            ],
+            TypeSchema::stream_of::<BTreeMap<u16, Option<String>>>().unwrap(),
+        ),
+        method("reset", vec![], TypeSchema::of::<()>().unwrap()),
+    ];
+    for m in methods {
+        let back = MethodSchema::from_json(&m.to_json()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(back.hash(), m.hash());
+    }
+}
+
+#[test]
+fn json_that_is_not_a_schema_says_where() {
+    let err = |value: serde_json::Value| MethodSchema::from_json(&value).unwrap_err().to_string();
+    assert_eq!(
+        err(json!({"name": "m", "args": ["u65"], "returns": "unit"})),
+        "not a method schema in JSON at `args[0]`: `u65` is not a primitive type"
+    );
+    assert_eq!(
+        err(
+            json!({"name": "m", "args": [], "returns": {"struct": "S", "fields": [{"name": "a"}]}})
+        ),
+        "not a method schema in JSON at `returns.fields[0]`: missing member `type`"
+    );
+    assert_eq!(
+        err(json!({"name": "m", "args": [{"seq": {"stream": "u8"}}], "returns": "unit"})),
+        "not a method schema in JSON at `args[0].seq`: a stream is only allowed as a whole argument or return type"
+    );
+    assert_eq!(
+        err(json!({"name": "m", "args": [], "returns": "unit", "hash": "0x0000000000000001"})),
+        "not a method schema in JSON at `hash`: 0x0000000000000001 is not the hash of the schema read (0x831d6ed80b689f6b)"
+    );
+    assert_eq!(
+        err(json!(["m"])),
+        "not a method schema in JSON: expected an object"
+    );
+    let mut deep = json!("u8");
+    for _ in 0..1000 {
+        deep = json!({ "seq": deep });
+    }
+    let deep = err(json!({"name": "m", "args": [deep], "returns": "unit"}));
+    assert!(deep.contains("nested deeper than 128 levels"), "{deep}");
+}
+
+#[test]
 fn json_values_are_checked() {
     let m = method(
         "put",

@@ -58,6 +58,15 @@ pub enum SchemaError {
         /// The serde name.
         name: String,
     },
+    /// A schema in JSON (section 10.4 of `docs/protocol.md`) that does not follow the
+    /// layout, read by [`MethodSchema::from_json`](super::MethodSchema::from_json).
+    #[error("not a method schema in JSON{}: {what}", at_suffix(at))]
+    Json {
+        /// Where in the JSON: `args[0].fields[1].type`, empty for the whole.
+        at: String,
+        /// What is wrong there.
+        what: String,
+    },
 }
 
 fn at_suffix(at: &str) -> String {
