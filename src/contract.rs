@@ -40,7 +40,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use ferry_codec::schema::{MethodSchema, SchemaError, TypeSchema};
@@ -50,6 +50,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::warn;
 
+use crate::budget::Held;
 use crate::context::Context;
 use crate::outbox::{Outbox, QueueError};
 use crate::streaming::{pump, Incoming, PumpError, Remote, Streaming};
@@ -404,9 +405,13 @@ pub(crate) trait Responder: Send + Sync + 'static {
 /// One call as a handler sees it: its arguments, its context and the way to reply.
 pub struct Call {
     pub(crate) id: u64,
-    pub(crate) args: Bytes,
+    /// The encoded arguments, until [`Call::args`] decodes them.
+    pub(crate) args: Mutex<Bytes>,
     pub(crate) context: Context,
     pub(crate) responder: Arc<dyn Responder>,
+    /// The request's share of the connection's memory budget, given back when the call
+    /// (which its handler owns) is dropped.
+    pub(crate) _held: Held,
 }
 
 impl fmt::Debug for Call {
@@ -414,15 +419,27 @@ impl fmt::Debug for Call {
         f.debug_struct("Call")
             .field("id", &self.id)
             .field("method", &self.context.method())
-            .field("args_len", &self.args.len())
+            .field("args_len", &self.encoded_args().len())
             .finish_non_exhaustive()
     }
 }
 
 impl Call {
-    /// Decodes the arguments tuple in the connection's payload format.
+    fn encoded_args(&self) -> std::sync::MutexGuard<'_, Bytes> {
+        // A panic while holding this lock leaves valid bytes: go on with them.
+        self.args
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Decodes the arguments tuple in the connection's payload format. Once they decode,
+    /// the encoded bytes are freed (the handler holds the decoded values), so a second call
+    /// fails.
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
-        self.responder.format().decode(&self.args)
+        let mut encoded = self.encoded_args();
+        let args = self.responder.format().decode(&encoded)?;
+        *encoded = Bytes::new();
+        Ok(args)
     }
 
     /// The call's context, handed to handlers that ask for it.

@@ -29,25 +29,27 @@
 
 mod calls;
 mod liveness;
+mod reader;
 mod role;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
 use ferry_codec::{
-    encode_frame_with, CodecError, FormatId, Frame, FrameDecoder, FrameKind, StatusCode,
-    CONTROL_FRAMES_VERSION,
+    encode_frame_with, CodecError, FormatId, Frame, FrameKind, StatusCode, CONTROL_FRAMES_VERSION,
 };
 use ferry_transport::{ReadHalf, WriteHalf};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tracing::{debug, warn};
 
+use crate::budget::{Budget, Held};
 use crate::contract::Responder;
 use crate::error::Error;
 use crate::outbox::{Outbox, QueueError};
 use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
-use crate::wire::{read_message_bounded, ReadError};
+use crate::wire::ReadError;
+use reader::FrameReader;
 
 pub(crate) use calls::{CallEntry, CallTable, InsertError};
 use liveness::Liveness;
@@ -66,6 +68,9 @@ pub(crate) struct Engine<R: Role> {
     /// The largest frame body this side accepts.
     max_frame: u32,
     pub(crate) outbox: Outbox,
+    /// What this connection holds (frames read and not yet freed, frames queued), against
+    /// its own limit and the server's.
+    pub(crate) budget: Arc<Budget>,
     streams: Mutex<StreamTable>,
     calls: Mutex<CallTable<R::Call>>,
     /// When the peer was last heard from, and the keepalive's PINGs.
@@ -88,6 +93,7 @@ impl<R: Role> Engine<R> {
         max_frame: u32,
         peer_max_frame: u32,
         write_queue_limit: usize,
+        budget: Arc<Budget>,
     ) -> Self {
         // PING exists from version 2 on: on a version 1 connection there is no keepalive.
         let keepalive = role
@@ -99,7 +105,8 @@ impl<R: Role> Engine<R> {
             version,
             peer_max_frame,
             max_frame,
-            outbox: Outbox::new(write_queue_limit),
+            outbox: Outbox::new(write_queue_limit, Arc::clone(&budget)),
+            budget,
             streams: Mutex::new(StreamTable::default()),
             calls: Mutex::new(CallTable::default()),
             liveness: Liveness::new(keepalive),
@@ -199,16 +206,13 @@ impl<R: Role> Engine<R> {
     /// Reads and routes frames until the peer leaves, breaks the protocol, or this side
     /// stops.
     async fn read_loop(self: &Arc<Self>, incoming: ReadSide) -> Stop {
-        let ReadSide {
-            mut reader,
-            mut buf,
-        } = incoming;
-        let mut decoder = FrameDecoder::new(self.max_frame);
-        let limit = self.role.frame_timeout();
+        let ReadSide { reader, buf } = incoming;
+        let mut reader = FrameReader::new(reader, buf, self.max_frame, self.role.frame_timeout());
         let stopping = R::stopping(self);
         tokio::pin!(stopping);
+        let heard = || self.liveness.heard();
         loop {
-            if !decoder.has_whole_frame(&buf) {
+            if !reader.has_whole_frame() {
                 // Every frame read so far has been handled (a handler's first step
                 // included): write what they queued in one go before waiting for more.
                 self.outbox.flush_now();
@@ -221,17 +225,16 @@ impl<R: Role> Engine<R> {
                     stop = &mut stopping => return stop,
                 }
             }
+            // The frame's size is reserved from the budget before its body is read: while
+            // the budget is full, the peer is not read from.
             let read = tokio::select! {
                 biased;
-                read = read_message_bounded(&mut reader, &mut buf, |buf| {
-                    // Called before reading and after each read: the peer is heard from.
-                    self.liveness.heard();
-                    decoder.decode(buf)
-                }, limit) => read,
+                // Each read is heard from the peer (for the keepalive).
+                read = reader.next(&self.budget, &heard) => read,
                 stop = &mut stopping => return stop,
             };
-            let frame = match read {
-                Ok(Some(frame)) => frame,
+            let (frame, held) = match read {
+                Ok(Some(read)) => read,
                 Ok(None) => {
                     debug!("{} closed the connection", R::PEER);
                     return Stop::Gone(Error::closed(format!("{} closed the connection", R::PEER)));
@@ -260,7 +263,7 @@ impl<R: Role> Engine<R> {
                     return Stop::codec(err);
                 }
             };
-            if let Err(stop) = self.on_frame(frame).await {
+            if let Err(stop) = self.on_frame(frame, held).await {
                 if let Stop::Violation(violation) = &stop {
                     warn!(message = %violation.message, "protocol violation; closing the connection");
                 }
@@ -269,15 +272,17 @@ impl<R: Role> Engine<R> {
         }
     }
 
-    /// Routes one frame: the one place where each frame kind is handled.
-    async fn on_frame(self: &Arc<Self>, frame: Frame) -> Result<(), Stop> {
+    /// Routes one frame: the one place where each frame kind is handled. `held` is the
+    /// frame's share of the budget: kept with a request's arguments until its handler ends
+    /// and with a stream item until its consumer takes it, given back at once otherwise.
+    async fn on_frame(self: &Arc<Self>, frame: Frame, held: Held) -> Result<(), Stop> {
         match frame.kind {
-            FrameKind::REQUEST => R::on_request(self, frame).await,
+            FrameKind::REQUEST => R::on_request(self, frame, held).await,
             FrameKind::RESPONSE | FrameKind::ERROR => R::on_reply(self, frame),
             FrameKind::CANCEL => R::on_cancel(self, frame),
             FrameKind::STREAM_ITEM => self
                 .streams()
-                .on_item(frame.id, frame.body)
+                .on_item(frame.id, frame.body, held)
                 .map_err(Stop::violation),
             FrameKind::STREAM_END => {
                 self.streams().on_end(frame.id);

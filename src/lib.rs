@@ -55,6 +55,7 @@
 extern crate self as ferry;
 
 pub mod blocking;
+mod budget;
 pub mod channel;
 pub mod child;
 mod client;

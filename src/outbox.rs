@@ -10,11 +10,15 @@
 //!   frames produced together leave in one system call.
 //!
 //! The queue is bounded in bytes: past the limit, producers wait for the writer to drain it,
-//! which is what stalls a peer that never reads.
+//! which is what stalls a peer that never reads. Every byte queued is also counted in the
+//! connection's [`Budget`] until it is written; while the budget is full, a producer whose
+//! frame would join others in the queue waits too (one frame into an empty queue always
+//! goes, so a connection can always make progress). Buffers larger than [`KEPT_CAPACITY`]
+//! are freed once written, so an idle connection holds no large write buffer.
 
 use std::fmt;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
@@ -22,8 +26,13 @@ use ferry_codec::Frame;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
+use crate::budget::Budget;
+
 /// Where the first frames go before the queue grows.
 const INITIAL_CAPACITY: usize = 8 * 1024;
+
+/// The largest write buffer kept for reuse once written; larger ones are freed.
+pub(crate) const KEPT_CAPACITY: usize = 2 * INITIAL_CAPACITY;
 
 /// The connection's write half, type-erased so the outbox needs no type parameter.
 type Io = Box<dyn AsyncWrite + Send + Unpin>;
@@ -37,6 +46,8 @@ pub(crate) struct Outbox {
     drained: Notify,
     /// Producers wait while the queue holds this many bytes or more.
     limit: usize,
+    /// Where the queued bytes are counted.
+    budget: Arc<Budget>,
 }
 
 #[derive(Debug)]
@@ -102,7 +113,7 @@ pub(crate) enum QueueError<E> {
 }
 
 impl Outbox {
-    pub(crate) fn new(limit: usize) -> Self {
+    pub(crate) fn new(limit: usize, budget: Arc<Budget>) -> Self {
         Outbox {
             state: Mutex::new(State {
                 // Allocated on first use: an idle connection holds no write buffer.
@@ -114,6 +125,7 @@ impl Outbox {
             queued: Notify::new(),
             drained: Notify::new(),
             limit,
+            budget,
         }
     }
 
@@ -194,12 +206,14 @@ impl Outbox {
                 if state.closed || state.closing {
                     return Err(QueueError::Closed);
                 }
-                if state.buf.len() < self.limit {
-                    let was_empty = state.buf.is_empty();
+                let was_empty = state.buf.is_empty();
+                if state.buf.len() < self.limit && (was_empty || !self.budget.over()) {
                     if state.buf.capacity() == 0 {
                         state.buf.reserve(INITIAL_CAPACITY);
                     }
+                    let before = state.buf.len();
                     encode(&mut state.buf).map_err(QueueError::Encode)?;
+                    self.budget.charge(state.buf.len() - before);
                     let io = if direct { state.take_io() } else { None };
                     if let Some(io) = io {
                         let batch = std::mem::take(&mut state.buf);
@@ -222,6 +236,7 @@ impl Outbox {
     /// to the front of the queue for the writer task.
     fn write_directly(&self, mut io: Io, mut batch: BytesMut) {
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        let queued = batch.len();
         while !batch.is_empty() {
             // A pending write registered the no-op waker; the writer task's next write
             // replaces it with its own.
@@ -232,10 +247,12 @@ impl Outbox {
                 _ => break,
             }
         }
+        let wrote = queued - batch.len();
+        self.budget.release(wrote);
         let mut state = self.lock();
         state.put_io(io);
         let wake_writer = if batch.is_empty() {
-            if state.buf.capacity() == 0 {
+            if state.buf.capacity() == 0 && batch.capacity() <= KEPT_CAPACITY {
                 // Keep the allocation for the next frame.
                 batch.clear();
                 state.buf = batch;
@@ -247,6 +264,10 @@ impl Outbox {
             true
         };
         drop(state);
+        if wrote > 0 {
+            // Producers waiting for room (or for the queue to empty) see it now.
+            self.drained.notify_waiters();
+        }
         if wake_writer {
             self.queued.notify_one();
         }
@@ -273,7 +294,9 @@ impl Outbox {
             return Err(QueueError::Closed);
         }
         let was_empty = state.buf.is_empty();
+        let before = state.buf.len();
         encode(&mut state.buf).map_err(QueueError::Encode)?;
+        self.budget.charge(state.buf.len() - before);
         drop(state);
         if was_empty {
             self.queued.notify_one();
@@ -293,7 +316,8 @@ impl Outbox {
         {
             let mut state = self.lock();
             state.closed = true;
-            state.buf.clear();
+            self.budget.release(state.buf.len());
+            state.buf = BytesMut::new();
         }
         self.queued.notify_one();
         self.drained.notify_waiters();
@@ -362,15 +386,16 @@ impl Outbox {
                 Batch::Write(mut io, mut batch) => {
                     let result = io.write_all(&batch).await;
                     self.lock().put_io(io);
+                    self.budget.release(batch.len());
                     self.drained.notify_waiters();
                     if let Err(err) = result {
                         self.close();
                         return Err(err);
                     }
                     batch.clear();
-                    // Keep the larger of the two buffers' allocations around, bounded so
-                    // one huge frame does not pin its memory forever.
-                    if batch.capacity() <= 4 * self.limit.max(INITIAL_CAPACITY) {
+                    // Keep a small buffer for the next batch; a large one (a big frame went
+                    // out) is freed, so it does not stay with the connection.
+                    if batch.capacity() <= KEPT_CAPACITY {
                         spare = batch;
                     }
                 }

@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn, Instrument};
 
+use crate::budget::Pool;
 use crate::contract::ServiceDispatch;
 use crate::error::{Error, ErrorKind};
 use crate::introspect;
@@ -165,6 +166,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: watch::Sender<bool>,
     /// The connections still in their handshake.
     pub(crate) admission: Arc<Admission>,
+    /// The bytes all connections hold, against `memory_budget`.
+    pub(crate) memory: Arc<Pool>,
 }
 
 impl Shared {
@@ -177,6 +180,7 @@ impl Shared {
         services.insert(introspect::SERVICE_NAME, Arc::new(describer));
         let (shutdown, _) = watch::channel(false);
         let admission = Admission::new(options.max_pending_handshakes);
+        let memory = Pool::new(options.memory_budget_limit());
         Arc::new(Shared {
             services,
             options,
@@ -185,6 +189,7 @@ impl Shared {
             next_connection: AtomicU64::new(1),
             shutdown,
             admission,
+            memory,
         })
     }
 }

@@ -16,6 +16,7 @@ use futures::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
+use crate::budget::Held;
 use crate::error::{Error, ErrorKind};
 
 pub(crate) use table::{pump, PumpError, StreamLink, StreamTable};
@@ -162,7 +163,8 @@ impl<T: DeserializeOwned> Stream for Incoming<T> {
         };
         match remote.poll_bytes(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(RemoteItem::Item(body)) => {
+            Poll::Ready(RemoteItem::Item(body, _held)) => {
+                // The item's share of the budget is given back once it is decoded.
                 Poll::Ready(Some(remote.format.decode::<T>(&body).map_err(|err| {
                     Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err)
                 })))
@@ -224,7 +226,8 @@ impl<T> StreamSender<T> {
 
 /// What arrives for a remote stream.
 pub(crate) enum RemoteItem {
-    Item(Bytes),
+    /// An item's bytes and their share of the connection's budget.
+    Item(Bytes, Held),
     End,
     Failed(Error),
 }
@@ -260,13 +263,13 @@ impl Remote {
     fn poll_bytes(&mut self, cx: &mut Context<'_>) -> Poll<RemoteItem> {
         match self.rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(RemoteItem::Item(body))) => {
+            Poll::Ready(Some(RemoteItem::Item(body, held))) => {
                 self.consumed += 1;
                 if self.consumed >= WINDOW / 2 {
                     self.link.grant(self.id, self.consumed);
                     self.consumed = 0;
                 }
-                Poll::Ready(RemoteItem::Item(body))
+                Poll::Ready(RemoteItem::Item(body, held))
             }
             Poll::Ready(Some(other)) => {
                 self.ended = true;

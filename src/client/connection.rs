@@ -19,6 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{oneshot, Notify};
 use tracing::{debug, warn, Instrument};
 
+use crate::budget::{Budget, Held};
 use crate::client::ClientOptions;
 use crate::contract::ServiceInfo;
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
@@ -109,6 +110,9 @@ pub(crate) async fn open(
         options.max_frame,
         welcome.max_frame,
         options.write_queue_limit,
+        // A client holds what its own calls asked for: no budget of its own beyond
+        // `max_frame` and the write queue.
+        Budget::unlimited(),
     ));
     let span =
         tracing::debug_span!("client", service = service.name, address = %connection.role.address);
@@ -215,7 +219,11 @@ impl Role for ClientRole {
 
     async fn read_budget(_connection: &Connection) {}
 
-    async fn on_request(_connection: &Arc<Connection>, frame: Frame) -> Result<(), Stop> {
+    async fn on_request(
+        _connection: &Arc<Connection>,
+        frame: Frame,
+        _held: Held,
+    ) -> Result<(), Stop> {
         Err(Stop::unexpected::<Self>(frame.kind))
     }
 

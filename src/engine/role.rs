@@ -9,6 +9,7 @@ use ferry_codec::{CodecError, Frame, FrameKind, StatusCode};
 
 use super::calls::CallEntry;
 use super::Engine;
+use crate::budget::Held;
 use crate::error::Error;
 
 /// The side-specific part of a connection. The engine reads frames and routes every kind
@@ -47,10 +48,12 @@ pub(crate) trait Role: Send + Sync + Sized + 'static {
     /// deadlock.
     fn read_budget(engine: &Engine<Self>) -> impl Future<Output = ()> + Send;
 
-    /// A REQUEST frame.
+    /// A REQUEST frame, with its share of the budget (to keep until its arguments are
+    /// freed).
     fn on_request(
         engine: &Arc<Engine<Self>>,
         frame: Frame,
+        held: Held,
     ) -> impl Future<Output = Result<(), Stop>> + Send;
 
     /// A RESPONSE or ERROR frame.

@@ -25,6 +25,7 @@ use futures::FutureExt;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tracing::{debug, error, info_span, warn, Instrument};
 
+use crate::budget::{Budget, Held};
 use crate::context::Context;
 use crate::contract::{Call, HandlerKind, ServiceDispatch};
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
@@ -87,6 +88,10 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         last_read: AtomicU64::new(0),
         draining: AtomicBool::new(false),
     };
+    let budget = Budget::new(
+        shared.options.connection_memory_limit(),
+        Arc::clone(&shared.memory),
+    );
     let connection = Arc::new(Engine::new(
         role,
         accepted.version,
@@ -94,6 +99,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         shared.options.max_frame,
         hello.max_frame,
         shared.options.write_queue_limit,
+        budget,
     ));
     connection.run(ReadSide { reader, buf }, writer).await;
 }
@@ -176,7 +182,12 @@ impl Role for ServerRole {
         connection.outbox.room().await;
     }
 
-    async fn on_request(connection: &Arc<Connection>, frame: Frame) -> Result<(), Stop> {
+    async fn on_request(
+        connection: &Arc<Connection>,
+        frame: Frame,
+        held: Held,
+    ) -> Result<(), Stop> {
+        // Backpressure: with max_in_flight calls running, stop reading until one ends.
         let role = &connection.role;
         role.last_read.fetch_max(frame.id, Ordering::SeqCst);
         // Checked on the shutdown flag itself, not only on `draining`: a request read after
@@ -209,7 +220,7 @@ impl Role for ServerRole {
                 }
             }
         };
-        start_call(connection, frame, permit);
+        start_call(connection, frame, held, permit);
         Ok(())
     }
 
@@ -291,7 +302,12 @@ fn cancel_all(connection: &Connection) {
 }
 
 /// Decodes the request header, dispatches it and runs its handler's first step.
-fn start_call(connection: &Arc<Connection>, frame: Frame, permit: OwnedSemaphorePermit) {
+fn start_call(
+    connection: &Arc<Connection>,
+    frame: Frame,
+    held: Held,
+    permit: OwnedSemaphorePermit,
+) {
     let id = frame.id;
     let role = &connection.role;
     let info = role.service.info();
@@ -329,7 +345,7 @@ fn start_call(connection: &Arc<Connection>, frame: Frame, permit: OwnedSemaphore
         // Only the read loop adds calls, and it has stopped before the table closes.
         Err(InsertError::Closed(_)) => return,
     }
-    let work = match dispatch(connection, &frame, method, deadline, args) {
+    let work = match dispatch(connection, &frame, method, deadline, args, held) {
         Some(work) => work,
         None => {
             connection.calls().remove(id);
@@ -402,6 +418,7 @@ fn dispatch(
     method: &'static str,
     deadline: Option<Instant>,
     args: Bytes,
+    held: Held,
 ) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>> {
     let role = &connection.role;
     let info = role.service.info();
@@ -416,9 +433,10 @@ fn dispatch(
     );
     let call = Call {
         id,
-        args,
+        args: std::sync::Mutex::new(args),
         context,
         responder: Arc::clone(connection) as Arc<dyn crate::contract::Responder>,
+        _held: held,
     };
     match role.service.dispatch(frame.aux, call).0 {
         HandlerKind::Run(work) => Some(work),

@@ -17,6 +17,8 @@ use crate::identity::Authorization;
 /// | [`max_in_flight`](ServerOptions::max_in_flight) (calls per connection) | 64 |
 /// | [`max_frame`](ServerOptions::max_frame) | 16 MiB |
 /// | [`write_queue_limit`](ServerOptions::write_queue_limit) (bytes per connection) | 1 MiB |
+/// | [`max_connection_memory`](ServerOptions::max_connection_memory) (bytes a connection holds) | 32 MiB |
+/// | [`memory_budget`](ServerOptions::memory_budget) (bytes all connections hold) | 256 MiB |
 /// | [`handshake_timeout`](ServerOptions::handshake_timeout) | 5 s |
 /// | [`frame_timeout`](ServerOptions::frame_timeout) (rest of a frame once it began) | 10 s |
 /// | idle time between frames | unlimited |
@@ -38,6 +40,8 @@ pub struct ServerOptions {
     pub(crate) max_in_flight: usize,
     pub(crate) max_frame: u32,
     pub(crate) write_queue_limit: usize,
+    pub(crate) max_connection_memory: usize,
+    pub(crate) memory_budget: usize,
     pub(crate) handshake_timeout: Duration,
     pub(crate) frame_timeout: Duration,
     pub(crate) shutdown_grace: Duration,
@@ -45,6 +49,15 @@ pub struct ServerOptions {
     pub(crate) authorization: Authorization,
     pub(crate) listener: ListenerOptions,
 }
+
+/// Two frames of the default 16 MiB limit: a max-size request and a max-size reply (or
+/// stream item) fit at once, and four such connections stay far below the default budget.
+const DEFAULT_CONNECTION_MEMORY: usize = 32 * 1024 * 1024;
+
+/// Eight connections at their own limit at once: small next to the memory of any machine
+/// ferry runs on, large enough that only clients that send big frames and never read
+/// their replies come near it.
+const DEFAULT_MEMORY_BUDGET: usize = 256 * 1024 * 1024;
 
 impl Default for ServerOptions {
     fn default() -> Self {
@@ -54,6 +67,8 @@ impl Default for ServerOptions {
             max_in_flight: 64,
             max_frame: DEFAULT_MAX_FRAME,
             write_queue_limit: 1024 * 1024,
+            max_connection_memory: DEFAULT_CONNECTION_MEMORY,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             handshake_timeout: Duration::from_secs(5),
             frame_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(5),
@@ -108,6 +123,38 @@ impl ServerOptions {
     pub fn write_queue_limit(mut self, bytes: usize) -> Self {
         self.write_queue_limit = bytes.max(1);
         self
+    }
+
+    /// Bytes one connection may hold: request arguments read and not yet freed (held until
+    /// their handler ends), stream items not yet taken by their consumer, and frames queued
+    /// for writing. The server reserves each frame's size as soon as its header is read,
+    /// before it reads or allocates the body; while the reservation does not fit, it stops
+    /// reading from that connection until bytes are freed (backpressure). Never below one
+    /// frame of [`max_frame`](ServerOptions::max_frame) bytes (a larger value is used
+    /// then), so a connection that holds nothing can always send one. Default 32 MiB.
+    pub fn max_connection_memory(mut self, bytes: usize) -> Self {
+        self.max_connection_memory = bytes;
+        self
+    }
+
+    /// Bytes all connections together may hold (what
+    /// [`max_connection_memory`](ServerOptions::max_connection_memory) counts, summed).
+    /// Past it, every connection stops reading until bytes are freed. Never below one
+    /// connection's limit. Default 256 MiB. docs/security.md gives the worst case as a formula of the options.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
+
+    /// One connection's limit as applied: at least one whole frame of `max_frame`.
+    pub(crate) fn connection_memory_limit(&self) -> usize {
+        let frame = ferry_codec::HEADER_LEN + self.max_frame as usize;
+        self.max_connection_memory.max(frame)
+    }
+
+    /// The server-wide budget as applied: at least one connection's limit.
+    pub(crate) fn memory_budget_limit(&self) -> usize {
+        self.memory_budget.max(self.connection_memory_limit())
     }
 
     /// How long a new connection has to complete its handshake (from the accept to the

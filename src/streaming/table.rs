@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::RemoteItem;
+use crate::budget::Held;
 use crate::engine::send_payload;
 use crate::error::Error;
 use crate::outbox::{Outbox, QueueError};
@@ -62,7 +63,8 @@ impl StreamTable {
 
     /// Routes a STREAM_ITEM. An item beyond the granted credit is a protocol violation; an
     /// item for a stream no longer open (dropped by its consumer) is ignored.
-    pub(crate) fn on_item(&mut self, id: u64, body: Bytes) -> Result<(), String> {
+    /// `held` (the item's share of the connection's budget) goes with it to the consumer.
+    pub(crate) fn on_item(&mut self, id: u64, body: Bytes, held: Held) -> Result<(), String> {
         let Some(inbound) = self.inbound.get_mut(&id) else {
             return Ok(());
         };
@@ -71,7 +73,7 @@ impl StreamTable {
         }
         inbound.credit -= 1;
         // The receiver may be gone already; its drop removes the entry soon.
-        let _ = inbound.tx.send(RemoteItem::Item(body));
+        let _ = inbound.tx.send(RemoteItem::Item(body, held));
         Ok(())
     }
 

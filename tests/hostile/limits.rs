@@ -8,6 +8,7 @@ use ferry::{ServerOptions, StatusCode};
 use tokio::io::AsyncWriteExt;
 
 use crate::harness::*;
+use crate::support::within;
 
 /// A REQUEST header announcing a body of `len` bytes, with no body after it.
 fn header_announcing(len: u32) -> [u8; HEADER_LEN] {
@@ -198,6 +199,93 @@ async fn error_replies_that_are_never_read_stall_the_client_alone() {
     steady.wait_for_calls(20).await;
     let calc = steady.finish().await;
     drop(raw);
+    wait_connections(&server, 1).await;
+    drop(calc);
+    wait_connections(&server, 0).await;
+}
+
+/// A request that gets an ERROR reply at once, of error kind `kind`.
+fn error_request(kind: usize, id: u64, hanging_id: u64) -> Frame {
+    match kind {
+        // Unknown method.
+        0 => Frame::request(id, 999, args(&())),
+        // Arguments that do not decode.
+        1 => Frame::request(id, method("add"), Bytes::from_static(b"\x01")),
+        // An id already in flight.
+        2 => Frame::request(hanging_id, method("add"), args(&(1i64, 2i64))),
+        // The deadline flag without a deadline.
+        _ => {
+            let mut frame = Frame::request(id, method("add"), Bytes::new());
+            frame.flags = ferry::codec::flags::DEADLINE;
+            frame
+        }
+    }
+}
+
+/// Floods `raw` with requests of error kind `kind`, never reading; returns the bytes the
+/// server took before it stopped reading (or the 64 MiB tried, if it never did).
+async fn flood_errors(mut raw: Raw, kind: usize, hanging_id: u64) -> (usize, Raw) {
+    let mut next_id = 1u64;
+    let mut written = 0usize;
+    while written < 64 << 20 {
+        let mut batch = BytesMut::new();
+        for id in next_id..next_id + 1024 {
+            error_request(kind, id, hanging_id).encode(&mut batch);
+        }
+        next_id += 1024;
+        let write = raw.stream.write_all(&batch);
+        match tokio::time::timeout(Duration::from_secs(2), write).await {
+            Ok(result) => result.expect("raw write"),
+            Err(_) => break,
+        }
+        written += batch.len();
+    }
+    (written, raw)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_replies_count_against_the_connection_memory_limit() {
+    // A write queue far above the memory limit: what stops each flood is the budget.
+    let options = ServerOptions::new()
+        .max_frame(64 * 1024)
+        .write_queue_limit(64 << 20)
+        .max_connection_memory(256 * 1024)
+        .memory_budget(4 << 20);
+    let (name, server) = calc_server(options).await;
+    let steady = Steady::start(&name).await;
+    let hanging_id = u64::MAX;
+    let mut floods = Vec::new();
+    for kind in 0..4 {
+        let mut raw = Raw::calc(&name).await;
+        if kind == 2 {
+            // One call that never ends, so its id is "already in flight" for the duplicates.
+            raw.send_frame(&Frame::request(hanging_id, method("hang"), args(&(7u64,))))
+                .await;
+        }
+        floods.push(tokio::spawn(flood_errors(raw, kind, hanging_id)));
+    }
+    let mut raws = Vec::new();
+    for (kind, flood) in floods.into_iter().enumerate() {
+        let (written, raw) = within(flood).await.expect("flood task");
+        // Each request of ~20 bytes costs ~80 bytes of queued error reply: the server read
+        // until 256 KiB of replies were queued, plus what the socket buffers hold; without
+        // the budget it would read until the 64 MiB queue is full (~20 MiB of requests).
+        assert!(
+            written < 4 << 20,
+            "error kind {kind}: the server took {written} bytes of requests"
+        );
+        raws.push(raw);
+    }
+    // The others are served all along.
+    steady.wait_for_calls(20).await;
+    // The queued replies are the ones asked for, once a client reads.
+    let message = raws[1].expect_error(1, StatusCode::BAD_ARGUMENTS).await;
+    assert!(message.contains("add"), "{message}");
+    raws[0].expect_error(1, StatusCode::UNKNOWN_METHOD).await;
+    raws[2].expect_error(hanging_id, StatusCode::PROTOCOL).await;
+    raws[3].expect_error(1, StatusCode::PROTOCOL).await;
+    let calc = steady.finish().await;
+    drop(raws);
     wait_connections(&server, 1).await;
     drop(calc);
     wait_connections(&server, 0).await;

@@ -39,6 +39,26 @@ impl FrameDecoder {
         }
     }
 
+    /// The body length announced by the header at the start of `buf`, checked against the
+    /// limit: `Ok(None)` until the whole header is in. Reserves nothing, so a reader can
+    /// decide where (and whether) to put the body before any memory is allocated for it.
+    ///
+    /// `Err(CodecError::FrameTooLarge { .. })` exactly when [`decode`](Self::decode) would
+    /// return it.
+    pub fn body_len(&self, buf: &[u8]) -> Result<Option<u32>, CodecError> {
+        let Some(header) = buf.first_chunk::<HEADER_LEN>() else {
+            return Ok(None);
+        };
+        let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        if len > self.max_body {
+            return Err(CodecError::FrameTooLarge {
+                size: u64::from(len),
+                limit: self.max_body,
+            });
+        }
+        Ok(Some(len))
+    }
+
     /// Takes the next complete frame off the front of `buf`.
     ///
     /// - `Ok(None)`: more bytes are needed. Once the header is in, `buf` is grown to hold
@@ -96,6 +116,17 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+
+    #[test]
+    fn body_len_reads_the_header_only_and_checks_the_limit() {
+        let mut wire = BytesMut::new();
+        Frame::new(FrameKind::RESPONSE, 3, Bytes::from_static(b"abc")).encode(&mut wire);
+        let dec = FrameDecoder::new(3);
+        assert_eq!(dec.body_len(&wire[..HEADER_LEN - 1]).unwrap(), None);
+        assert_eq!(dec.body_len(&wire[..HEADER_LEN]).unwrap(), Some(3));
+        let err = FrameDecoder::new(2).body_len(&wire).unwrap_err();
+        assert_eq!(err.to_string(), "frame of 3 bytes exceeds limit of 2");
+    }
 
     #[test]
     fn needs_whole_header_then_body() {
