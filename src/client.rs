@@ -143,7 +143,10 @@ impl Client {
     ///
     /// Dropping the returned future before it completes cancels the call on the server.
     /// A call in flight when the connection closes fails with [`ErrorKind::Closed`] and is
-    /// never sent again by itself, even by a reconnecting client: it may have run.
+    /// never sent again by itself, even by a reconnecting client: it may have run. Once the
+    /// server has begun a graceful shutdown (it said GOAWAY), calls fail with
+    /// [`ErrorKind::ShuttingDown`] instead when they did not run: new ones at once, without
+    /// being sent, and those the server had not read when it closed.
     pub async fn call<A, R>(&self, method: u16, args: &A) -> Result<R, Error>
     where
         A: Serialize + ?Sized,

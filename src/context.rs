@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_transport::PeerCredentials;
-use tokio::sync::watch;
+
+use crate::server::Shared;
 
 /// Information about one call, passed to handlers that take `cx: &ferry::Context` as their
 /// first argument after `&self`.
@@ -30,8 +31,20 @@ pub struct Context {
     method: &'static str,
     request_id: u64,
     deadline: Option<Instant>,
-    /// `true` once the server's graceful shutdown began.
-    shutdown: watch::Receiver<bool>,
+    /// The server, for its shutdown signal.
+    server: Server,
+}
+
+/// The server a call runs on, as a [`Context`] sees it.
+#[derive(Clone)]
+struct Server(Arc<Shared>);
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("shutting_down", &self.0.is_shutting_down())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
@@ -41,7 +54,7 @@ impl Context {
         method: &'static str,
         request_id: u64,
         deadline: Option<Instant>,
-        shutdown: watch::Receiver<bool>,
+        server: Arc<Shared>,
     ) -> Self {
         Context {
             peer,
@@ -49,7 +62,7 @@ impl Context {
             method,
             request_id,
             deadline,
-            shutdown,
+            server: Server(server),
         }
     }
 
@@ -88,7 +101,7 @@ impl Context {
 
     /// Whether the server has begun a graceful shutdown.
     pub fn is_shutting_down(&self) -> bool {
-        *self.shutdown.borrow()
+        self.server.0.is_shutting_down()
     }
 
     /// Resolves when the server begins a graceful shutdown (at once if it has). The server
@@ -119,7 +132,7 @@ impl Context {
     /// }
     /// ```
     pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut shutdown = self.shutdown.clone();
+        let mut shutdown = self.server.0.shutdown.subscribe();
         async move {
             // The server is gone without a shutdown: never resolves.
             if shutdown.wait_for(|down| *down).await.is_err() {

@@ -9,7 +9,7 @@ mod options;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,8 +162,10 @@ pub(crate) struct Shared {
     /// Handlers running (spawned and not yet finished or cancelled), on all connections.
     pub(crate) calls: AtomicUsize,
     next_connection: AtomicU64,
-    /// `true` once a graceful shutdown began.
+    /// `true` once a graceful shutdown began (to wait for it).
     pub(crate) shutdown: watch::Sender<bool>,
+    /// `true` once a graceful shutdown began (to check it on every request, cheaply).
+    shutting_down: AtomicBool,
     /// The connections still in their handshake.
     pub(crate) admission: Arc<Admission>,
     /// The bytes all connections hold, against `memory_budget`.
@@ -188,9 +190,21 @@ impl Shared {
             calls: AtomicUsize::new(0),
             next_connection: AtomicU64::new(1),
             shutdown,
+            shutting_down: AtomicBool::new(false),
             admission,
             memory,
         })
+    }
+
+    /// Begins the graceful shutdown: every connection drains (see `connection`).
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether the graceful shutdown has begun.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
     }
 }
 
@@ -225,7 +239,7 @@ impl ShutdownHandle {
     /// ([`ServerOptions::shutdown_grace`]) to finish, then the connections close and
     /// [`BoundServer::run`] returns.
     pub fn shutdown(&self) {
-        self.shared.shutdown.send_replace(true);
+        self.shared.begin_shutdown();
     }
 
     /// Number of open connections right now.
@@ -294,7 +308,7 @@ impl BoundServer {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = shutdown.changed() => {}
                 _ = &mut signal => {
-                    shared.shutdown.send_replace(true);
+                    shared.begin_shutdown();
                 }
             }
         }

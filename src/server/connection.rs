@@ -192,7 +192,7 @@ impl Role for ServerRole {
         role.last_read.fetch_max(frame.id, Ordering::SeqCst);
         // Checked on the shutdown flag itself, not only on `draining`: a request read after
         // the shutdown began is refused even before the connection's own drain starts.
-        if role.draining.load(Ordering::SeqCst) || *role.shared.shutdown.borrow() {
+        if role.draining.load(Ordering::SeqCst) || role.shared.is_shutting_down() {
             begin_drain(connection);
             debug!(request_id = frame.id, "shutting down; call not run");
             connection.send_error(frame.id, StatusCode::SHUTTING_DOWN, NOT_RUN);
@@ -429,7 +429,7 @@ fn dispatch(
         method,
         id,
         deadline,
-        role.shared.shutdown.subscribe(),
+        Arc::clone(&role.shared),
     );
     let call = Call {
         id,
