@@ -208,7 +208,6 @@ async fn graceful_shutdown_finishes_calls_in_flight() {
     // The server said GOAWAY: a later call is refused locally as not run.
     let err = within(calc.add(1, 1)).await.unwrap_err();
     assert!(err.is_shutting_down() && err.is_safe_to_retry(), "{err:?}");
-    assert!(calc.client().is_closed());
     let err = within(CalcClient::connect(name.as_str()))
         .await
         .unwrap_err();
