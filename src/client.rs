@@ -167,6 +167,23 @@ impl Client {
         shared.call_streaming(method, args, timeout).await
     }
 
+    /// Calls method `method`, whose reply is `Result<Streaming<T>, E>`: waits for the
+    /// server's first reply, then returns its error `E`, or the stream of `T`. Failures of
+    /// the call after that (the stream's source failed, the connection closed) arrive
+    /// through the stream. Dropping the stream cancels the call on the server.
+    pub async fn call_streaming_result<A, T, E>(
+        &self,
+        method: u16,
+        args: &A,
+    ) -> Result<Result<Incoming<T>, E>, Error>
+    where
+        A: Serialize + ?Sized,
+        E: DeserializeOwned,
+    {
+        let (shared, timeout) = self.ready().await?;
+        shared.call_streaming_result(method, args, timeout).await
+    }
+
     /// Calls method `method` while sending `upload` to it (the method's stream argument),
     /// and decodes the reply as `R`.
     pub async fn call_upload<A, R, T>(

@@ -476,6 +476,26 @@ impl Call {
         }
     }
 
+    /// Sends `output` as the reply of a method that returns `Result<Streaming<T>, E>`: first
+    /// a RESPONSE carrying `Result<(), E>` (`Ok(())`, or the error, which ends the call),
+    /// then, for `Ok`, the stream as [`Call::reply_stream`] sends it.
+    pub async fn reply_stream_result<T, E>(&self, output: Result<Streaming<T>, E>)
+    where
+        T: Serialize + Send + 'static,
+        E: Serialize,
+    {
+        match output {
+            Ok(stream) => {
+                // `Ok(())` always encodes; if the connection is gone, so is the stream.
+                self.reply(&Ok::<(), &E>(())).await;
+                self.reply_stream(stream).await;
+            }
+            Err(err) => {
+                self.reply(&Err::<(), &E>(&err)).await;
+            }
+        }
+    }
+
     /// The stream argument of this call, as it arrives from the client.
     pub fn upload<T>(&self) -> Incoming<T> {
         Incoming::new(Arc::clone(&self.responder).open_upload(self.id))

@@ -260,6 +260,12 @@ impl Remote {
         }
     }
 
+    /// Drops this end of a stream whose call is over (it was answered without a stream):
+    /// nothing is cancelled.
+    pub(crate) fn finish(mut self) {
+        self.ended = true;
+    }
+
     fn poll_bytes(&mut self, cx: &mut Context<'_>) -> Poll<RemoteItem> {
         match self.rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,

@@ -386,6 +386,80 @@ impl Connection {
         Ok(Incoming::new(remote))
     }
 
+    /// A call whose reply is `Result<Streaming<T>, E>`: the server answers with a RESPONSE
+    /// carrying `Result<(), E>` before the first item; this returns once it arrives (bounded
+    /// by `timeout`), with `E` or with the receiving end of the stream.
+    pub(crate) async fn call_streaming_result<A, T, E>(
+        self: &Arc<Self>,
+        method: u16,
+        args: &A,
+        timeout: Option<Duration>,
+    ) -> Result<Result<Incoming<T>, E>, Error>
+    where
+        A: Serialize + ?Sized,
+        E: DeserializeOwned,
+    {
+        self.check_going_away()?;
+        let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let remote = {
+            let mut calls = self.calls();
+            match calls.insert(id, reply_tx) {
+                Ok(()) => {}
+                Err(InsertError::Closed(reason)) => return Err(reason),
+                Err(InsertError::Duplicate) => {
+                    return Err(Error::new(
+                        ErrorKind::Usage,
+                        format!("request id {id} is in use"),
+                    ))
+                }
+            }
+            // Under the call table's lock, so a close cannot slip in between.
+            self.open_inbound(id)
+        };
+        // Dropping `remote` before the stream's end cancels the call (it sends the CANCEL,
+        // so the guard, which is never marked `sent`, only takes the call out of the table).
+        let mut guard = CallGuard {
+            connection: self,
+            id,
+            sent: false,
+            done: false,
+            upload: false,
+        };
+        let exchange = async {
+            self.send_request(method, id, args, timeout, flags::STREAM)
+                .await?;
+            self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
+            reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
+        };
+        let frame = match timeout {
+            Some(timeout) => tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| Err(Error::deadline(timeout))),
+            None => exchange.await,
+        };
+        guard.done = frame.is_ok();
+        let frame = frame?;
+        if frame.kind != FrameKind::RESPONSE {
+            // The call failed before its stream began (bad arguments, a panic, its
+            // deadline): it is over, nothing to cancel.
+            remote.finish();
+            return Err(Error::from_remote(frame.status(), &frame.message()));
+        }
+        let first: Result<(), E> = self
+            .format
+            .decode(&frame.body)
+            .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))?;
+        match first {
+            Ok(()) => Ok(Ok(Incoming::new(remote))),
+            Err(err) => {
+                // The server's answer was the error: no item follows.
+                remote.finish();
+                Ok(Err(err))
+            }
+        }
+    }
+
     /// A call, optionally sending a stream of `T` while it runs (the method's stream argument).
     pub(crate) async fn call_with_upload<A, R, T>(
         &self,

@@ -106,6 +106,8 @@ fn request(format: FormatId, id: u64, deadline: Option<u32>) -> BytesMut {
     out
 }
 
+/// Every named block; those of section 11 (introspection) need the runtime and are checked
+/// by the `ferry` crate's `tests/introspect.rs`.
 const ALL_NAMES: &[&str] = &[
     "bincode-examples",
     "cancel",
@@ -113,11 +115,14 @@ const ALL_NAMES: &[&str] = &[
     "error",
     "goaway",
     "hello",
+    "hello-introspect",
+    "introspect-signature",
     "json-examples",
     "ping",
     "pong",
     "request",
     "request-deadline",
+    "request-describe",
     "request-json",
     "response",
     "schema-examples",
@@ -351,6 +356,8 @@ fn bincode_examples() {
             ("vec![1u16, 300]", check(vec![1u16, 300])),
             ("Color::Green (variant index 1)", check(Color::Green)),
             ("the arguments (1i64, 2i64)", check((1i64, 2i64))),
+            ("Ok::<(), u8>(())", check(Ok::<(), u8>(()))),
+            ("Err::<(), u8>(5)", check(Err::<(), u8>(5))),
         ],
     );
     // Keep the other variants used, so the indices in the doc stay meaningful.
@@ -387,6 +394,8 @@ fn json_examples() {
                 "serde_bytes::ByteBuf::from(b\"hi\")",
                 check(serde_bytes::ByteBuf::from(b"hi".to_vec())),
             ),
+            ("Ok::<(), u8>(())", check(Ok::<(), u8>(()))),
+            ("Err::<(), u8>(5)", check(Err::<(), u8>(5))),
         ],
     );
 }

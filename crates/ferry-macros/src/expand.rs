@@ -202,23 +202,29 @@ fn expand_client(service: &Service) -> TokenStream {
         let params = args.iter().map(|(name, ty)| quote!(#name: #ty));
         let encoded = encoded_args(method);
         // The client receives a reply stream: an `Incoming` of its items.
-        let returns = match &method.stream_output {
-            Some(item) => quote!(::ferry::Incoming<#item>),
-            None => quote!(#output),
+        let returns = match (&method.stream_output, &method.stream_error) {
+            (Some(item), Some(error)) => {
+                quote!(::core::result::Result<::ferry::Incoming<#item>, #error>)
+            }
+            (Some(item), None) => quote!(::ferry::Incoming<#item>),
+            (None, _) => quote!(#output),
         };
         let call_doc =
             format!("Calls `{trait_ident}::{ident}` on the server and waits for its reply.");
-        let body = match (&method.stream_output, &method.upload) {
-            (Some(item), _) => quote! {
+        let body = match (&method.stream_output, &method.stream_error, &method.upload) {
+            (Some(item), Some(error), _) => quote! {
+                self.client.call_streaming_result::<_, #item, #error>(#index, #encoded).await
+            },
+            (Some(item), None, _) => quote! {
                 self.client.call_streaming::<_, #item>(#index, #encoded).await
             },
-            (None, Some((position, item))) => {
+            (None, _, Some((position, item))) => {
                 let upload = &args[*position].0;
                 quote! {
                     self.client.call_upload::<_, #output, #item>(#index, #encoded, #upload).await
                 }
             }
-            (None, None) => quote! {
+            (None, _, None) => quote! {
                 self.client.call::<_, #output>(#index, #encoded).await
             },
         };
@@ -315,8 +321,20 @@ fn expand_blocking_client(service: &Service) -> TokenStream {
         let docs = attrs.iter().filter(|attr| attr.path().is_ident("doc"));
         let names = args.iter().map(|(name, _)| name);
         let params = args.iter().map(|(name, ty)| quote!(#name: #ty));
-        match &method.stream_output {
-            Some(item) => quote! {
+        match (&method.stream_output, &method.stream_error) {
+            (Some(item), Some(error)) => quote! {
+                #(#docs)*
+                pub fn #ident(&self, #(#params),*)
+                    -> ::core::result::Result<
+                        ::core::result::Result<::ferry::blocking::BlockingStream<#item>, #error>,
+                        ::ferry::Error,
+                    >
+                {
+                    ::ferry::blocking::block_on(self.client.#ident(#(#names),*))
+                        .map(|reply| reply.map(::ferry::blocking::BlockingStream::new))
+                }
+            },
+            (Some(item), None) => quote! {
                 #(#docs)*
                 pub fn #ident(&self, #(#params),*)
                     -> ::core::result::Result<::ferry::blocking::BlockingStream<#item>, ::ferry::Error>
@@ -325,7 +343,7 @@ fn expand_blocking_client(service: &Service) -> TokenStream {
                         .map(::ferry::blocking::BlockingStream::new)
                 }
             },
-            None => quote! {
+            (None, _) => quote! {
                 #(#docs)*
                 pub fn #ident(&self, #(#params),*)
                     -> ::core::result::Result<#output, ::ferry::Error>
@@ -426,10 +444,10 @@ fn expand_server(service: &Service) -> TokenStream {
             let name = &args[*position].0;
             quote!(let #name = call.upload::<#item>();)
         });
-        let reply = if method.stream_output.is_some() {
-            quote!(call.reply_stream(output).await;)
-        } else {
-            quote!(call.reply(&output).await;)
+        let reply = match (&method.stream_output, &method.stream_error) {
+            (Some(_), Some(_)) => quote!(call.reply_stream_result(output).await;),
+            (Some(_), None) => quote!(call.reply_stream(output).await;),
+            (None, _) => quote!(call.reply(&output).await;),
         };
         let context = context.as_ref().map(|_| quote!(call.context(),));
         quote! {
@@ -503,11 +521,17 @@ fn expand_type_checks(service: &Service) -> TokenStream {
                 ::ferry::__private::assert_wire_type::<#ty>();
             }
         });
-        let output = streaming_or_self(&method.output);
-        let output = quote_spanned! {output.span()=>
-            ::ferry::__private::assert_wire_type::<#output>();
+        // A `Result<Streaming<T>, E>` sends `T` as items and `E` in its first reply.
+        let outputs = match (&method.stream_output, &method.stream_error) {
+            (Some(item), Some(error)) => vec![item.clone(), error.clone()],
+            _ => vec![streaming_or_self(&method.output)],
         };
-        args.chain(::core::iter::once(output)).collect::<Vec<_>>()
+        let outputs = outputs.into_iter().map(|output| {
+            quote_spanned! {output.span()=>
+                ::ferry::__private::assert_wire_type::<#output>();
+            }
+        });
+        args.chain(outputs).collect::<Vec<_>>()
     });
     quote! {
         const _: () = {

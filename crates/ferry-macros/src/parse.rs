@@ -27,8 +27,12 @@ pub(crate) struct Method {
     pub(crate) args: Vec<(Ident, Type)>,
     /// The declared return type; `()` when there is none.
     pub(crate) output: Type,
-    /// The item type when the method returns `ferry::Streaming<T>`.
+    /// The item type when the method returns `ferry::Streaming<T>` or
+    /// `Result<ferry::Streaming<T>, E>`.
     pub(crate) stream_output: Option<Type>,
+    /// `E` when the method returns `Result<ferry::Streaming<T>, E>`: the server answers
+    /// `Result<(), E>` before the first item.
+    pub(crate) stream_error: Option<Type>,
     /// The position in `args` and the item type of a `ferry::Streaming<T>` argument.
     pub(crate) upload: Option<(usize, Type)>,
 }
@@ -256,14 +260,23 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
             (**ty).clone()
         }
     };
-    let stream_output = streaming_item(&output);
-    if stream_output.is_none() {
-        if let Some(inner) = nested_streaming(&output) {
-            return Err(syn::Error::new(
-                inner.span(),
-                "`ferry::Streaming` must be the whole return type, not part of one: a stream reply cannot be wrapped in `Result`, `Option` or a tuple; to report failures, send them as items (`ferry::Streaming<Result<T, E>>`)",
-            ));
-        }
+    let (stream_output, stream_error) = match (streaming_item(&output), fallible_stream(&output)) {
+        (Some(item), _) => (Some(item), None),
+        (None, Some((item, error))) => (Some(item), Some(error)),
+        (None, None) => (None, None),
+    };
+    let unwrapped = match (&stream_output, &stream_error) {
+        (_, Some(error)) => streaming_item(error)
+            .map(|_| error)
+            .or(nested_streaming(error)),
+        (None, None) => nested_streaming(&output),
+        (Some(_), None) => None,
+    };
+    if let Some(inner) = unwrapped {
+        return Err(syn::Error::new(
+            inner.span(),
+            "`ferry::Streaming` must be the whole return type or the `Ok` type of a `Result` (`Result<ferry::Streaming<T>, E>`), not part of another type; to report failures while streaming, send them as items (`ferry::Streaming<Result<T, E>>`)",
+        ));
     }
     if let (Some(_), Some((index, _))) = (&stream_output, &upload) {
         return Err(syn::Error::new(
@@ -278,6 +291,7 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
         args,
         output,
         stream_output,
+        stream_error,
         upload,
     })
 }
@@ -312,6 +326,27 @@ pub(crate) fn streaming_item(ty: &Type) -> Option<Type> {
     };
     match args.args.first() {
         Some(syn::GenericArgument::Type(item)) if args.args.len() == 1 => Some(item.clone()),
+        _ => None,
+    }
+}
+
+/// `(T, E)` of `Result<Streaming<T>, E>` (any path ending in `Result` with two type
+/// arguments, such as `std::result::Result`).
+fn fallible_stream(ty: &Type) -> Option<(Type, Type)> {
+    let Type::Path(path) = ty else {
+        return None;
+    };
+    let segment = path.path.segments.last()?;
+    if segment.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match (args.args.len(), args.args.first(), args.args.last()) {
+        (2, Some(syn::GenericArgument::Type(ok)), Some(syn::GenericArgument::Type(error))) => {
+            Some((streaming_item(ok)?, error.clone()))
+        }
         _ => None,
     }
 }
