@@ -116,6 +116,7 @@ const ALL_NAMES: &[&str] = &[
     "goaway",
     "hello",
     "hello-introspect",
+    "introspect-describe-schema",
     "introspect-signature",
     "json-examples",
     "ping",
