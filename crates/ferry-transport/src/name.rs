@@ -110,6 +110,22 @@ impl Name {
         }
     }
 
+    /// The directory where the endpoints of plain names live, for tools that list them:
+    /// on Unix the runtime directory of this process's environment and user (its entries
+    /// are `<name>.sock`), on Windows `\\.\pipe\` (its entries are every pipe of the
+    /// machine, not only ferry's: pipe names carry no mark of their server).
+    /// [`Name::plain_name_of`] turns an entry back into a plain name.
+    pub fn plain_directory() -> std::path::PathBuf {
+        sys::plain_directory()
+    }
+
+    /// The plain name whose endpoint is the entry `entry` of [`Name::plain_directory`]
+    /// (`myapp.calc.sock` on Unix, `myapp.calc` on Windows), or `None` when the entry is
+    /// no plain name's endpoint.
+    pub fn plain_name_of(entry: &str) -> Option<&str> {
+        sys::plain_name_of(entry)
+    }
+
     /// The plain name, when this is one.
     pub fn as_plain(&self) -> Option<&str> {
         match &self.kind {

@@ -19,6 +19,16 @@ pub(crate) fn plain_address(plain: &str) -> String {
     runtime_dir::plain_socket_path(plain).display().to_string()
 }
 
+/// The directory that holds the sockets of plain names.
+pub(crate) fn plain_directory() -> std::path::PathBuf {
+    runtime_dir::current_runtime_dir().path
+}
+
+/// The plain name whose socket is the entry `entry` of [`plain_directory`]: `x.sock` is `x`.
+pub(crate) fn plain_name_of(entry: &str) -> Option<&str> {
+    entry.strip_suffix(".sock").filter(|name| !name.is_empty())
+}
+
 /// Unix reports an absent server as `ENOENT` or `ECONNREFUSED`, which the portable
 /// check already covers.
 pub(crate) fn is_absent(_error: &io::Error) -> bool {

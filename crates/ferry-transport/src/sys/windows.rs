@@ -26,6 +26,16 @@ pub(crate) fn plain_address(plain: &str) -> String {
     format!(r"\\.\pipe\{plain}")
 }
 
+/// The directory whose entries are the pipes of the machine, plain names among them.
+pub(crate) fn plain_directory() -> std::path::PathBuf {
+    std::path::PathBuf::from(r"\\.\pipe\")
+}
+
+/// The plain name whose pipe is the entry `entry` of [`plain_directory`]: the entry itself.
+pub(crate) fn plain_name_of(entry: &str) -> Option<&str> {
+    Some(entry).filter(|name| !name.is_empty())
+}
+
 /// A missing pipe is `ERROR_FILE_NOT_FOUND`, which std already maps to `NotFound`; a busy
 /// one is retried inside [`Target::connect`], so nothing else means "absent".
 pub(crate) fn is_absent(_error: &io::Error) -> bool {

@@ -1,0 +1,175 @@
+//! `ferry call NAME Service.method '<json args>'`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use ferry::codec::schema::{MethodSchema, TypeSchema};
+use ferry::dynamic::DynamicClient;
+use ferry::introspect::{MethodDescription, ServiceDescription};
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::exit::{Code, Failure};
+use crate::render::Renderer;
+use crate::target;
+
+pub(crate) async fn run(
+    name: &str,
+    target: &str,
+    args: &str,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let name = target::name(name)?;
+    let Some((service_name, method_name)) = target.rsplit_once('.') else {
+        return Err(Failure::new(
+            Code::Usage,
+            format!("`{target}` is not `Service.method` (for example `Calc.add`)"),
+        ));
+    };
+    let args: Value = serde_json::from_str(args).map_err(|err| {
+        Failure::new(
+            Code::BadArguments,
+            format!(
+                "the arguments are not valid JSON ({err}); they are one JSON array with an element per argument, e.g. '[1, 2]'"
+            ),
+        )
+    })?;
+    let (_introspect, description) = target::describe(&name, timeout).await?;
+    let address = name.address();
+    let service = description.service(service_name).ok_or_else(|| {
+        let hosted: Vec<&str> = description
+            .services
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        Failure::new(
+            Code::Unknown,
+            format!(
+                "no service `{service_name}` at {address}; it hosts {}",
+                hosted.join(", ")
+            ),
+        )
+    })?;
+    let method = service.method(method_name).ok_or_else(|| {
+        let methods: Vec<&str> = service.methods.iter().map(|m| m.name.as_str()).collect();
+        Failure::new(
+            Code::Unknown,
+            format!(
+                "service `{service_name}` has no method `{method_name}`; its methods are {}",
+                methods.join(", ")
+            ),
+        )
+    })?;
+    let streaming = check(service, method, &args)?;
+    // A reply stream runs until it ends or Ctrl-C: no deadline for its call.
+    let mut options = target::options(timeout);
+    if streaming {
+        options = ferry::ClientOptions::new().handshake_timeout(timeout);
+    }
+    let doing = format!("calling {target} at {address}");
+    let client = tokio::time::timeout(
+        timeout,
+        DynamicClient::connect_described(&name, service, &options),
+    )
+    .await
+    .map_err(|_| {
+        Failure::new(
+            Code::Timeout,
+            format!("{doing}: no connection within {timeout:?}"),
+        )
+    })?
+    .map_err(|err| Failure::ferry(&doing, &err))?;
+    let work = async {
+        if streaming {
+            let mut items = client
+                .call_streaming(method.index, &args)
+                .await
+                .map_err(|err| Failure::ferry(&doing, &err))?;
+            let mut out = std::io::stdout().lock();
+            while let Some(item) = items.next().await {
+                let item = item.map_err(|err| Failure::ferry(&doing, &err))?;
+                if writeln!(out, "{item}").and_then(|()| out.flush()).is_err() {
+                    // Whoever reads our output stopped (`| head`): so do we.
+                    return Ok(());
+                }
+            }
+            Ok(())
+        } else {
+            let reply = client
+                .call(method.index, &args)
+                .await
+                .map_err(|err| Failure::ferry(&doing, &err))?;
+            let text = serde_json::to_string_pretty(&reply).unwrap_or_else(|_| reply.to_string());
+            let _ = writeln!(std::io::stdout().lock(), "{text}");
+            Ok(())
+        }
+    };
+    tokio::select! {
+        done = work => done,
+        _ = tokio::signal::ctrl_c() => Err(Failure::new(Code::Interrupted, "interrupted")),
+    }
+}
+
+/// Checks `args` against the method's schema when the server described it; returns
+/// whether the method replies with a stream.
+fn check(
+    service: &ServiceDescription,
+    method: &MethodDescription,
+    args: &Value,
+) -> Result<bool, Failure> {
+    let full = format!("{}.{}", service.name, method.name);
+    let schema: Option<MethodSchema> = method.method_schema().transpose().map_err(|err| {
+        Failure::new(Code::Other, format!("the server's schema of {full}: {err}"))
+    })?;
+    let Some(schema) = schema else {
+        // No schema: the server checks the arguments itself.
+        return Ok(streams_by_signature(&service.canonical, &method.name));
+    };
+    let signature = Renderer::default().method(&schema);
+    if schema
+        .args
+        .iter()
+        .any(|a| matches!(a, TypeSchema::Stream(_)))
+    {
+        return Err(Failure::new(
+            Code::Usage,
+            format!("{full} takes a stream argument, which `ferry call` cannot send ({signature})"),
+        ));
+    }
+    schema.check_json_args(args).map_err(|mismatch| {
+        Failure::new(
+            Code::BadArguments,
+            format!("bad arguments for {full}: {mismatch}; the method is {signature}"),
+        )
+    })?;
+    Ok(matches!(schema.returns, TypeSchema::Stream(_)))
+}
+
+/// Whether method `method` returns a stream, read from the canonical signature text
+/// (docs/protocol.md section 7) of a service that describes no schemas.
+fn streams_by_signature(canonical: &str, method: &str) -> bool {
+    let Some(start) = canonical.find(&format!(" {method}(")) else {
+        return false;
+    };
+    let rest = &canonical[start..];
+    let Some(arrow) = rest.find(")->") else {
+        return false;
+    };
+    let returns = &rest[arrow + 3..];
+    ["Streaming<", "ferry::Streaming<", "::ferry::Streaming<"]
+        .iter()
+        .any(|prefix| returns.starts_with(prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::streams_by_signature;
+
+    #[test]
+    fn a_stream_is_seen_in_the_signature_text() {
+        let text = "service Jobs { add(i64,i64)->i64; watch(u64)->ferry::Streaming<u32>; }";
+        assert!(!streams_by_signature(text, "add"));
+        assert!(streams_by_signature(text, "watch"));
+        assert!(!streams_by_signature(text, "nope"));
+    }
+}
