@@ -136,6 +136,18 @@ impl DynamicClient {
             .call_streaming::<Value, Value>(method, args)
             .await
     }
+
+    /// Calls method `method`, whose reply is `Result<Streaming<T>, E>`, with `args`: the
+    /// server's error `E`, or the stream, its items as JSON values.
+    pub async fn call_streaming_result(
+        &self,
+        method: u16,
+        args: &Value,
+    ) -> Result<Result<Incoming<Value>, Value>, Error> {
+        self.client
+            .call_streaming_result::<Value, Value, Value>(method, args)
+            .await
+    }
 }
 
 /// The wire identity of a described service, made once per distinct description and kept

@@ -179,3 +179,46 @@ fn the_blocking_client_gets_the_error_or_an_iterator() {
     assert_eq!(logs.append("app".into(), "x".into()).unwrap(), 1);
     assert_eq!(live.next().unwrap().unwrap(), "x");
 }
+
+#[tokio::test]
+async fn the_dynamic_client_reads_the_schema_and_both_answers() {
+    let name = unique_name("logs-dynamic");
+    let bound = Server::new()
+        .serve(LogsServer::new(LogsImpl::default()))
+        .bind(name.as_str())
+        .await
+        .unwrap();
+    tokio::spawn(bound.run());
+    let logs = within(ferry::dynamic::DynamicClient::connect(
+        name.as_str(),
+        "Logs",
+        &ClientOptions::new(),
+    ))
+    .await
+    .unwrap();
+    let follow = logs.method_index("follow").unwrap();
+    let schema = logs
+        .service()
+        .method("follow")
+        .unwrap()
+        .method_schema()
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(
+            schema.returns,
+            ferry::codec::schema::TypeSchema::StreamResult { .. }
+        ),
+        "{schema:?}"
+    );
+    let refused = within(logs.call_streaming_result(follow, &serde_json::json!(["secret"])))
+        .await
+        .unwrap();
+    assert_eq!(refused.unwrap_err(), serde_json::json!("Denied"));
+    let stream = within(logs.call_streaming_result(follow, &serde_json::json!(["fixed"])))
+        .await
+        .unwrap()
+        .unwrap();
+    let lines: Vec<_> = within(stream.map(Result::unwrap).collect::<Vec<_>>()).await;
+    assert_eq!(lines, [serde_json::json!("one"), serde_json::json!("two")]);
+}

@@ -7,7 +7,7 @@ use ferry::codec::schema::{MethodSchema, TypeSchema};
 use ferry::dynamic::DynamicClient;
 use ferry::introspect::{MethodDescription, ServiceDescription};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::exit::{Code, Failure};
 use crate::render::Renderer;
@@ -60,7 +60,8 @@ pub(crate) async fn run(
             ),
         )
     })?;
-    let streaming = check(service, method, &args)?;
+    let reply = check(service, method, &args)?;
+    let streaming = reply != Reply::Value;
     // A reply stream runs until it ends or Ctrl-C: no deadline for its call.
     let mut options = target::options(timeout);
     if streaming {
@@ -81,10 +82,19 @@ pub(crate) async fn run(
     .map_err(|err| Failure::ferry(&doing, &err))?;
     let work = async {
         if streaming {
-            let mut items = client
-                .call_streaming(method.index, &args)
-                .await
-                .map_err(|err| Failure::ferry(&doing, &err))?;
+            let answer = if reply == Reply::StreamResult {
+                client.call_streaming_result(method.index, &args).await
+            } else {
+                client.call_streaming(method.index, &args).await.map(Ok)
+            };
+            let mut items = match answer.map_err(|err| Failure::ferry(&doing, &err))? {
+                Ok(items) => items,
+                // The method refused before its stream: its error, as a plain reply.
+                Err(error) => {
+                    let _ = writeln!(std::io::stdout().lock(), "{}", json!({ "Err": error }));
+                    return Ok(());
+                }
+            };
             let mut out = std::io::stdout().lock();
             while let Some(item) = items.next().await {
                 let item = item.map_err(|err| Failure::ferry(&doing, &err))?;
@@ -110,27 +120,34 @@ pub(crate) async fn run(
     }
 }
 
+/// What a method replies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reply {
+    /// One value.
+    Value,
+    /// A stream (`Streaming<T>`).
+    Stream,
+    /// A result, then after `Ok` a stream (`Result<Streaming<T>, E>`).
+    StreamResult,
+}
+
 /// Checks `args` against the method's schema when the server described it; returns
-/// whether the method replies with a stream.
+/// what the method replies.
 fn check(
     service: &ServiceDescription,
     method: &MethodDescription,
     args: &Value,
-) -> Result<bool, Failure> {
+) -> Result<Reply, Failure> {
     let full = format!("{}.{}", service.name, method.name);
     let schema: Option<MethodSchema> = method.method_schema().transpose().map_err(|err| {
         Failure::new(Code::Other, format!("the server's schema of {full}: {err}"))
     })?;
     let Some(schema) = schema else {
         // No schema: the server checks the arguments itself.
-        return Ok(streams_by_signature(&service.canonical, &method.name));
+        return Ok(reply_by_signature(&service.canonical, &method.name));
     };
     let signature = Renderer::default().method(&schema);
-    if schema
-        .args
-        .iter()
-        .any(|a| matches!(a, TypeSchema::Stream(_)))
-    {
+    if schema.args.iter().any(TypeSchema::is_stream) {
         return Err(Failure::new(
             Code::Usage,
             format!("{full} takes a stream argument, which `ferry call` cannot send ({signature})"),
@@ -142,34 +159,53 @@ fn check(
             format!("bad arguments for {full}: {mismatch}; the method is {signature}"),
         )
     })?;
-    Ok(matches!(schema.returns, TypeSchema::Stream(_)))
+    Ok(match schema.returns {
+        TypeSchema::Value(_) => Reply::Value,
+        TypeSchema::Stream(_) => Reply::Stream,
+        TypeSchema::StreamResult { .. } => Reply::StreamResult,
+    })
 }
 
-/// Whether method `method` returns a stream, read from the canonical signature text
-/// (docs/protocol.md section 7) of a service that describes no schemas.
-fn streams_by_signature(canonical: &str, method: &str) -> bool {
+/// What method `method` replies, read from the canonical signature text (docs/protocol.md
+/// section 7) of a service that describes no schemas.
+fn reply_by_signature(canonical: &str, method: &str) -> Reply {
     let Some(start) = canonical.find(&format!(" {method}(")) else {
-        return false;
+        return Reply::Value;
     };
     let rest = &canonical[start..];
     let Some(arrow) = rest.find(")->") else {
-        return false;
+        return Reply::Value;
     };
     let returns = &rest[arrow + 3..];
-    ["Streaming<", "ferry::Streaming<", "::ferry::Streaming<"]
+    let stream = |text: &str| {
+        ["Streaming<", "ferry::Streaming<", "::ferry::Streaming<"]
+            .iter()
+            .any(|prefix| text.starts_with(prefix))
+    };
+    let absolute = returns.trim_start_matches("::");
+    let result = ["Result<", "std::result::Result<", "core::result::Result<"]
         .iter()
-        .any(|prefix| returns.starts_with(prefix))
+        .find_map(|prefix| absolute.strip_prefix(prefix));
+    match result {
+        _ if stream(returns) => Reply::Stream,
+        Some(ok) if stream(ok) => Reply::StreamResult,
+        _ => Reply::Value,
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::streams_by_signature;
+    use super::{reply_by_signature, Reply};
 
     #[test]
     fn a_stream_is_seen_in_the_signature_text() {
-        let text = "service Jobs { add(i64,i64)->i64; watch(u64)->ferry::Streaming<u32>; }";
-        assert!(!streams_by_signature(text, "add"));
-        assert!(streams_by_signature(text, "watch"));
-        assert!(!streams_by_signature(text, "nope"));
+        let text = "service Jobs { add(i64,i64)->i64; watch(u64)->ferry::Streaming<u32>; \
+                    tail(String)->Result<Streaming<String>,Missing>; \
+                    div(i64,i64)->Result<i64,DivError>; }";
+        assert_eq!(reply_by_signature(text, "add"), Reply::Value);
+        assert_eq!(reply_by_signature(text, "watch"), Reply::Stream);
+        assert_eq!(reply_by_signature(text, "tail"), Reply::StreamResult);
+        assert_eq!(reply_by_signature(text, "div"), Reply::Value);
+        assert_eq!(reply_by_signature(text, "nope"), Reply::Value);
     }
 }

@@ -30,6 +30,11 @@ impl Renderer {
         match ty {
             TypeSchema::Value(shape) => self.shape(shape),
             TypeSchema::Stream(shape) => format!("Stream<{}>", self.shape(shape)),
+            TypeSchema::StreamResult { item, error } => format!(
+                "Result<Stream<{}>, {}>",
+                self.shape(item),
+                self.shape(error)
+            ),
         }
     }
 

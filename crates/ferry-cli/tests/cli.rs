@@ -31,6 +31,8 @@ pub trait Jobs {
     async fn fail(&self);
     /// Counts from 0 up to `n`.
     async fn count(&self, n: u32) -> Streaming<u32>;
+    /// Counts from 0 up to `n`, or refuses to count to 0.
+    async fn count_some(&self, n: u32) -> Result<Streaming<u32>, String>;
 }
 
 struct JobsImpl;
@@ -54,6 +56,13 @@ impl Jobs for JobsImpl {
 
     async fn count(&self, n: u32) -> Streaming<u32> {
         Streaming::from_iter(0..n)
+    }
+
+    async fn count_some(&self, n: u32) -> Result<Streaming<u32>, String> {
+        if n == 0 {
+            return Err("nothing to count".into());
+        }
+        Ok(Streaming::from_iter(0..n))
     }
 }
 
@@ -185,6 +194,7 @@ async fn describe_shows_methods_and_types() {
         "1  job(u64) -> Job",
         "2  fail() -> ()",
         "3  count(u32) -> Stream<u32>",
+        "4  count_some(u32) -> Result<Stream<u32>, string>",
         "struct Job { name: string, owner: string, state: State }",
         "enum State { Queued, Running }",
         "service ferry.introspect",
@@ -215,6 +225,13 @@ async fn call_prints_a_stream_as_json_lines() {
     let output = ferry(&["call", &name, "Jobs.count", "[3]"]).await;
     assert_code(&output, 0);
     assert_eq!(stdout(&output), "0\n1\n2\n");
+    // A stream after a result: the error when the method refuses, the items otherwise.
+    let output = ferry(&["call", &name, "Jobs.count_some", "[0]"]).await;
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "{\"Err\":\"nothing to count\"}\n");
+    let output = ferry(&["call", &name, "Jobs.count_some", "[2]"]).await;
+    assert_code(&output, 0);
+    assert_eq!(stdout(&output), "0\n1\n");
 }
 
 #[tokio::test(flavor = "multi_thread")]

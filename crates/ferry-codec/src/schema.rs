@@ -179,14 +179,22 @@ impl Shape {
     }
 }
 
-/// A method argument or return value: one value, or a stream of items
-/// (`ferry::Streaming<T>`).
+/// A method argument or return value: one value, a stream of items
+/// (`ferry::Streaming<T>`), or a stream after a result (`Result<ferry::Streaming<T>, E>`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TypeSchema {
     /// One value of this shape.
     Value(Shape),
     /// A stream of items of this shape.
     Stream(Shape),
+    /// A return value `Result<Streaming<T>, E>`: first `Result<(), E>`, then, after `Ok`,
+    /// a stream of `T` (section 8.1 of `docs/protocol.md`).
+    StreamResult {
+        /// The shape of each item.
+        item: Shape,
+        /// The shape of the error.
+        error: Shape,
+    },
 }
 
 impl TypeSchema {
@@ -200,11 +208,31 @@ impl TypeSchema {
         Shape::of::<T>().map(TypeSchema::Stream)
     }
 
+    /// A stream of `T` after a `Result<(), E>`: what `Result<ferry::Streaming<T>, E>`
+    /// carries.
+    pub fn stream_result_of<T, E>() -> Result<TypeSchema, SchemaError>
+    where
+        T: serde::de::DeserializeOwned,
+        E: serde::de::DeserializeOwned,
+    {
+        Ok(TypeSchema::StreamResult {
+            item: Shape::of::<T>()?,
+            error: Shape::of::<E>()?,
+        })
+    }
+
     /// The shape of the value, or of each item of the stream.
     pub fn shape(&self) -> &Shape {
         match self {
-            TypeSchema::Value(shape) | TypeSchema::Stream(shape) => shape,
+            TypeSchema::Value(shape)
+            | TypeSchema::Stream(shape)
+            | TypeSchema::StreamResult { item: shape, .. } => shape,
         }
+    }
+
+    /// Whether this is a stream (with or without a result before it).
+    pub fn is_stream(&self) -> bool {
+        !matches!(self, TypeSchema::Value(_))
     }
 
     /// This type's canonical text (section 10 of `docs/protocol.md`).

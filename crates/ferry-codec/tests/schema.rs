@@ -206,6 +206,29 @@ fn argument_differences() {
         "method `add`: the return value: a single value here and a stream on the server"
     );
     assert_ne!(a.hash(), s.hash());
+    // A stream after a result is not a plain stream; their errors are compared too.
+    let fallible = |error| {
+        method(
+            "add",
+            vec![TypeSchema::of::<i64>().unwrap(); 2],
+            TypeSchema::StreamResult {
+                item: Shape::of::<i64>().unwrap(),
+                error,
+            },
+        )
+    };
+    let r = fallible(Shape::of::<String>().unwrap());
+    assert_eq!(
+        s.diff(&r).unwrap().to_string(),
+        "method `add`: the return value: a stream here and a stream after a result on the server"
+    );
+    assert!(r.diff(&fallible(Shape::of::<String>().unwrap())).is_none());
+    assert_eq!(
+        r.diff(&fallible(Shape::of::<u8>().unwrap()))
+            .unwrap()
+            .to_string(),
+        "method `add`: `error` in the return value: `string` here and `u8` on the server"
+    );
 }
 
 #[test]
@@ -223,6 +246,16 @@ fn method_text_and_hash() {
         TypeSchema::stream_of::<u32>().unwrap(),
     );
     assert_eq!(watch.canonical(), "(string)->stream<u32>");
+    let tail = method(
+        "tail",
+        vec![TypeSchema::of::<String>().unwrap()],
+        TypeSchema::stream_result_of::<String, Option<u8>>().unwrap(),
+    );
+    assert_eq!(
+        tail.canonical(),
+        "(string)->result<stream<string>,option<u8>>"
+    );
+    assert_ne!(tail.hash(), watch.hash());
     let reset = method("reset", vec![], TypeSchema::of::<()>().unwrap());
     assert_eq!(reset.canonical(), "()->unit");
 }
@@ -501,6 +534,11 @@ fn json_reads_back_what_it_rendered() {
             TypeSchema::stream_of::<BTreeMap<u16, Option<String>>>().unwrap(),
         ),
         method("reset", vec![], TypeSchema::of::<()>().unwrap()),
+        method(
+            "tail",
+            vec![TypeSchema::of::<String>().unwrap()],
+            TypeSchema::stream_result_of::<Pair, Node>().unwrap(),
+        ),
     ];
     for m in methods {
         let back = MethodSchema::from_json(&m.to_json()).unwrap();
@@ -525,6 +563,10 @@ fn json_that_is_not_a_schema_says_where() {
     assert_eq!(
         err(json!({"name": "m", "args": [{"seq": {"stream": "u8"}}], "returns": "unit"})),
         "not a method schema in JSON at `args[0].seq`: a stream is only allowed as a whole argument or return type"
+    );
+    assert_eq!(
+        err(json!({"name": "m", "args": [{"stream": "u8", "error": "string"}], "returns": "unit"})),
+        "not a method schema in JSON at `args[0]`: a stream after a result is only allowed as a return type"
     );
     assert_eq!(
         err(json!({"name": "m", "args": [], "returns": "unit", "hash": "0x0000000000000001"})),

@@ -155,9 +155,12 @@ fn expand_schemas(service: &Service) -> TokenStream {
                 _ => quote!(.arg(::ferry::__private::TypeSchema::of::<#ty>())),
             }
         });
-        let returns = match &method.stream_output {
-            Some(item) => quote!(::ferry::__private::TypeSchema::stream_of::<#item>()),
-            None => {
+        let returns = match (&method.stream_output, &method.stream_error) {
+            (Some(item), Some(error)) => quote!(
+                ::ferry::__private::TypeSchema::stream_result_of::<#item, #error>()
+            ),
+            (Some(item), None) => quote!(::ferry::__private::TypeSchema::stream_of::<#item>()),
+            (None, _) => {
                 let output = &method.output;
                 quote!(::ferry::__private::TypeSchema::of::<#output>())
             }

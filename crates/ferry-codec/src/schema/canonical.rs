@@ -24,6 +24,13 @@ pub(super) fn write_type(ty: &TypeSchema, out: &mut String) {
             write_shape(shape, out);
             out.push('>');
         }
+        TypeSchema::StreamResult { item, error } => {
+            out.push_str("result<stream<");
+            write_shape(item, out);
+            out.push_str(">,");
+            write_shape(error, out);
+            out.push('>');
+        }
     }
 }
 

@@ -62,8 +62,8 @@ impl MethodSchema {
             let at = format!("argument {i}");
             match ty {
                 TypeSchema::Value(shape) => shape.check_json(value, &at)?,
-                TypeSchema::Stream(_) if value.is_null() => {}
-                TypeSchema::Stream(_) => {
+                TypeSchema::Stream(_) | TypeSchema::StreamResult { .. } if value.is_null() => {}
+                TypeSchema::Stream(_) | TypeSchema::StreamResult { .. } => {
                     return Err(ValueMismatch {
                         at,
                         expected: "null (a stream's items are sent apart)".to_owned(),

@@ -67,12 +67,34 @@ fn type_schema(a: &TypeSchema, b: &TypeSchema, path: &mut Vec<String>) -> Option
     match (a, b) {
         (TypeSchema::Value(a), TypeSchema::Value(b))
         | (TypeSchema::Stream(a), TypeSchema::Stream(b)) => shape(a, b, path),
-        (TypeSchema::Stream(_), TypeSchema::Value(_)) => {
-            Some("a stream here and a single value on the server".to_owned())
-        }
-        (TypeSchema::Value(_), TypeSchema::Stream(_)) => {
-            Some("a single value here and a stream on the server".to_owned())
-        }
+        (
+            TypeSchema::StreamResult { item, error },
+            TypeSchema::StreamResult {
+                item: their_item,
+                error: their_error,
+            },
+        ) => shape(item, their_item, path).or_else(|| {
+            path.push("error".to_owned());
+            let found = shape(error, their_error, path);
+            if found.is_none() {
+                path.pop();
+            }
+            found
+        }),
+        (here, there) => Some(format!(
+            "{} here and {} on the server",
+            kind(here),
+            kind(there)
+        )),
+    }
+}
+
+/// What a type is, in a sentence about a difference.
+fn kind(ty: &TypeSchema) -> &'static str {
+    match ty {
+        TypeSchema::Value(_) => "a single value",
+        TypeSchema::Stream(_) => "a stream",
+        TypeSchema::StreamResult { .. } => "a stream after a result",
     }
 }
 

@@ -17,6 +17,9 @@ fn type_schema(ty: &TypeSchema) -> Value {
     match ty {
         TypeSchema::Value(s) => shape(s),
         TypeSchema::Stream(s) => json!({ "stream": shape(s) }),
+        TypeSchema::StreamResult { item, error } => {
+            json!({ "stream": shape(item), "error": shape(error) })
+        }
     }
 }
 
@@ -97,7 +100,16 @@ pub(super) fn method_from(value: &Value) -> Result<MethodSchema, SchemaError> {
     let args = args
         .iter()
         .enumerate()
-        .map(|(i, a)| reader.type_schema(a, &format!("args[{i}]")))
+        .map(|(i, a)| {
+            let at = format!("args[{i}]");
+            match reader.type_schema(a, &at)? {
+                TypeSchema::StreamResult { .. } => Err(fail(
+                    &at,
+                    "a stream after a result is only allowed as a return type",
+                )),
+                arg => Ok(arg),
+            }
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let returns = reader.type_schema(reader.member(object, "returns", "")?, "returns")?;
     let schema = MethodSchema::new(name, args, returns);
@@ -157,10 +169,19 @@ impl Reader {
     }
 
     fn type_schema(&self, value: &Value, at: &str) -> Result<TypeSchema, SchemaError> {
-        match value.as_object().and_then(|o| o.get("stream")) {
-            Some(item) if value.as_object().is_some_and(|o| o.len() == 1) => Ok(
-                TypeSchema::Stream(self.shape(item, &format!("{at}.stream"), 0)?),
-            ),
+        let Some(object) = value.as_object() else {
+            return Ok(TypeSchema::Value(self.shape(value, at, 0)?));
+        };
+        match (object.get("stream"), object.get("error"), object.len()) {
+            (Some(item), None, 1) => Ok(TypeSchema::Stream(self.shape(
+                item,
+                &format!("{at}.stream"),
+                0,
+            )?)),
+            (Some(item), Some(error), 2) => Ok(TypeSchema::StreamResult {
+                item: self.shape(item, &format!("{at}.stream"), 0)?,
+                error: self.shape(error, &format!("{at}.error"), 0)?,
+            }),
             _ => Ok(TypeSchema::Value(self.shape(value, at, 0)?)),
         }
     }
