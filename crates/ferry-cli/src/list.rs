@@ -100,7 +100,10 @@ fn scan() -> Result<Vec<(String, Name)>, Failure> {
         Err(err) => {
             return Err(Failure::new(
                 Code::Other,
-                format!("cannot list {}: {err}", dir.display()),
+                format!(
+                    "cannot list {}: {err}; name the endpoints instead: ferry list NAME...",
+                    dir.display()
+                ),
             ))
         }
     };

@@ -172,6 +172,17 @@ async fn list_scans_the_runtime_directory_live_and_stale() {
 async fn list_scans_the_pipes_for_ferry_servers() {
     let name = start().await;
     let output = ferry(&["list"]).await;
+    if std::env::var_os("FERRY_UNDER_WINE").is_some() {
+        // Wine cannot enumerate \\.\pipe\ (FindFirstFile fails with "bad device type"):
+        // the scan must say so and point at `ferry list NAME...`, which works there.
+        assert_code(&output, 7);
+        assert!(
+            stderr(&output).contains("ferry list NAME"),
+            "{}",
+            stderr(&output)
+        );
+        return;
+    }
     assert_code(&output, 0);
     let out = stdout(&output);
     let line = out
