@@ -20,7 +20,7 @@ use crate::server::Shared;
 /// struct Impl;
 /// impl Whoami for Impl {
 ///     async fn pid(&self, cx: &ferry::Context) -> Option<u32> {
-///         cx.peer().pid
+///         cx.peer().pid()
 ///     }
 /// }
 /// ```

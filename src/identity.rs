@@ -32,8 +32,7 @@ pub(crate) fn own_user() -> Option<&'static PeerCredentials> {
     }
     match ferry_transport::pair() {
         Ok((stream, _other)) => {
-            let mut own = stream.peer_credentials().clone();
-            own.pid = None;
+            let own = stream.peer_credentials().clone().with_pid(None);
             Some(OWN.get_or_init(|| own))
         }
         Err(err) => {
@@ -50,13 +49,13 @@ pub(crate) fn own_user() -> Option<&'static PeerCredentials> {
 /// platform did not report (a `None` uid on Unix, a `None` SID on Windows) never matches:
 /// unknown is not the same.
 pub(crate) fn is_same_user_or_admin(peer: &PeerCredentials, own: &PeerCredentials) -> bool {
-    if let Some(uid) = peer.uid {
-        if uid == 0 || Some(uid) == own.uid {
+    if let Some(uid) = peer.uid() {
+        if uid == 0 || Some(uid) == own.uid() {
             return true;
         }
     }
-    if let Some(sid) = peer.sid.as_deref() {
-        if sid_is_admin(sid) || own.sid.as_deref().is_some_and(|own| sid_matches(sid, own)) {
+    if let Some(sid) = peer.sid() {
+        if sid_is_admin(sid) || own.sid().is_some_and(|own| sid_matches(sid, own)) {
             return true;
         }
     }
@@ -75,7 +74,7 @@ pub(crate) fn sid_matches(a: &str, b: &str) -> bool {
 
 /// `peer`'s user for a log line or an error message.
 pub(crate) fn describe(peer: &PeerCredentials) -> String {
-    match (peer.uid, peer.sid.as_deref()) {
+    match (peer.uid(), peer.sid()) {
         (Some(uid), _) => format!("uid {uid}"),
         (None, Some(sid)) => format!("SID {sid}"),
         (None, None) => "an unknown user".to_owned(),
@@ -87,20 +86,16 @@ mod tests {
     use super::*;
 
     fn unix(uid: u32) -> PeerCredentials {
-        PeerCredentials {
-            pid: Some(1),
-            uid: Some(uid),
-            gid: Some(uid),
-            sid: None,
-        }
+        PeerCredentials::new()
+            .with_pid(Some(1))
+            .with_uid(Some(uid))
+            .with_gid(Some(uid))
     }
 
     fn windows(sid: &str) -> PeerCredentials {
-        PeerCredentials {
-            pid: Some(1),
-            sid: Some(sid.to_owned()),
-            ..PeerCredentials::default()
-        }
+        PeerCredentials::new()
+            .with_pid(Some(1))
+            .with_sid(Some(sid.to_owned()))
     }
 
     #[test]
@@ -147,10 +142,10 @@ mod tests {
     async fn own_user_is_this_process_user() {
         let own = own_user().expect("own user");
         let meta = std::fs::metadata("/proc/self").ok();
-        assert!(own.uid.is_some());
+        assert!(own.uid().is_some());
         if let Some(meta) = meta {
             use std::os::unix::fs::MetadataExt;
-            assert_eq!(own.uid, Some(meta.uid()));
+            assert_eq!(own.uid(), Some(meta.uid()));
         }
         assert!(is_same_user_or_admin(own, own));
     }

@@ -324,7 +324,8 @@ fn spawn_connection(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, stream: Strea
     let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
     let open = shared.connections.fetch_add(1, Ordering::SeqCst) + 1;
     let peer = stream.peer_credentials();
-    let span = tracing::info_span!("connection", id, peer_pid = ?peer.pid, peer_uid = ?peer.uid);
+    let span =
+        tracing::info_span!("connection", id, peer_pid = ?peer.pid(), peer_uid = ?peer.uid());
     debug!(parent: &span, open, "accepted");
     let ticket = shared.admission.admit(id);
     tasks.spawn(connection::serve(Arc::clone(shared), stream, Some(ticket)).instrument(span));

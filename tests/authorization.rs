@@ -53,9 +53,9 @@ async fn the_hook_sees_the_peer_and_can_refuse_it() {
     );
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1);
-    assert_eq!(seen[0].pid, Some(std::process::id()));
+    assert_eq!(seen[0].pid(), Some(std::process::id()));
     #[cfg(unix)]
-    assert_eq!(seen[0].uid, Some(own_uid()));
+    assert_eq!(seen[0].uid(), Some(own_uid()));
     within(async {
         while server.connections() != 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -66,7 +66,7 @@ async fn the_hook_sees_the_peer_and_can_refuse_it() {
 
 #[tokio::test]
 async fn the_hook_can_admit() {
-    let options = ServerOptions::new().authorize(|peer| peer.pid == Some(std::process::id()));
+    let options = ServerOptions::new().authorize(|peer| peer.pid() == Some(std::process::id()));
     let (name, _server, _probe) = calc_server(options).await;
     let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
     assert_eq!(within(calc.add(2, 2)).await.unwrap(), 4);

@@ -68,7 +68,7 @@ async fn accept_child(
                 let stream = accepted.map_err(|err| {
                     Error::transport(ErrorKind::Connect, "cannot accept the child link", err)
                 })?;
-                match (stream.peer_credentials().pid, child_pid) {
+                match (stream.peer_credentials().pid(), child_pid) {
                     (Some(peer), Some(child)) if peer != child => {
                         warn!(peer, child, "a process other than the child connected to its link; dropped");
                     }

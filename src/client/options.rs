@@ -68,7 +68,8 @@ impl ClientOptions {
         self
     }
 
-    /// Transport-level connect options (wait, per-attempt timeout).
+    /// Transport-level connect options (`wait`, `attempt_timeout`: the bound of one connect
+    /// attempt, not of a call).
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
         self.connect = options;
         self
@@ -80,8 +81,10 @@ impl ClientOptions {
         self
     }
 
-    /// The default deadline of every call; the remaining time travels with the request and
-    /// the server stops the call when it passes.
+    /// The default deadline of every call (what `Client::with_timeout` sets per handle); the
+    /// remaining time travels with the request and the server stops the call when it
+    /// passes. Connecting is bounded apart: by `handshake_timeout` and
+    /// `ConnectOptions::attempt_timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self

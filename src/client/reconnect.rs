@@ -179,7 +179,7 @@ impl Watcher {
 
     /// One connection attempt and handshake, bounded by the handshake timeout.
     async fn dial(&self) -> Result<(Arc<Shared>, Owner), Error> {
-        let once = ConnectOptions::new().timeout(self.options.handshake_timeout);
+        let once = ConnectOptions::new().attempt_timeout(self.options.handshake_timeout);
         let stream = ferry_transport::connect_with(&self.name, &once)
             .await
             .map_err(Error::connect)?;

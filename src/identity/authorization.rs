@@ -63,7 +63,7 @@ impl Authorization {
                     Err(format!(
                         "the server's authorization check refused {} (pid {})",
                         describe(peer),
-                        peer.pid
+                        peer.pid()
                             .map_or_else(|| "unknown".to_owned(), |pid| pid.to_string())
                     ))
                 }
@@ -77,12 +77,10 @@ mod tests {
     use super::*;
 
     fn peer(uid: u32) -> PeerCredentials {
-        PeerCredentials {
-            pid: Some(42),
-            uid: Some(uid),
-            gid: Some(uid),
-            sid: None,
-        }
+        PeerCredentials::new()
+            .with_pid(Some(42))
+            .with_uid(Some(uid))
+            .with_gid(Some(uid))
     }
 
     #[test]
@@ -91,7 +89,7 @@ mod tests {
         assert!(Authorization::AnyUser
             .check(&PeerCredentials::default())
             .is_ok());
-        let only_7 = Authorization::Custom(Arc::new(|p: &PeerCredentials| p.uid == Some(7)));
+        let only_7 = Authorization::Custom(Arc::new(|p: &PeerCredentials| p.uid() == Some(7)));
         assert!(only_7.check(&peer(7)).is_ok());
         let refused = only_7.check(&peer(8)).unwrap_err();
         assert_eq!(
@@ -104,7 +102,7 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn same_user_admits_own_user_and_root_only() {
-        let own = own_user().expect("own user").uid.expect("own uid");
+        let own = own_user().expect("own user").uid().expect("own uid");
         let policy = Authorization::default();
         assert!(policy.check(&peer(own)).is_ok());
         assert!(policy.check(&peer(0)).is_ok());

@@ -51,9 +51,9 @@ impl ServerUser {
                     "this client's user (which the platform did not report)".to_owned(),
                 ),
             },
-            ServerUser::Uid(uid) => (server.uid == Some(*uid), format!("uid {uid}")),
+            ServerUser::Uid(uid) => (server.uid() == Some(*uid), format!("uid {uid}")),
             ServerUser::Sid(sid) => (
-                server.sid.as_deref().is_some_and(|s| sid_matches(s, sid)),
+                server.sid().is_some_and(|s| sid_matches(s, sid)),
                 format!("SID {sid}"),
             ),
         };
@@ -66,7 +66,7 @@ impl ServerUser {
                 "the server at {address} runs as {}, not as {wanted} as required (pid {})",
                 describe(server),
                 server
-                    .pid
+                    .pid()
                     .map_or_else(|| "unknown".to_owned(), |pid| pid.to_string())
             ),
         ))
@@ -78,12 +78,10 @@ mod tests {
     use super::*;
 
     fn server(uid: u32) -> PeerCredentials {
-        PeerCredentials {
-            pid: Some(9),
-            uid: Some(uid),
-            gid: Some(uid),
-            sid: None,
-        }
+        PeerCredentials::new()
+            .with_pid(Some(9))
+            .with_uid(Some(uid))
+            .with_gid(Some(uid))
     }
 
     #[test]
@@ -104,10 +102,7 @@ mod tests {
         assert!(ServerUser::Sid("S-1-5-18".into())
             .check(&server(0), "x")
             .is_err());
-        let system = PeerCredentials {
-            sid: Some("S-1-5-18".into()),
-            ..PeerCredentials::default()
-        };
+        let system = PeerCredentials::new().with_sid(Some("S-1-5-18".into()));
         assert!(ServerUser::Sid("S-1-5-18".into())
             .check(&system, "x")
             .is_ok());
@@ -117,7 +112,7 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn same_user() {
-        let own = own_user().expect("own user").uid.expect("own uid");
+        let own = own_user().expect("own user").uid().expect("own uid");
         assert!(ServerUser::SameUser.check(&server(own), "x").is_ok());
         assert!(ServerUser::SameUser.check(&server(0), "x").is_ok());
         let other = own.wrapping_add(1).max(1);

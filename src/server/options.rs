@@ -187,7 +187,7 @@ impl ServerOptions {
     /// ```
     /// // Only root, and processes whose group is 1234.
     /// let options = ferry::ServerOptions::new()
-    ///     .authorize(|peer| peer.uid == Some(0) || peer.gid == Some(1234));
+    ///     .authorize(|peer| peer.uid() == Some(0) || peer.gid() == Some(1234));
     /// # drop(options);
     /// ```
     pub fn authorize(

@@ -101,7 +101,7 @@ impl Calc for CalcImpl {
     }
 
     async fn whoami(&self, cx: &ferry::Context) -> Option<u32> {
-        cx.peer().pid
+        cx.peer().pid()
     }
 
     async fn sleep_then(&self, ms: u64, tag: u64) -> u64 {

@@ -50,10 +50,17 @@ impl ConnectOptions {
     }
 
     /// Bound for one connection attempt (default 5 s); passing it gives
-    /// [`TransportError::ConnectTimeout`].
-    pub fn timeout(mut self, d: Duration) -> Self {
+    /// [`TransportError::ConnectTimeout`]. (Not a call's deadline: that is
+    /// `ferry::ClientOptions::timeout`.)
+    pub fn attempt_timeout(mut self, d: Duration) -> Self {
         self.timeout = d;
         self
+    }
+
+    /// The former name of [`ConnectOptions::attempt_timeout`].
+    #[deprecated(note = "renamed `attempt_timeout`: it bounds one connection attempt")]
+    pub fn timeout(self, d: Duration) -> Self {
+        self.attempt_timeout(d)
     }
 
     /// Accepts only a server running as process `pid`; any other gives
@@ -157,7 +164,7 @@ mod tests {
         assert_eq!(o.timeout, Duration::from_secs(5));
         let o = o
             .wait(Duration::from_secs(1))
-            .timeout(Duration::from_secs(2));
+            .attempt_timeout(Duration::from_secs(2));
         assert_eq!(o.wait, Some(Duration::from_secs(1)));
         assert_eq!(o.timeout, Duration::from_secs(2));
         assert_eq!(o.server_pid, None);

@@ -73,10 +73,10 @@ async fn peer_credentials_name_this_process() {
     let uid = std::fs::metadata(runtime_dir()).unwrap().uid();
     let gid = std::fs::metadata(runtime_dir()).unwrap().gid();
     for cred in [client.peer_credentials(), server.peer_credentials()] {
-        assert_eq!(cred.pid, Some(std::process::id()));
-        assert_eq!(cred.uid, Some(uid));
-        assert_eq!(cred.gid, Some(gid));
-        assert_eq!(cred.sid, None);
+        assert_eq!(cred.pid(), Some(std::process::id()));
+        assert_eq!(cred.uid(), Some(uid));
+        assert_eq!(cred.gid(), Some(gid));
+        assert_eq!(cred.sid(), None);
     }
 }
 

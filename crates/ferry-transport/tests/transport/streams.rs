@@ -24,7 +24,7 @@ async fn pair_round_trip_both_directions() {
     within(b.write_all(b"pong")).await.unwrap();
     within(a.read_exact(&mut buf)).await.unwrap();
     assert_eq!(&buf, b"pong");
-    assert_eq!(a.peer_credentials().pid, Some(std::process::id()));
+    assert_eq!(a.peer_credentials().pid(), Some(std::process::id()));
 }
 
 /// Both sides write 4 MiB while reading the other's 4 MiB: with half-duplex halves or a
@@ -95,7 +95,7 @@ async fn std_pair_and_conversions() {
 
     let (left, mut right) = pair_std().unwrap();
     let mut left = Stream::from_std(left).unwrap();
-    assert_eq!(left.peer_credentials().pid, Some(std::process::id()));
+    assert_eq!(left.peer_credentials().pid(), Some(std::process::id()));
     within(left.write_all(b"to std")).await.unwrap();
     let mut buf = [0; 6];
     right.read_exact(&mut buf).unwrap();

@@ -78,7 +78,7 @@ async fn busy_pipe_is_retried_until_an_instance_frees_up() {
     let first_served = within(listener.accept()).await.unwrap();
 
     // The only instance is taken: a short attempt keeps retrying, then times out.
-    let short = ConnectOptions::new().timeout(Duration::from_millis(300));
+    let short = ConnectOptions::new().attempt_timeout(Duration::from_millis(300));
     match within(connect_with(&name, &short)).await {
         Err(TransportError::ConnectTimeout { address, .. }) => assert_eq!(address, name.address()),
         other => panic!("expected ConnectTimeout on a busy pipe, got {other:?}"),
@@ -87,7 +87,7 @@ async fn busy_pipe_is_retried_until_an_instance_frees_up() {
     // A patient client gets through once the first connection is gone.
     let second_name = name.clone();
     let second = tokio::spawn(async move {
-        let options = ConnectOptions::new().timeout(LIMIT);
+        let options = ConnectOptions::new().attempt_timeout(LIMIT);
         let mut stream = connect_with(&second_name, &options).await.unwrap();
         stream.write_all(b"second").await.unwrap();
         stream
@@ -223,12 +223,16 @@ async fn both_sides_know_the_peer_process_and_user() {
     let client = within(connect(&name)).await.unwrap();
     let server = within(listener.accept()).await.unwrap();
     let me = std::process::id();
-    assert_eq!(client.peer_credentials().pid, Some(me));
-    assert_eq!(server.peer_credentials().pid, Some(me));
-    let sid = server.peer_credentials().sid.clone().expect("client sid");
+    assert_eq!(client.peer_credentials().pid(), Some(me));
+    assert_eq!(server.peer_credentials().pid(), Some(me));
+    let sid = server
+        .peer_credentials()
+        .sid()
+        .expect("client sid")
+        .to_owned();
     assert!(sid.starts_with("S-1-"), "{sid}");
-    assert_eq!(client.peer_credentials().sid.as_deref(), Some(&*sid));
-    assert_eq!(client.peer_credentials().uid, None);
+    assert_eq!(client.peer_credentials().sid(), Some(&*sid));
+    assert_eq!(client.peer_credentials().uid(), None);
 }
 
 #[tokio::test]
@@ -322,7 +326,7 @@ async fn peer_process_ids_across_processes() {
     within(served.read_exact(&mut pid)).await.unwrap();
     let child_pid = u32::from_le_bytes(pid);
     assert_ne!(child_pid, std::process::id());
-    assert_eq!(served.peer_credentials().pid, Some(child_pid));
+    assert_eq!(served.peer_credentials().pid(), Some(child_pid));
     within(served.write_all(b"x")).await.unwrap();
 
     // The child as server: the client sees its pid, and can require it.
@@ -334,7 +338,7 @@ async fn peer_process_ids_across_processes() {
     within(stream.read_exact(&mut pid)).await.unwrap();
     let child_pid = u32::from_le_bytes(pid);
     assert_ne!(child_pid, std::process::id());
-    assert_eq!(stream.peer_credentials().pid, Some(child_pid));
+    assert_eq!(stream.peer_credentials().pid(), Some(child_pid));
     within(stream.write_all(b"x")).await.unwrap();
 }
 
@@ -382,8 +386,8 @@ async fn pair_is_connected_both_ways() {
     within(b.write_all(b"pong")).await.unwrap();
     within(a.read_exact(&mut buf)).await.unwrap();
     assert_eq!(&buf, b"pong");
-    assert_eq!(a.peer_credentials().pid, Some(std::process::id()));
-    assert_eq!(b.peer_credentials().pid, Some(std::process::id()));
+    assert_eq!(a.peer_credentials().pid(), Some(std::process::id()));
+    assert_eq!(b.peer_credentials().pid(), Some(std::process::id()));
     drop(a);
     let mut rest = Vec::new();
     within(b.read_to_end(&mut rest)).await.unwrap();
