@@ -1,5 +1,6 @@
 //! [`Client`]: one connection to a service, shared by any number of concurrent calls.
 
+mod binding;
 mod connection;
 mod options;
 mod reconnect;
@@ -8,7 +9,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_transport::{Stream, ToName};
+use ferry_transport::{Name, Stream, ToName};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -72,9 +73,9 @@ impl Client {
             .await
             .map_err(Error::connect)?;
         let Some(policy) = &options.reconnect else {
-            return Client::start(stream, name.address(), service, options).await;
+            return Client::start(stream, Some(&name), service, options).await;
         };
-        let (shared, owner) = connection::open(stream, name.address(), service, options).await?;
+        let (shared, owner) = connection::open(stream, Some(&name), service, options).await?;
         let reconnector = Reconnector::start(name, service, options, policy.clone(), shared, owner);
         Ok(Client {
             link: Link::Reconnecting(reconnector),
@@ -88,16 +89,16 @@ impl Client {
         service: &'static ServiceInfo,
         options: &ClientOptions,
     ) -> Result<Client, Error> {
-        Client::start(stream, "(stream)".to_owned(), service, options).await
+        Client::start(stream, None, service, options).await
     }
 
     async fn start(
         stream: Stream,
-        address: String,
+        name: Option<&Name>,
         service: &'static ServiceInfo,
         options: &ClientOptions,
     ) -> Result<Client, Error> {
-        let (shared, owner) = connection::open(stream, address, service, options).await?;
+        let (shared, owner) = connection::open(stream, name, service, options).await?;
         Ok(Client {
             link: Link::Fixed {
                 shared,

@@ -44,7 +44,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use ferry_codec::schema::{MethodSchema, SchemaError, TypeSchema};
-use ferry_codec::{CodecError, FormatId, FrameKind, StatusCode};
+use ferry_codec::{CodecError, FormatId, FrameKind, MethodEntry, MethodTable, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -373,6 +373,29 @@ impl std::error::Error for ServiceSchemaError {
         self.schema_error()
             .map(|err| err as &(dyn std::error::Error + 'static))
     }
+}
+
+/// The method table a version 2 Welcome carries for `info`: `None` for a service without
+/// schemas, an error (kind [`Usage`](crate::ErrorKind::Usage)) when its schemas cannot be
+/// computed or do not fit in a handshake.
+pub(crate) fn method_table(info: &ServiceInfo) -> Result<Option<MethodTable>, crate::Error> {
+    if !info.has_schemas() {
+        return Ok(None);
+    }
+    let usage = |message: String| crate::Error::new(crate::ErrorKind::Usage, message);
+    let schemas = info
+        .method_schemas()
+        .map_err(|err| usage(err.to_string()).with_source(err))?;
+    let entries = schemas
+        .iter()
+        .map(|schema| MethodEntry {
+            name: schema.name.clone(),
+            hash: schema.hash(),
+        })
+        .collect();
+    MethodTable::new(entries)
+        .map(Some)
+        .map_err(|err| usage(format!("service `{}`: {err}", info.name)))
 }
 
 /// Routes calls to a service implementation. Implemented by the generated `{Trait}Server`.

@@ -49,6 +49,10 @@ pub enum ErrorKind {
     Encode,
     /// Binding or running a server failed (address in use, unsafe directory, I/O).
     Server,
+    /// The server has the service but not this method, or has it with another schema (its
+    /// arguments or return value differ in structure): the call was not sent. The message
+    /// names the method and, when the server's schema could be read, the first difference.
+    Incompatible,
     /// ferry was used in a way it cannot serve (for example a blocking client called from
     /// inside an async runtime).
     Usage,
@@ -272,6 +276,11 @@ impl Error {
     /// runtime).
     pub fn is_usage(&self) -> bool {
         self.kind == ErrorKind::Usage
+    }
+
+    /// The server lacks this method, or has it with another schema; the call was not sent.
+    pub fn is_incompatible(&self) -> bool {
+        self.kind == ErrorKind::Incompatible
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_codec::MethodTable;
 use ferry_transport::{Listener, Stream, ToName};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -88,7 +89,9 @@ impl Server {
     /// Names that start with `ferry.` are reserved for ferry's own services (every server
     /// hosts [`ferry.introspect`](crate::introspect)): a service with such a name is not
     /// added, and [`Server::bind`] then fails with [`ErrorKind::Usage`] (and
-    /// [`Server::serve_stream`] serves nothing and logs why).
+    /// [`Server::serve_stream`] serves nothing and logs why). So is a service one of whose
+    /// argument or return types cannot be described as a schema (section 10 of
+    /// `docs/protocol.md`): the error names the service, the method and the type.
     pub fn serve(self, service: impl ServiceDispatch) -> Self {
         let name = service.info().name;
         if name.starts_with(introspect::RESERVED_PREFIX) {
@@ -97,6 +100,14 @@ impl Server {
                 introspect::RESERVED_PREFIX
             );
             warn!(service = name, %reason, "service not added");
+            return Server {
+                refused: Some(reason),
+                ..self
+            };
+        }
+        if let Err(err) = crate::contract::method_table(service.info()) {
+            let reason = err.to_string();
+            error!(service = name, %reason, "service not added");
             return Server {
                 refused: Some(reason),
                 ..self
@@ -156,6 +167,8 @@ impl Server {
 /// What every connection task of one server shares.
 pub(crate) struct Shared {
     pub(crate) services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+    /// The method table of each service that has one, sent in version 2 Welcomes.
+    pub(crate) tables: HashMap<&'static str, Arc<MethodTable>>,
     pub(crate) options: ServerOptions,
     /// Open connections (handshake included).
     pub(crate) connections: AtomicUsize,
@@ -183,8 +196,16 @@ impl Shared {
         let (shutdown, _) = watch::channel(false);
         let admission = Admission::new(options.max_pending_handshakes);
         let memory = Pool::new(options.memory_budget_limit());
+        let tables = services
+            .iter()
+            .filter_map(|(name, service)| {
+                let table = crate::contract::method_table(service.info()).ok()??;
+                Some((*name, Arc::new(table)))
+            })
+            .collect();
         Arc::new(Shared {
             services,
+            tables,
             options,
             connections: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),

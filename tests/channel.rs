@@ -224,7 +224,7 @@ async fn a_sender_of_another_type_is_refused_at_connect() {
     assert!(err.is_service_mismatch(), "{err:?}");
     let message = err.to_string();
     assert!(message.contains("u32"), "{message}");
-    assert!(message.contains("String"), "{message}");
+    assert!(message.contains("string"), "{message}");
 }
 
 #[test]

@@ -172,6 +172,7 @@ impl Raw {
         let hello = Hello {
             version,
             format: FormatId::Bincode.as_u8(),
+            flags: 0,
             max_frame: 1 << 20,
             signature: info.signature,
             service: info.name.to_owned(),

@@ -54,7 +54,9 @@ impl<T: Item> Sender<T> {
         let name = name
             .to_name()
             .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
-        let client = Client::connect(&name, service::info::<T>(), &options.client)
+        // A channel has one method: an item type that differs is refused at connect.
+        let strict = options.client.clone().strict_contract(true);
+        let client = Client::connect(&name, service::info::<T>(), &strict)
             .await
             .map_err(|err| {
                 if err.is_service_mismatch() {

@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use ferry_codec::schema::MethodSchema;
 use ferry_codec::{
     encode_request_with, flags, FormatId, Frame, FrameKind, HandshakeStatus, Hello, Welcome,
     PROTOCOL_VERSION,
 };
-use ferry_transport::{ReadHalf, Stream, WriteHalf};
+use ferry_transport::{Name, ReadHalf, Stream, WriteHalf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
@@ -20,6 +21,7 @@ use tokio::sync::{oneshot, Notify};
 use tracing::{debug, warn, Instrument};
 
 use crate::budget::{Budget, Held};
+use crate::client::binding::Binding;
 use crate::client::ClientOptions;
 use crate::contract::ServiceInfo;
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
@@ -37,6 +39,8 @@ pub(crate) type Connection = Engine<ClientRole>;
 pub(crate) struct ClientRole {
     pub(crate) service: &'static ServiceInfo,
     pub(crate) address: String,
+    /// The server's index for each method, or why it has none.
+    binding: Binding,
     next_id: AtomicU64,
     /// Stops the read loop once the last handle is gone.
     stop: Arc<Notify>,
@@ -67,22 +71,32 @@ impl Drop for Owner {
     }
 }
 
-/// Runs the handshake on `stream` and starts the connection task.
+/// Runs the handshake on `stream` and starts the connection task. `name`, when the client
+/// dialled one, is where the server's schemas can be read to explain a difference.
 pub(crate) async fn open(
     stream: Stream,
-    address: String,
+    name: Option<&Name>,
     service: &'static ServiceInfo,
     options: &ClientOptions,
 ) -> Result<(Arc<Connection>, Owner), Error> {
+    let address = name.map_or_else(|| "(stream)".to_owned(), Name::address);
     // Who the server is, before it learns anything from us.
     options
         .server_user
         .check(stream.peer_credentials(), &address)?;
+    let local = local_schemas(service)?;
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(512);
     let welcome = tokio::time::timeout(
         options.handshake_timeout,
-        handshake(&mut reader, &mut writer, &mut buf, service, options),
+        handshake(
+            &mut reader,
+            &mut writer,
+            &mut buf,
+            service,
+            local.is_some(),
+            options,
+        ),
     )
     .await
     .map_err(|_| {
@@ -94,9 +108,11 @@ pub(crate) async fn open(
             ),
         )
     })??;
+    let binding = bind(name, service, local, &welcome, options).await?;
     let role = ClientRole {
         service,
         address,
+        binding,
         next_id: AtomicU64::new(1),
         stop: Arc::new(Notify::new()),
         closed_signal: Notify::new(),
@@ -127,17 +143,105 @@ pub(crate) async fn open(
     Ok((Arc::clone(&connection), Owner { connection }))
 }
 
+/// The client's method schemas, when its service declares them: a type that cannot be
+/// described fails the connect (kind [`Usage`](ErrorKind::Usage)), naming the service, the
+/// method and the type.
+fn local_schemas(service: &'static ServiceInfo) -> Result<Option<&'static [MethodSchema]>, Error> {
+    if !service.has_schemas() {
+        return Ok(None);
+    }
+    service
+        .method_schemas()
+        .map(Some)
+        .map_err(|err| Error::new(ErrorKind::Usage, err.to_string()).with_source(err))
+}
+
+/// Maps the client's methods onto the server's: by name when the Welcome carries a method
+/// table, else as written. Reads the server's schemas (through its introspection service)
+/// to explain the methods that differ, when the client dialled a name.
+async fn bind(
+    name: Option<&Name>,
+    service: &'static ServiceInfo,
+    local: Option<&'static [MethodSchema]>,
+    welcome: &Welcome,
+    options: &ClientOptions,
+) -> Result<Binding, Error> {
+    let (Some(local), Some(table)) = (local, welcome.methods.as_ref()) else {
+        return Ok(Binding::default());
+    };
+    let mut binding = Binding::by_name(local, table);
+    let differing = binding.differing(service);
+    if !differing.is_empty() {
+        debug!(methods = ?differing, "methods whose schema differs from the server's");
+        if let Some(name) = name {
+            let server = Box::pin(server_schemas(name, service.name, options)).await;
+            binding.explain(local, &server);
+        }
+    }
+    if options.strict_contract {
+        binding.strict(service, Some(table))?;
+    }
+    Ok(binding)
+}
+
+/// The server's schemas of `service`, read through its introspection service; empty when
+/// they cannot be read (the difference is then reported without its place).
+async fn server_schemas(
+    name: &Name,
+    service: &str,
+    options: &ClientOptions,
+) -> std::collections::HashMap<String, MethodSchema> {
+    let mut schemas = std::collections::HashMap::new();
+    if service == crate::introspect::SERVICE_NAME {
+        return schemas;
+    }
+    let mut plain = options.clone();
+    plain.reconnect = None;
+    plain.strict_contract = false;
+    let description = async {
+        let client =
+            crate::introspect::IntrospectClient::connect_with(name.clone(), &plain).await?;
+        client.describe().await
+    };
+    let description = match tokio::time::timeout(options.handshake_timeout, description).await {
+        Ok(Ok(description)) => description,
+        Ok(Err(err)) => {
+            debug!(error = %err, "cannot read the server's schemas");
+            return schemas;
+        }
+        Err(_) => {
+            debug!("the server's schemas were not read in time");
+            return schemas;
+        }
+    };
+    let Some(described) = description.service(service) else {
+        return schemas;
+    };
+    for method in &described.methods {
+        match method.method_schema() {
+            Some(Ok(schema)) => {
+                schemas.insert(method.name.clone(), schema);
+            }
+            Some(Err(err)) => debug!(method = %method.name, error = %err, "unreadable schema"),
+            None => {}
+        }
+    }
+    schemas
+}
+
 /// Sends the Hello and reads the Welcome; fails unless the server accepted.
 async fn handshake(
     reader: &mut ReadHalf,
     writer: &mut WriteHalf,
     buf: &mut BytesMut,
     service: &'static ServiceInfo,
+    by_name: bool,
     options: &ClientOptions,
 ) -> Result<Welcome, Error> {
     let hello = Hello {
         version: PROTOCOL_VERSION,
         format: options.format.as_u8(),
+        flags: if by_name { Hello::BIND_BY_NAME } else { 0 },
         max_frame: options.max_frame,
         signature: service.signature,
         service: service.name.to_owned(),
@@ -369,6 +473,7 @@ impl Connection {
     where
         A: Serialize + ?Sized,
     {
+        let method = self.role.binding.server_index(self.role.service, method)?;
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = {
@@ -473,6 +578,7 @@ impl Connection {
         R: DeserializeOwned,
         T: Serialize + Send + 'static,
     {
+        let method = self.role.binding.server_index(self.role.service, method)?;
         let upload = upload.map(Streaming::into_source);
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);

@@ -32,6 +32,7 @@ pub struct ClientOptions {
     pub(crate) server_user: ServerUser,
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) keepalive: Option<Duration>,
+    pub(crate) strict_contract: bool,
 }
 
 impl Default for ClientOptions {
@@ -46,6 +47,7 @@ impl Default for ClientOptions {
             server_user: ServerUser::Any,
             reconnect: None,
             keepalive: None,
+            strict_contract: false,
         }
     }
 }
@@ -122,6 +124,21 @@ impl ClientOptions {
     /// sends no PING). A zero `interval` turns the keepalive off.
     pub fn keepalive(mut self, interval: Duration) -> Self {
         self.keepalive = Some(interval).filter(|interval| !interval.is_zero());
+        self
+    }
+
+    /// Refuse the connection unless the server's methods are exactly the client's (off by
+    /// default). By default a client connects to a server that hosts the service in another
+    /// version and binds its methods by name: a method whose schema matches is callable,
+    /// one the server lacks or has with another schema fails when called, with
+    /// [`ErrorKind::Incompatible`](crate::ErrorKind::Incompatible) (see
+    /// `docs/versioning.md`). With a strict contract any difference (a method missing on
+    /// either side, or with another schema) fails the connect with
+    /// [`ErrorKind::ServiceMismatch`](crate::ErrorKind::ServiceMismatch), naming the methods.
+    /// Against a version 1 server, or for a service without schemas, the whole-service
+    /// signature check applies as always.
+    pub fn strict_contract(mut self, strict: bool) -> Self {
+        self.strict_contract = strict;
         self
     }
 

@@ -183,6 +183,6 @@ impl Watcher {
         let stream = ferry_transport::connect_with(&self.name, &once)
             .await
             .map_err(Error::connect)?;
-        connection::open(stream, self.name.address(), self.service, &self.options).await
+        connection::open(stream, Some(&self.name), self.service, &self.options).await
     }
 }

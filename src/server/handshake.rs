@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use ferry_codec::{FormatId, HandshakeStatus, Hello, Welcome, PROTOCOL_VERSION};
+use ferry_codec::{
+    FormatId, HandshakeStatus, Hello, MethodTable, Welcome, METHOD_TABLE_VERSION, PROTOCOL_VERSION,
+};
 use ferry_transport::{PeerCredentials, ReadHalf, WriteHalf};
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, warn};
@@ -137,6 +139,8 @@ pub(crate) struct Accepted {
     pub(crate) service: Arc<dyn ServiceDispatch>,
     pub(crate) format: FormatId,
     pub(crate) version: u16,
+    /// The service's method table, sent in a version 2 Welcome.
+    pub(crate) table: Option<Arc<MethodTable>>,
 }
 
 /// A hello the server refuses, with the status and reason the client is told.
@@ -206,7 +210,12 @@ fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accep
         ));
     };
     let info = service.info();
-    if info.signature != hello.signature {
+    let table = shared.tables.get(info.name).cloned();
+    // A version 2 client that binds by name checks each method itself against the table.
+    let by_name = version >= METHOD_TABLE_VERSION
+        && hello.flags & Hello::BIND_BY_NAME != 0
+        && table.is_some();
+    if !by_name && info.signature != hello.signature {
         return Err(refuse(
             HandshakeStatus::SIGNATURE_MISMATCH,
             format!(
@@ -215,10 +224,17 @@ fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accep
             ),
         ));
     }
+    if by_name && info.signature != hello.signature {
+        debug!(
+            service = info.name,
+            "signatures differ; the client binds its methods by name"
+        );
+    }
     Ok(Accepted {
         service: Arc::clone(service),
         format,
         version,
+        table,
     })
 }
 
@@ -231,6 +247,7 @@ fn welcome(shared: &Shared, accepted: &Accepted) -> Welcome {
         max_frame: shared.options.max_frame,
         max_in_flight: u32::try_from(shared.options.max_in_flight).unwrap_or(u32::MAX),
         message: String::new(),
+        methods: accepted.table.as_deref().cloned(),
     }
 }
 
@@ -243,5 +260,6 @@ pub(crate) fn refusal(shared: &Shared, refused: &Refused) -> Welcome {
         max_frame: shared.options.max_frame,
         max_in_flight: 0,
         message: refused.message.clone(),
+        methods: None,
     }
 }

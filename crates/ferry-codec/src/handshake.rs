@@ -7,10 +7,12 @@ use bytes::BytesMut;
 use crate::{CodecError, MAGIC};
 
 mod hello;
+mod methods;
 mod status;
 mod welcome;
 
 pub use hello::Hello;
+pub use methods::{MethodEntry, MethodTable, MAX_METHOD_NAME, MAX_METHOD_TABLE};
 pub use status::HandshakeStatus;
 pub use welcome::Welcome;
 

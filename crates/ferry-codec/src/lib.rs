@@ -39,7 +39,10 @@ pub use frame::{
     begin_frame, begin_request, encode_frame_with, encode_request_with, finish_frame, Frame,
     FrameStart,
 };
-pub use handshake::{HandshakeStatus, Hello, Welcome, MAX_SERVICE_NAME, MAX_WELCOME_MESSAGE};
+pub use handshake::{
+    HandshakeStatus, Hello, MethodEntry, MethodTable, Welcome, MAX_METHOD_NAME, MAX_METHOD_TABLE,
+    MAX_SERVICE_NAME, MAX_WELCOME_MESSAGE,
+};
 pub use kind::{flags, FrameKind};
 pub use signature::signature_hash;
 pub use status::StatusCode;
@@ -48,8 +51,14 @@ pub use status::StatusCode;
 pub const MAGIC: [u8; 4] = *b"FRRY";
 
 /// The highest protocol version this crate speaks. Version 2 is version 1 plus the
-/// connection-level frames GOAWAY, PING and PONG.
+/// connection-level frames GOAWAY, PING and PONG, and the method table in an accepting
+/// [`Welcome`].
 pub const PROTOCOL_VERSION: u16 = 2;
+
+/// The first protocol version whose accepting [`Welcome`] carries the service's method
+/// table (and whose [`Hello`] may ask, with [`Hello::BIND_BY_NAME`], to be checked per
+/// method).
+pub const METHOD_TABLE_VERSION: u16 = 2;
 
 /// The first protocol version with GOAWAY, PING and PONG: a peer sends them only on a
 /// connection whose negotiated version is at least this.

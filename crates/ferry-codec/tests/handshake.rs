@@ -1,7 +1,7 @@
 //! Property tests of the handshake messages.
 
 use bytes::BytesMut;
-use ferry_codec::{CodecError, HandshakeStatus, Hello, Welcome, MAGIC};
+use ferry_codec::{CodecError, HandshakeStatus, Hello, MethodEntry, MethodTable, Welcome, MAGIC};
 use proptest::prelude::*;
 
 fn any_hello() -> impl Strategy<Value = Hello> {
@@ -11,14 +11,18 @@ fn any_hello() -> impl Strategy<Value = Hello> {
         any::<u32>(),
         any::<u64>(),
         "[a-zA-Z0-9_.é€-]{1,60}",
+        any::<u8>(),
     )
-        .prop_map(|(version, format, max_frame, signature, service)| Hello {
-            version,
-            format,
-            max_frame,
-            signature,
-            service,
-        })
+        .prop_map(
+            |(version, format, max_frame, signature, service, flags)| Hello {
+                version,
+                format,
+                flags,
+                max_frame,
+                signature,
+                service,
+            },
+        )
 }
 
 fn any_welcome() -> impl Strategy<Value = Welcome> {
@@ -29,15 +33,28 @@ fn any_welcome() -> impl Strategy<Value = Welcome> {
         any::<u32>(),
         any::<u32>(),
         "\\PC{0,300}",
+        proptest::option::of(proptest::collection::btree_map(
+            "[a-z_]{1,20}",
+            any::<u64>(),
+            0..20,
+        )),
     )
         .prop_map(
-            |(version, status, format, max_frame, max_in_flight, message)| Welcome {
+            |(version, status, format, max_frame, max_in_flight, message, methods)| Welcome {
                 version,
-                status: HandshakeStatus(status),
+                // Often an accepting one, so the method table is exercised.
+                status: HandshakeStatus(status % 4),
                 format,
                 max_frame,
                 max_in_flight,
                 message,
+                methods: methods.map(|methods| {
+                    let entries = methods
+                        .into_iter()
+                        .map(|(name, hash)| MethodEntry { name, hash })
+                        .collect();
+                    MethodTable::new(entries).unwrap()
+                }),
             },
         )
 }
@@ -79,7 +96,8 @@ proptest! {
         prop_assert!(rest.is_empty());
         prop_assert!(got.message.len() <= 1024);
         prop_assert!(welcome.message.starts_with(&got.message));
-        let expected = Welcome { message: got.message.clone(), ..welcome.clone() };
+        let methods = if welcome.has_table_section() { welcome.methods.clone() } else { None };
+        let expected = Welcome { message: got.message.clone(), methods, ..welcome.clone() };
         prop_assert_eq!(&got, &expected);
         if welcome.message.len() <= 1024 {
             prop_assert_eq!(got.message, welcome.message);

@@ -9,7 +9,7 @@ use std::fmt::Debug;
 use bytes::{Bytes, BytesMut};
 use ferry_codec::{
     begin_request, finish_frame, signature_hash, FormatId, Frame, FrameDecoder, FrameKind,
-    HandshakeStatus, Hello, StatusCode, Welcome, DEFAULT_MAX_FRAME,
+    HandshakeStatus, Hello, MethodEntry, MethodTable, StatusCode, Welcome, DEFAULT_MAX_FRAME,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -154,6 +154,7 @@ fn hello() {
     let hello = Hello {
         version: 2,
         format: FormatId::Bincode.as_u8(),
+        flags: Hello::BIND_BY_NAME,
         max_frame: 16 * 1024 * 1024,
         signature: signature_hash(CANONICAL),
         service: "Calc".to_owned(),
@@ -169,7 +170,22 @@ fn hello() {
 #[test]
 fn welcome_ok() {
     let doc = hex_block(&read_blocks(), "welcome-ok");
-    let welcome = Welcome::accept(FormatId::Bincode.as_u8(), DEFAULT_MAX_FRAME, 64);
+    let mut welcome = Welcome::accept(FormatId::Bincode.as_u8(), DEFAULT_MAX_FRAME, 64);
+    use ferry_codec::schema::{MethodSchema, TypeSchema};
+    let i64_ = || TypeSchema::of::<i64>().unwrap();
+    let add = MethodSchema::new("add", vec![i64_(), i64_()], i64_());
+    assert_eq!(
+        add.hash(),
+        0x72fa_6025_3074_a7b8,
+        "the hash of section 10.3"
+    );
+    welcome.methods = Some(
+        MethodTable::new(vec![MethodEntry {
+            name: add.name.clone(),
+            hash: add.hash(),
+        }])
+        .unwrap(),
+    );
     let mut out = BytesMut::new();
     welcome.encode(&mut out);
     assert_eq!(hex(&doc), hex(&out));

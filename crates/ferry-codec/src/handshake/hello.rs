@@ -15,6 +15,8 @@ pub struct Hello {
     pub version: u16,
     /// Payload format byte, see [`FormatId`].
     pub format: u8,
+    /// Flag bits: [`Hello::BIND_BY_NAME`]; the others are reserved, sent as 0 and ignored.
+    pub flags: u8,
     /// Largest frame body the client accepts.
     pub max_frame: u32,
     /// [`signature_hash`](crate::signature_hash) of the service as the client knows it.
@@ -24,11 +26,17 @@ pub struct Hello {
 }
 
 impl Hello {
+    /// Flag: the client binds its methods by name against the server's method table
+    /// (version 2 and later), so the server accepts it whatever its signature and leaves
+    /// the comparison, method by method, to the client.
+    pub const BIND_BY_NAME: u8 = 0x01;
+
     /// A hello for protocol [`PROTOCOL_VERSION`] with the [`DEFAULT_MAX_FRAME`] limit.
     pub fn new(service: impl Into<String>, signature: u64, format: FormatId) -> Hello {
         Hello {
             version: PROTOCOL_VERSION,
             format: format.as_u8(),
+            flags: 0,
             max_frame: DEFAULT_MAX_FRAME,
             signature,
             service: service.into(),
@@ -60,7 +68,7 @@ impl Hello {
         out.put_slice(&MAGIC);
         out.put_u16_le(self.version);
         out.put_u8(self.format);
-        out.put_u8(0); // flags, reserved
+        out.put_u8(self.flags);
         out.put_u32_le(self.max_frame);
         out.put_u64_le(self.signature);
         out.put_u8(name_len);
@@ -73,8 +81,7 @@ impl Hello {
     /// `Ok(None)` means more bytes are needed. Fails with [`CodecError::BadMagic`] as soon
     /// as four bytes are present and are not [`MAGIC`], with [`CodecError::BadHandshake`]
     /// for an empty service name and with [`CodecError::HandshakeNotUtf8`] for one that is
-    /// not valid UTF-8. Nothing is consumed unless a whole hello is returned. The flags byte
-    /// is ignored.
+    /// not valid UTF-8. Nothing is consumed unless a whole hello is returned.
     pub fn decode(buf: &mut BytesMut) -> Result<Option<Hello>, CodecError> {
         check_magic(buf)?;
         if buf.len() < FIXED_LEN {
@@ -93,6 +100,7 @@ impl Hello {
         let hello = Hello {
             version: u16_at(buf, 4),
             format: buf[6],
+            flags: buf[7],
             max_frame: u32_at(buf, 8),
             signature: u64_at(buf, 12),
             service,
@@ -110,6 +118,7 @@ mod tests {
         Hello {
             version: 1,
             format: 1,
+            flags: 0,
             max_frame: 0x0102_0304,
             signature: 0x1122_3344_5566_7788,
             service: "calc".to_owned(),

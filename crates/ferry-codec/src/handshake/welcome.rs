@@ -2,8 +2,11 @@
 
 use bytes::{Buf, BufMut, BytesMut};
 
-use super::{check_magic, text, u16_at, u32_at, HandshakeStatus, MAX_WELCOME_MESSAGE};
-use crate::{CodecError, MAGIC, PROTOCOL_VERSION};
+use super::{
+    check_magic, text, u16_at, u32_at, HandshakeStatus, MethodTable, MAX_METHOD_TABLE,
+    MAX_WELCOME_MESSAGE,
+};
+use crate::{CodecError, MAGIC, METHOD_TABLE_VERSION, PROTOCOL_VERSION};
 
 /// Length of the fixed part of a [`Welcome`], before the message.
 const FIXED_LEN: usize = 18;
@@ -23,6 +26,10 @@ pub struct Welcome {
     pub max_in_flight: u32,
     /// Empty on success; on rejection, says why.
     pub message: String,
+    /// The accepted service's method table. Travels only in an accepting welcome of version
+    /// 2 or later (ignored otherwise); `None` there means the service has no table and was
+    /// checked as a whole, by its signature.
+    pub methods: Option<MethodTable>,
 }
 
 impl Welcome {
@@ -35,6 +42,7 @@ impl Welcome {
             max_frame,
             max_in_flight,
             message: String::new(),
+            methods: None,
         }
     }
 
@@ -47,16 +55,29 @@ impl Welcome {
             max_frame: 0,
             max_in_flight: 0,
             message: message.into(),
+            methods: None,
         }
+    }
+
+    /// Whether this welcome carries a method table section: accepting, version 2 or later.
+    pub fn has_table_section(&self) -> bool {
+        self.status == HandshakeStatus::OK && self.version >= METHOD_TABLE_VERSION
     }
 
     /// Appends the encoded welcome to `out`.
     ///
     /// A message longer than 1024 bytes is cut at the last character boundary at or
-    /// before 1024 bytes.
+    /// before 1024 bytes. An accepting welcome of version 2 or later ends with the method
+    /// table's length (0 for none) and the table.
     pub fn encode(&self, out: &mut BytesMut) {
         let message = truncate_at_char_boundary(&self.message, MAX_WELCOME_MESSAGE).as_bytes();
-        out.reserve(FIXED_LEN + message.len());
+        let table = if self.has_table_section() {
+            Some(self.methods.as_ref())
+        } else {
+            None
+        };
+        let table_len = table.flatten().map_or(0, MethodTable::encoded_len);
+        out.reserve(FIXED_LEN + message.len() + 4 + table_len);
         out.put_slice(&MAGIC);
         out.put_u16_le(self.version);
         out.put_u8(self.status.0);
@@ -66,6 +87,13 @@ impl Welcome {
         // `message.len() <= 1024`, so it fits in a u16.
         out.put_u16_le(message.len() as u16);
         out.put_slice(message);
+        if let Some(table) = table {
+            // `MethodTable::new` keeps a table within MAX_METHOD_TABLE bytes.
+            out.put_u32_le(table_len as u32);
+            if let Some(table) = table {
+                table.encode(out);
+            }
+        }
     }
 
     /// Takes a welcome off the front of `buf`.
@@ -74,7 +102,9 @@ impl Welcome {
     /// as four bytes are present and are not [`MAGIC`], and with
     /// [`CodecError::BadHandshake`] if the message is longer than 1024 bytes, and with
     /// [`CodecError::HandshakeNotUtf8`] if it is not valid UTF-8 (the welcome is malformed,
-    /// whatever its status). Nothing is consumed unless a whole welcome is returned.
+    /// whatever its status), and with [`CodecError::BadHandshake`] for a method table longer
+    /// than [`MAX_METHOD_TABLE`] bytes or malformed. Nothing is consumed unless a whole
+    /// welcome is returned.
     pub fn decode(buf: &mut BytesMut) -> Result<Option<Welcome>, CodecError> {
         check_magic(buf)?;
         if buf.len() < FIXED_LEN {
@@ -92,14 +122,37 @@ impl Welcome {
             return Ok(None);
         }
         let message = text(&buf[FIXED_LEN..total], "welcome message")?;
-        let welcome = Welcome {
+        let mut welcome = Welcome {
             version: u16_at(buf, 4),
             status: HandshakeStatus(buf[6]),
             format: buf[7],
             max_frame: u32_at(buf, 8),
             max_in_flight: u32_at(buf, 12),
             message,
+            methods: None,
         };
+        let mut total = total;
+        if welcome.has_table_section() {
+            if buf.len() < total + 4 {
+                buf.reserve(total + 4 - buf.len());
+                return Ok(None);
+            }
+            let table_len = u32_at(buf, total) as usize;
+            if table_len > MAX_METHOD_TABLE {
+                return Err(CodecError::BadHandshake(format!(
+                    "method table of {table_len} bytes exceeds {MAX_METHOD_TABLE}"
+                )));
+            }
+            let start = total + 4;
+            total = start + table_len;
+            if buf.len() < total {
+                buf.reserve(total - buf.len());
+                return Ok(None);
+            }
+            if table_len > 0 {
+                welcome.methods = Some(MethodTable::decode(&buf[start..total])?);
+            }
+        }
         buf.advance(total);
         Ok(Some(welcome))
     }
@@ -129,6 +182,7 @@ mod tests {
             max_frame: 0x0102_0304,
             max_in_flight: 0x0A0B_0C0D,
             message: "no".to_owned(),
+            methods: None,
         };
         let mut out = BytesMut::new();
         welcome.encode(&mut out);
@@ -141,6 +195,57 @@ mod tests {
         );
         assert_eq!(Welcome::decode(&mut out).unwrap(), Some(welcome));
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn version_2_accept_carries_the_method_table() {
+        use super::super::MethodEntry;
+        let table = MethodTable::new(vec![MethodEntry {
+            name: "add".to_owned(),
+            hash: 0x1122_3344_5566_7788,
+        }])
+        .unwrap();
+        let mut welcome = Welcome::accept(0, 1000, 64);
+        welcome.methods = Some(table);
+        let mut wire = BytesMut::new();
+        welcome.encode(&mut wire);
+        assert_eq!(
+            &wire[FIXED_LEN..],
+            &[
+                14, 0, 0, 0, 1, 0, 3, b'a', b'd', b'd', 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22,
+                0x11
+            ]
+        );
+        // Byte by byte: nothing until the whole table is there.
+        let mut buf = BytesMut::new();
+        for (at, b) in wire.iter().enumerate() {
+            buf.put_u8(*b);
+            let got = Welcome::decode(&mut buf).unwrap();
+            assert_eq!(got.is_some(), at == wire.len() - 1, "at byte {at}");
+            if let Some(got) = got {
+                assert_eq!(got, welcome);
+            }
+        }
+        // No table: length 0.
+        let mut bare = BytesMut::new();
+        Welcome::accept(0, 1000, 64).encode(&mut bare);
+        assert_eq!(&bare[FIXED_LEN..], &[0, 0, 0, 0]);
+        // Version 1, or a refusal: no table section at all.
+        let mut v1 = welcome.clone();
+        v1.version = 1;
+        let mut out = BytesMut::new();
+        v1.encode(&mut out);
+        assert_eq!(out.len(), FIXED_LEN);
+        let back = Welcome::decode(&mut out).unwrap().unwrap();
+        assert_eq!(back.methods, None);
+        // An announced table over the limit is refused before it is read.
+        let mut huge = BytesMut::new();
+        Welcome::accept(0, 1000, 64).encode(&mut huge);
+        huge[FIXED_LEN..].copy_from_slice(&(MAX_METHOD_TABLE as u32 + 1).to_le_bytes());
+        assert!(matches!(
+            Welcome::decode(&mut huge),
+            Err(CodecError::BadHandshake(_))
+        ));
     }
 
     #[test]
@@ -175,7 +280,7 @@ mod tests {
     #[test]
     fn oversized_message_length_is_rejected() {
         let mut buf = BytesMut::new();
-        Welcome::accept(0, 1, 1).encode(&mut buf);
+        Welcome::reject(HandshakeStatus::BAD_HELLO, 0, "").encode(&mut buf);
         buf[16..18].copy_from_slice(&1025u16.to_le_bytes());
         let cap = buf.capacity();
         assert!(matches!(
