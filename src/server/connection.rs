@@ -187,6 +187,12 @@ impl Role for ServerRole {
         frame: Frame,
         held: Held,
     ) -> Result<(), Stop> {
+        // Id 0 is the connection's (an ERROR with it ends the connection): never a call's.
+        if frame.id == 0 {
+            return Err(Stop::violation(
+                "REQUEST with request id 0, which is reserved for the connection",
+            ));
+        }
         // Backpressure: with max_in_flight calls running, stop reading until one ends.
         let role = &connection.role;
         role.last_read.fetch_max(frame.id, Ordering::SeqCst);

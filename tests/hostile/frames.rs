@@ -91,3 +91,47 @@ async fn extension_frames_are_skipped() {
     raw.add(1, 2, 3).await;
     steady.finish().await;
 }
+
+#[tokio::test]
+async fn a_request_with_id_0_closes_the_connection() {
+    let (name, _server) = calc_server(ServerOptions::new()).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    raw.send_frame(&Frame::request(0, method("add"), args(&(1i64, 2i64))))
+        .await;
+    let message = raw.expect_error(0, StatusCode::PROTOCOL).await;
+    assert!(message.contains("id 0"), "{message}");
+    raw.expect_closed().await;
+    steady.finish().await;
+}
+
+#[tokio::test]
+async fn stream_frames_for_a_call_without_a_stream_are_ignored() {
+    let (name, _server) = calc_server(ServerOptions::new()).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    // Late frames of a stream that ended or was cancelled look exactly like these.
+    raw.send_frame(&Frame::credit(5, 16)).await;
+    raw.send_frame(&Frame::new(FrameKind::STREAM_END, 6, Bytes::new()))
+        .await;
+    raw.send_frame(&Frame::new(FrameKind::STREAM_ITEM, 7, args(&1u32)))
+        .await;
+    raw.add(8, 1, 2).await;
+    steady.finish().await;
+}
+
+#[tokio::test]
+async fn a_credit_shorter_than_its_count_closes_the_connection() {
+    let (name, _server) = calc_server(ServerOptions::new()).await;
+    let steady = Steady::start(&name).await;
+    let mut raw = Raw::calc(&name).await;
+    raw.send_frame(&Frame::new(
+        FrameKind::CREDIT,
+        5,
+        Bytes::from_static(&[1, 0]),
+    ))
+    .await;
+    raw.expect_error(0, StatusCode::PROTOCOL).await;
+    raw.expect_closed().await;
+    steady.finish().await;
+}
