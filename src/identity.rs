@@ -4,8 +4,6 @@
 mod authorization;
 mod server_user;
 
-use std::sync::OnceLock;
-
 use ferry_transport::PeerCredentials;
 use tracing::warn;
 
@@ -18,23 +16,16 @@ pub(crate) const SID_LOCAL_SYSTEM: &str = "S-1-5-18";
 /// elevated administrator's token reports).
 pub(crate) const SID_ADMINISTRATORS: &str = "S-1-5-32-544";
 
-/// The user this process runs as, as the transport reports it for a peer (uid and gid on
-/// Unix, the SID on Windows). `None` when the platform cannot tell.
+/// The user this process runs as, in the form the transport reports a peer (uid and gid on
+/// Unix, the SID on Windows), without the process id. `None` when the platform cannot tell.
 ///
-/// Learned once, from the two ends of a [`pair`](ferry_transport::pair), whose peer
-/// credentials name this process: so the answer comes from the same code that reports
-/// every peer, on every platform. A failure is not remembered; the next call tries again.
-/// Must be called inside a tokio runtime.
-pub(crate) fn own_user() -> Option<&'static PeerCredentials> {
-    static OWN: OnceLock<PeerCredentials> = OnceLock::new();
-    if let Some(own) = OWN.get() {
-        return Some(own);
-    }
-    match ferry_transport::pair() {
-        Ok((stream, _other)) => {
-            let own = stream.peer_credentials().clone().with_pid(None);
-            Some(OWN.get_or_init(|| own))
-        }
+/// Read from the operating system at each call ([`PeerCredentials::of_this_process`]:
+/// `geteuid`/`getegid` on Unix, the process token on Windows), so it needs no connection
+/// and no file descriptor: a server out of descriptors still knows who it is. A server
+/// reads it once, when it binds; a client when it connects.
+pub(crate) fn own_user() -> Option<PeerCredentials> {
+    match PeerCredentials::of_this_process() {
+        Ok(own) => Some(own.with_pid(None)),
         Err(err) => {
             warn!(error = %err, "cannot learn the user this process runs as");
             None
@@ -43,7 +34,7 @@ pub(crate) fn own_user() -> Option<&'static PeerCredentials> {
 }
 
 /// Whether `peer` runs as the same user as `own`, or as the superuser (root; on Windows
-/// LocalSystem or the Administrators group).
+/// LocalSystem, or a token with the Administrators group enabled).
 ///
 /// Decides on the user identity only, never on the process id. A side whose user the
 /// platform did not report (a `None` uid on Unix, a `None` SID on Windows) never matches:
@@ -53,6 +44,9 @@ pub(crate) fn is_same_user_or_admin(peer: &PeerCredentials, own: &PeerCredential
         if uid == 0 || Some(uid) == own.uid() {
             return true;
         }
+    }
+    if peer.administrator() {
+        return true;
     }
     if let Some(sid) = peer.sid() {
         if sid_is_admin(sid) || own.sid().is_some_and(|own| sid_matches(sid, own)) {
@@ -74,10 +68,15 @@ pub(crate) fn sid_matches(a: &str, b: &str) -> bool {
 
 /// `peer`'s user for a log line or an error message.
 pub(crate) fn describe(peer: &PeerCredentials) -> String {
-    match (peer.uid(), peer.sid()) {
+    let user = match (peer.uid(), peer.sid()) {
         (Some(uid), _) => format!("uid {uid}"),
         (None, Some(sid)) => format!("SID {sid}"),
         (None, None) => "an unknown user".to_owned(),
+    };
+    if peer.administrator() {
+        format!("{user} (an administrator)")
+    } else {
+        user
     }
 }
 
@@ -131,6 +130,16 @@ mod tests {
     }
 
     #[test]
+    fn windows_administrators_token() {
+        let own = windows("S-1-5-21-1-2-3-1001");
+        let admin = windows("S-1-5-21-1-2-3-500").with_administrator(true);
+        assert!(is_same_user_or_admin(&admin, &own));
+        // The flag alone, with no user reported, still names an administrator.
+        let flag_only = PeerCredentials::new().with_administrator(true);
+        assert!(is_same_user_or_admin(&flag_only, &own));
+    }
+
+    #[test]
     fn descriptions() {
         assert_eq!(describe(&unix(7)), "uid 7");
         assert_eq!(describe(&windows("S-1-5-18")), "SID S-1-5-18");
@@ -138,15 +147,16 @@ mod tests {
     }
 
     #[cfg(unix)]
-    #[tokio::test]
-    async fn own_user_is_this_process_user() {
+    #[test]
+    fn own_user_is_this_process_user() {
         let own = own_user().expect("own user");
         let meta = std::fs::metadata("/proc/self").ok();
         assert!(own.uid().is_some());
+        assert_eq!(own.pid(), None);
         if let Some(meta) = meta {
             use std::os::unix::fs::MetadataExt;
             assert_eq!(own.uid(), Some(meta.uid()));
         }
-        assert!(is_same_user_or_admin(own, own));
+        assert!(is_same_user_or_admin(&own, &own));
     }
 }

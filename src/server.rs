@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_codec::MethodTable;
-use ferry_transport::{Listener, Stream, ToName};
+use ferry_transport::{Listener, PeerCredentials, Stream, ToName};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{debug, error, info, warn, Instrument};
@@ -183,6 +183,9 @@ pub(crate) struct Shared {
     pub(crate) admission: Arc<Admission>,
     /// The bytes all connections hold, against `memory_budget`.
     pub(crate) memory: Arc<Pool>,
+    /// The user this server runs as, read when it bound (`geteuid` on Unix), for the
+    /// default authorization rule.
+    pub(crate) own_user: Option<PeerCredentials>,
 }
 
 impl Shared {
@@ -214,6 +217,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             admission,
             memory,
+            own_user: crate::identity::own_user(),
         })
     }
 

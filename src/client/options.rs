@@ -11,7 +11,9 @@ use crate::client::Reconnect;
 
 /// How a client connects and calls. The defaults: bincode payloads, fail at once when no
 /// server is there (see [`ClientOptions::wait_for_server`]), 5 s to connect and to complete
-/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue, no reconnection, no keepalive.
+/// the handshake, no call deadline, 16 MiB frames, 1 MiB write queue, no reconnection, no
+/// keepalive, and a server that runs as this client's user or the superuser
+/// ([`ServerUser::SameUser`]).
 ///
 /// ```
 /// use std::time::Duration;
@@ -44,7 +46,7 @@ impl Default for ClientOptions {
             timeout: None,
             max_frame: DEFAULT_MAX_FRAME,
             write_queue_limit: 1024 * 1024,
-            server_user: ServerUser::Any,
+            server_user: ServerUser::SameUser,
             reconnect: None,
             keepalive: None,
             strict_contract: false,
@@ -104,10 +106,13 @@ impl ClientOptions {
         self
     }
 
-    /// The user the server must run as (default [`ServerUser::Any`]: no check). Checked
-    /// right after connecting, before anything is sent; a mismatch fails the connect with
+    /// The user the server must run as (default [`ServerUser::SameUser`]: this client's
+    /// user or the superuser, for every kind of name). Checked right after connecting,
+    /// before anything is sent; a mismatch fails the connect with
     /// [`ErrorKind::ServerIdentity`](crate::ErrorKind::ServerIdentity). Guards against a
-    /// process squatting the endpoint name or impersonating the server.
+    /// process squatting the endpoint name or impersonating the server. To call a server
+    /// of another user, name it ([`ServerUser::Uid`], [`ServerUser::Sid`]);
+    /// [`ServerUser::Any`] turns the check off.
     pub fn server_user(mut self, user: ServerUser) -> Self {
         self.server_user = user;
         self

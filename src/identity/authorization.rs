@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ferry_transport::PeerCredentials;
 
-use super::{describe, is_same_user_or_admin, own_user};
+use super::{describe, is_same_user_or_admin};
 
 /// A user-supplied check of a peer's credentials.
 pub(crate) type Check = dyn Fn(&PeerCredentials) -> bool + Send + Sync + 'static;
@@ -35,12 +35,17 @@ impl fmt::Debug for Authorization {
 
 impl Authorization {
     /// `Ok(())` when `peer` may connect, else the reason it may not (told to the client
-    /// and logged).
-    pub(crate) fn check(&self, peer: &PeerCredentials) -> Result<(), String> {
+    /// and logged). `own` is the server's user, read once when it bound
+    /// ([`own_user`](super::own_user)).
+    pub(crate) fn check(
+        &self,
+        peer: &PeerCredentials,
+        own: Option<&PeerCredentials>,
+    ) -> Result<(), String> {
         match self {
             Authorization::AnyUser => Ok(()),
             Authorization::SameUser => {
-                let Some(own) = own_user() else {
+                let Some(own) = own else {
                     return Err(
                         "the server cannot tell which user it runs as, so it admits no one"
                             .to_owned(),
@@ -85,13 +90,13 @@ mod tests {
 
     #[test]
     fn any_and_custom() {
-        assert!(Authorization::AnyUser.check(&peer(12345)).is_ok());
+        assert!(Authorization::AnyUser.check(&peer(12345), None).is_ok());
         assert!(Authorization::AnyUser
-            .check(&PeerCredentials::default())
+            .check(&PeerCredentials::default(), None)
             .is_ok());
         let only_7 = Authorization::Custom(Arc::new(|p: &PeerCredentials| p.uid() == Some(7)));
-        assert!(only_7.check(&peer(7)).is_ok());
-        let refused = only_7.check(&peer(8)).unwrap_err();
+        assert!(only_7.check(&peer(7), None).is_ok());
+        let refused = only_7.check(&peer(8), None).unwrap_err();
         assert_eq!(
             refused,
             "the server's authorization check refused uid 8 (pid 42)"
@@ -99,16 +104,19 @@ mod tests {
         assert_eq!(format!("{only_7:?}"), "Custom(..)");
     }
 
-    #[cfg(unix)]
-    #[tokio::test]
-    async fn same_user_admits_own_user_and_root_only() {
-        let own = own_user().expect("own user").uid().expect("own uid");
+    #[test]
+    fn same_user_admits_own_user_and_root_only() {
+        let own = peer(1000);
         let policy = Authorization::default();
-        assert!(policy.check(&peer(own)).is_ok());
-        assert!(policy.check(&peer(0)).is_ok());
-        let other = own.wrapping_add(1).max(1);
-        let refused = policy.check(&peer(other)).unwrap_err();
-        assert!(refused.contains(&format!("not uid {other}")), "{refused}");
-        assert!(policy.check(&PeerCredentials::default()).is_err());
+        assert!(policy.check(&peer(1000), Some(&own)).is_ok());
+        assert!(policy.check(&peer(0), Some(&own)).is_ok());
+        let refused = policy.check(&peer(1001), Some(&own)).unwrap_err();
+        assert!(refused.contains("not uid 1001"), "{refused}");
+        assert!(policy
+            .check(&PeerCredentials::default(), Some(&own))
+            .is_err());
+        // A server that cannot tell who it is admits no one by this rule.
+        let refused = policy.check(&peer(1000), None).unwrap_err();
+        assert!(refused.contains("cannot tell"), "{refused}");
     }
 }

@@ -10,24 +10,31 @@ use crate::error::{Error, ErrorKind};
 /// [`ClientOptions::server_user`](crate::ClientOptions::server_user)).
 ///
 /// The check reads the credentials the operating system reports for the server end of
-/// the connection, so a process that squats the endpoint name, or a rogue pipe server,
+/// the connection (Unix: the socket's peer credentials; Windows: the token of the pipe's
+/// server process), so a process that squats the endpoint name, or a rogue pipe server,
 /// is caught before the client tells it anything. A mismatch fails the connect with
 /// [`ErrorKind::ServerIdentity`].
 ///
+/// The default is [`ServerUser::SameUser`], for every kind of name. To reach a server of
+/// another user, name that user, or use [`ServerUser::Any`] to trust whatever answers:
+///
 /// ```
 /// use ferry::{ClientOptions, ServerUser};
-/// // A CLI talking to a root daemon:
-/// let options = ClientOptions::new().server_user(ServerUser::Uid(0));
-/// # drop(options);
+/// // A CLI run by root talking to a daemon that runs as uid 998:
+/// let options = ClientOptions::new().server_user(ServerUser::Uid(998));
+/// // Any server at all (the endpoint's place and permissions are trusted instead):
+/// let anyone = ClientOptions::new().server_user(ServerUser::Any);
+/// # drop((options, anyone));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerUser {
-    /// No check (the default): the endpoint's location and permissions are trusted.
-    #[default]
+    /// No check: whatever answers at the name is trusted, whoever runs it.
     Any,
-    /// The user this client runs as, or the superuser (root; on Windows LocalSystem or
-    /// the Administrators group), who could impersonate any server anyway.
+    /// The user this client runs as, or the superuser (root; on Windows LocalSystem or a
+    /// token with the Administrators group enabled), who could impersonate any server
+    /// anyway. The default.
+    #[default]
     SameUser,
     /// Exactly this Unix user id. Never matches on Windows.
     Uid(u32),
@@ -43,8 +50,11 @@ impl ServerUser {
             ServerUser::Any => return Ok(()),
             ServerUser::SameUser => match own_user() {
                 Some(own) => (
-                    is_same_user_or_admin(server, own),
-                    format!("this client's user ({}) or an administrator", describe(own)),
+                    is_same_user_or_admin(server, &own),
+                    format!(
+                        "this client's user ({}) or an administrator",
+                        describe(&own)
+                    ),
                 ),
                 None => (
                     false,
@@ -63,7 +73,10 @@ impl ServerUser {
         Err(Error::new(
             ErrorKind::ServerIdentity,
             format!(
-                "the server at {address} runs as {}, not as {wanted} as required (pid {})",
+                "the server at {address} runs as {}, not as {wanted} as required (pid {}); \
+                 nothing was sent to it. If that server is the one you want, say whom to \
+                 expect with ClientOptions::server_user (ServerUser::Uid, ServerUser::Sid, \
+                 or ServerUser::Any to trust any)",
                 describe(server),
                 server
                     .pid()
@@ -95,10 +108,14 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::ServerIdentity);
         assert!(err.is_server_identity());
-        assert_eq!(
-            err.to_string(),
-            "the server at /run/x.sock runs as uid 6, not as uid 5 as required (pid 9)"
+        assert!(
+            err.to_string().starts_with(
+                "the server at /run/x.sock runs as uid 6, not as uid 5 as required (pid 9); \
+                 nothing was sent to it."
+            ),
+            "{err}"
         );
+        assert!(err.to_string().contains("ServerUser::Any"), "{err}");
         assert!(ServerUser::Sid("S-1-5-18".into())
             .check(&server(0), "x")
             .is_err());
@@ -109,9 +126,14 @@ mod tests {
         assert!(ServerUser::Uid(0).check(&system, "x").is_err());
     }
 
+    #[test]
+    fn same_user_is_the_default() {
+        assert_eq!(ServerUser::default(), ServerUser::SameUser);
+    }
+
     #[cfg(unix)]
-    #[tokio::test]
-    async fn same_user() {
+    #[test]
+    fn same_user() {
         let own = own_user().expect("own user").uid().expect("own uid");
         assert!(ServerUser::SameUser.check(&server(own), "x").is_ok());
         assert!(ServerUser::SameUser.check(&server(0), "x").is_ok());

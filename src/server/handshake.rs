@@ -157,7 +157,11 @@ fn refuse(status: HandshakeStatus, message: String) -> Refused {
 /// shutdown.
 fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accepted, Refused> {
     // First, so a refused peer learns nothing about the services hosted here.
-    if let Err(reason) = shared.options.authorization.check(peer) {
+    if let Err(reason) = shared
+        .options
+        .authorization
+        .check(peer, shared.own_user.as_ref())
+    {
         return Err(refuse(HandshakeStatus::NOT_AUTHORIZED, reason));
     }
     if *shared.shutdown.borrow() {

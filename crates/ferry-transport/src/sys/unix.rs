@@ -35,6 +35,20 @@ pub(crate) fn is_absent(_error: &io::Error) -> bool {
     false
 }
 
+/// Who this process runs as: its id and effective user and group ids.
+pub(crate) fn own_credentials(
+) -> Result<crate::credentials::PeerCredentials, crate::error::TransportError> {
+    // SAFETY: getegid has no preconditions, touches no memory we own and cannot fail.
+    let gid = unsafe { libc::getegid() };
+    Ok(crate::credentials::PeerCredentials {
+        pid: Some(std::process::id()),
+        uid: Some(effective_uid()),
+        gid: Some(gid),
+        sid: None,
+        administrator: false,
+    })
+}
+
 /// The effective user id of this process.
 pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions, touches no memory we own and cannot fail.

@@ -21,6 +21,21 @@ pub(crate) use target::Target;
 
 use std::io;
 
+/// Who this process runs as: its id, and its token's user SID and groups.
+pub(crate) fn own_credentials(
+) -> Result<crate::credentials::PeerCredentials, crate::error::TransportError> {
+    let identity = security::current_identity().map_err(|err| {
+        crate::error::TransportError::io("read the process token", "this process", err)
+    })?;
+    Ok(crate::credentials::PeerCredentials {
+        pid: Some(std::process::id()),
+        uid: None,
+        gid: None,
+        sid: Some(identity.sid),
+        administrator: identity.administrator,
+    })
+}
+
 /// The pipe a plain name maps to.
 pub(crate) fn plain_address(plain: &str) -> String {
     format!(r"\\.\pipe\{plain}")

@@ -27,6 +27,7 @@ fn credentials(stream: &UnixStream) -> PeerCredentials {
             uid: Some(cred.uid()),
             gid: Some(cred.gid()),
             sid: None,
+            administrator: false,
         },
         Err(err) => {
             tracing::warn!(error = %err, "cannot read peer credentials");

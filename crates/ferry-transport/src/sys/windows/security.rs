@@ -1,4 +1,5 @@
-//! Security descriptors for pipe instances, and the user SIDs of processes.
+//! Security descriptors for pipe instances, and who processes run as (their token's user
+//! SID and whether it holds the Administrators group).
 
 use std::ffi::c_void;
 use std::io;
@@ -9,8 +10,9 @@ use windows_sys::Win32::Security::Authorization::{
     ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
 use windows_sys::Win32::Security::{
-    GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY,
-    TOKEN_USER,
+    GetTokenInformation, IsWellKnownSid, TokenGroups, TokenUser, WinBuiltinAdministratorsSid,
+    PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, SID_AND_ATTRIBUTES, TOKEN_GROUPS,
+    TOKEN_INFORMATION_CLASS, TOKEN_QUERY, TOKEN_USER,
 };
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, OpenProcess, OpenProcessToken, PROCESS_QUERY_LIMITED_INFORMATION,
@@ -112,15 +114,30 @@ impl Drop for OwnedHandle {
     }
 }
 
-/// The user SID of this process, as `S-1-5-...`.
-pub(crate) fn current_user_sid() -> io::Result<String> {
-    // SAFETY: GetCurrentProcess returns a pseudo handle that needs no closing.
-    let process = unsafe { GetCurrentProcess() };
-    token_user_sid(process)
+/// Who a process runs as, read from its access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TokenIdentity {
+    /// The token's user, as `S-1-5-...`.
+    pub(crate) sid: String,
+    /// Whether the token has the Administrators group enabled: an elevated administrator
+    /// or LocalSystem (a filtered administrator token holds the group for deny only).
+    pub(crate) administrator: bool,
 }
 
-/// The user SID of process `pid`, when this process may query it.
-pub(crate) fn process_user_sid(pid: u32) -> Option<String> {
+/// The user SID of this process, as `S-1-5-...`.
+pub(crate) fn current_user_sid() -> io::Result<String> {
+    current_identity().map(|identity| identity.sid)
+}
+
+/// Who this process runs as.
+pub(crate) fn current_identity() -> io::Result<TokenIdentity> {
+    // SAFETY: GetCurrentProcess returns a pseudo handle that needs no closing.
+    let process = unsafe { GetCurrentProcess() };
+    token_identity(process)
+}
+
+/// Who process `pid` runs as, when this process may query it.
+pub(crate) fn process_identity(pid: u32) -> Option<TokenIdentity> {
     // SAFETY: plain call; a null result is checked below.
     let process = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
     if process.is_null() {
@@ -128,21 +145,36 @@ pub(crate) fn process_user_sid(pid: u32) -> Option<String> {
         return None;
     }
     let process = OwnedHandle(process);
-    token_user_sid(process.0)
+    token_identity(process.0)
         .inspect_err(|err| tracing::debug!(pid, error = %err, "cannot read peer user"))
         .ok()
 }
 
-/// Reads `TokenUser` from the token of `process` and formats its SID.
-fn token_user_sid(process: HANDLE) -> io::Result<String> {
+/// The user SID of process `pid`, when this process may query it.
+#[cfg(test)]
+pub(crate) fn process_user_sid(pid: u32) -> Option<String> {
+    process_identity(pid).map(|identity| identity.sid)
+}
+
+/// Reads the user and the groups of the token of `process`.
+fn token_identity(process: HANDLE) -> io::Result<TokenIdentity> {
     let mut token: HANDLE = ptr::null_mut();
     // SAFETY: `process` is a valid process handle; `token` is a valid out pointer.
     if unsafe { OpenProcessToken(process, TOKEN_QUERY, &mut token) } == 0 {
         return Err(io::Error::last_os_error());
     }
     let token = OwnedHandle(token);
-    // TOKEN_USER holds a pointer into the same buffer, so the buffer must be aligned for
-    // pointers: use u64 words.
+    let sid = token_user_sid(&token)?;
+    let administrator = token_has_administrators(&token).unwrap_or_else(|err| {
+        tracing::debug!(error = %err, "cannot read token groups");
+        false
+    });
+    Ok(TokenIdentity { sid, administrator })
+}
+
+/// `GetTokenInformation` of `class` into a buffer of u64 words: the structures it returns
+/// hold pointers into the same buffer, so it must be aligned for pointers.
+fn token_information(token: &OwnedHandle, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
     let mut buf = vec![0u64; 16];
     loop {
         let len = u32::try_from(buf.len() * 8).unwrap_or(u32::MAX);
@@ -151,21 +183,26 @@ fn token_user_sid(process: HANDLE) -> io::Result<String> {
         let ok = unsafe {
             GetTokenInformation(
                 token.0,
-                TokenUser,
+                class,
                 buf.as_mut_ptr().cast::<c_void>(),
                 len,
                 &mut needed,
             )
         };
         if ok != 0 {
-            break;
+            return Ok(buf);
         }
         let err = io::Error::last_os_error();
-        if needed as usize <= buf.len() * 8 || needed > 64 * 1024 {
+        if needed as usize <= buf.len() * 8 || needed > 256 * 1024 {
             return Err(err);
         }
         buf = vec![0u64; (needed as usize).div_ceil(8)];
     }
+}
+
+/// The token's user SID as text.
+fn token_user_sid(token: &OwnedHandle) -> io::Result<String> {
+    let buf = token_information(token, TokenUser)?;
     // SAFETY: the call succeeded, so the buffer starts with an initialized TOKEN_USER,
     // suitably aligned (u64 words).
     let user = unsafe { &*buf.as_ptr().cast::<TOKEN_USER>() };
@@ -187,6 +224,32 @@ fn token_user_sid(process: HANDLE) -> io::Result<String> {
         sid
     };
     Ok(sid)
+}
+
+/// `SE_GROUP_ENABLED`: the group counts in access checks.
+const GROUP_ENABLED: u32 = 0x4;
+/// `SE_GROUP_USE_FOR_DENY_ONLY`: the group only denies (a filtered administrator token).
+const GROUP_DENY_ONLY: u32 = 0x10;
+
+/// Whether the token holds the Administrators group enabled (not for deny only).
+fn token_has_administrators(token: &OwnedHandle) -> io::Result<bool> {
+    let buf = token_information(token, TokenGroups)?;
+    // SAFETY: the call succeeded, so the buffer starts with an initialized TOKEN_GROUPS,
+    // suitably aligned (u64 words).
+    let groups = unsafe { &*buf.as_ptr().cast::<TOKEN_GROUPS>() };
+    let count = groups.GroupCount as usize;
+    // The entries follow each other from `Groups`; never read past the buffer.
+    let room = (buf.len() * 8).saturating_sub(std::mem::offset_of!(TOKEN_GROUPS, Groups))
+        / size_of::<SID_AND_ATTRIBUTES>();
+    // SAFETY: `Groups` starts an array of `GroupCount` entries inside `buf` (bounded by
+    // `room` above); each SID points into `buf`, which lives until the end of this function.
+    let entries = unsafe { std::slice::from_raw_parts(groups.Groups.as_ptr(), count.min(room)) };
+    Ok(entries.iter().any(|group| {
+        group.Attributes & GROUP_ENABLED != 0
+            && group.Attributes & GROUP_DENY_ONLY == 0
+            // SAFETY: the SID points into `buf` (see above).
+            && unsafe { IsWellKnownSid(group.Sid, WinBuiltinAdministratorsSid) } != 0
+    }))
 }
 
 /// `s` as NUL-terminated UTF-16.
@@ -216,6 +279,9 @@ mod tests {
         let sid = current_user_sid().unwrap();
         assert!(sid.starts_with("S-1-"), "{sid}");
         assert_eq!(process_user_sid(std::process::id()).as_deref(), Some(&*sid));
+        let own = current_identity().unwrap();
+        assert_eq!(own.sid, sid);
+        assert_eq!(process_identity(std::process::id()), Some(own));
         let sd = SecurityDescriptor::for_access(&PipeAccess::Owner).unwrap();
         assert!(sd.sddl().contains(&sid));
         assert!(SecurityDescriptor::from_sddl("not sddl").is_err());

@@ -22,7 +22,7 @@ use windows_sys::Win32::Foundation::{
 use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPipeServerProcessId};
 use windows_sys::Win32::System::IO::CancelIoEx;
 
-use super::security::process_user_sid;
+use super::security::process_identity;
 use crate::credentials::PeerCredentials;
 use crate::sys::Connected;
 
@@ -279,11 +279,13 @@ fn credentials_of(ok: bool, pid: u32, side: &str) -> PeerCredentials {
         tracing::warn!(error = %io::Error::last_os_error(), side, "cannot read the peer process id");
         return PeerCredentials::default();
     }
+    let identity = process_identity(pid);
     PeerCredentials {
         pid: Some(pid),
         uid: None,
         gid: None,
-        sid: process_user_sid(pid),
+        administrator: identity.as_ref().is_some_and(|id| id.administrator),
+        sid: identity.map(|id| id.sid),
     }
 }
 
