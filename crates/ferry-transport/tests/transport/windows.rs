@@ -233,6 +233,10 @@ async fn both_sides_know_the_peer_process_and_user() {
     assert!(sid.starts_with("S-1-"), "{sid}");
     assert_eq!(client.peer_credentials().sid(), Some(&*sid));
     assert_eq!(client.peer_credentials().uid(), None);
+    // Both ends read the same token as this process reads of itself, groups included.
+    let own = ferry_transport::PeerCredentials::of_this_process().unwrap();
+    assert_eq!(client.peer_credentials(), &own);
+    assert_eq!(server.peer_credentials(), &own);
 }
 
 #[tokio::test]
