@@ -245,11 +245,15 @@ fn token_has_administrators(token: &OwnedHandle) -> io::Result<bool> {
     // `room` above); each SID points into `buf`, which lives until the end of this function.
     let entries = unsafe { std::slice::from_raw_parts(groups.Groups.as_ptr(), count.min(room)) };
     Ok(entries.iter().any(|group| {
-        group.Attributes & GROUP_ENABLED != 0
-            && group.Attributes & GROUP_DENY_ONLY == 0
+        grants_access(group.Attributes)
             // SAFETY: the SID points into `buf` (see above).
             && unsafe { IsWellKnownSid(group.Sid, WinBuiltinAdministratorsSid) } != 0
     }))
+}
+
+/// Whether a group with these attributes counts for access: enabled, and not deny-only.
+fn grants_access(attributes: u32) -> bool {
+    attributes & GROUP_ENABLED != 0 && attributes & GROUP_DENY_ONLY == 0
 }
 
 /// `s` as NUL-terminated UTF-16.
@@ -272,6 +276,17 @@ mod tests {
         assert!(wide.starts_with(&sddl) && wide.ends_with("(A;;GRGW;;;AU)"));
         let custom = sddl_for(&PipeAccess::Sddl("D:(A;;GA;;;WD)".into()), "S-1-1");
         assert_eq!(custom, "D:(A;;GA;;;WD)");
+    }
+
+    #[test]
+    fn only_enabled_groups_grant_access() {
+        // Mandatory, enabled by default, enabled: an elevated administrator's group.
+        assert!(grants_access(0x7));
+        // A filtered (not elevated) administrator token: deny only.
+        assert!(!grants_access(GROUP_DENY_ONLY));
+        assert!(!grants_access(GROUP_DENY_ONLY | GROUP_ENABLED));
+        // Present but disabled.
+        assert!(!grants_access(0x2));
     }
 
     #[test]
