@@ -121,6 +121,12 @@ impl ChildProcess {
         .await
         .expect("run kill -STOP");
         assert!(status.success(), "kill -STOP {pid} failed");
+        // The signal is sent, but a thread running on another core stops a moment later: wait
+        // until every thread of the child is stopped, where /proc says so (Linux).
+        eventually("every thread of the child is stopped", || {
+            all_threads_stopped(pid)
+        })
+        .await;
     }
 
     /// SIGKILL, then wait until the process is gone.
@@ -134,6 +140,22 @@ impl Drop for ChildProcess {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
+}
+
+/// Whether every thread of process `pid` is stopped (state `T`), read from
+/// `/proc/<pid>/task/*/stat`; `true` where there is no such file system.
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| {
+            // The state follows the command name, which is in parentheses.
+            stat.rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .is_some_and(|state| state == "T" || state == "t")
+        })
+    })
 }
 
 /// Polls `condition` every few milliseconds until it holds (bounded).
