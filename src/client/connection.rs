@@ -537,12 +537,7 @@ impl Connection {
             self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
             reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
         };
-        let frame = match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, exchange)
-                .await
-                .unwrap_or_else(|_| Err(Error::deadline(timeout))),
-            None => exchange.await,
-        };
+        let frame = within_deadline(timeout, exchange).await;
         guard.done = frame.is_ok();
         let frame = frame?;
         if frame.kind != FrameKind::RESPONSE {
@@ -637,12 +632,7 @@ impl Connection {
                 }
             }
         };
-        let frame = match timeout {
-            Some(timeout) => tokio::time::timeout(timeout, exchange)
-                .await
-                .unwrap_or_else(|_| Err(Error::deadline(timeout))),
-            None => exchange.await,
-        };
+        let frame = within_deadline(timeout, exchange).await;
         guard.done = frame.is_ok();
         let frame = frame?;
         if frame.kind == FrameKind::RESPONSE {
@@ -710,5 +700,18 @@ impl Drop for CallGuard<'_> {
         if was_waiting && self.sent {
             self.connection.send_cancel(self.id);
         }
+    }
+}
+
+/// Runs a call's `exchange`, failing it with `DeadlineExceeded` when `timeout` passes first.
+async fn within_deadline<T>(
+    timeout: Option<Duration>,
+    exchange: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, exchange)
+            .await
+            .unwrap_or_else(|_| Err(Error::deadline(timeout))),
+        None => exchange.await,
     }
 }
