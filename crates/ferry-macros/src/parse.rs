@@ -3,8 +3,8 @@
 use proc_macro2::TokenStream;
 use syn::spanned::Spanned;
 use syn::{
-    Attribute, FnArg, Ident, ItemTrait, LitStr, Pat, ReturnType, TraitItem, TraitItemFn, Type,
-    Visibility,
+    Attribute, FnArg, Ident, ItemTrait, LitStr, Pat, ReturnType, Signature, TraitItem, TraitItemFn,
+    Type, Visibility,
 };
 
 /// A service trait as the expansion needs it.
@@ -46,24 +46,7 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Service
             "#[ferry::service] goes on a trait: `pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }`",
         )
     })?;
-    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
-        return Err(syn::Error::new(
-            item.generics.span(),
-            "ferry service traits cannot be generic: both sides must agree on one concrete signature",
-        ));
-    }
-    if let Some(unsafety) = &item.unsafety {
-        return Err(syn::Error::new(
-            unsafety.span(),
-            "ferry service traits cannot be `unsafe`",
-        ));
-    }
-    if !item.supertraits.is_empty() {
-        return Err(syn::Error::new(
-            item.supertraits.span(),
-            "ferry service traits cannot declare supertraits; the macro adds `Send + Sync + 'static`",
-        ));
-    }
+    check_trait(&item)?;
     let mut methods = Vec::new();
     for trait_item in item.items {
         match trait_item {
@@ -92,6 +75,29 @@ pub(crate) fn parse(attr: TokenStream, item: TokenStream) -> syn::Result<Service
     })
 }
 
+/// Not generic, not `unsafe`, no supertraits.
+fn check_trait(item: &ItemTrait) -> syn::Result<()> {
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        return Err(syn::Error::new(
+            item.generics.span(),
+            "ferry service traits cannot be generic: both sides must agree on one concrete signature",
+        ));
+    }
+    if let Some(unsafety) = &item.unsafety {
+        return Err(syn::Error::new(
+            unsafety.span(),
+            "ferry service traits cannot be `unsafe`",
+        ));
+    }
+    if !item.supertraits.is_empty() {
+        return Err(syn::Error::new(
+            item.supertraits.span(),
+            "ferry service traits cannot declare supertraits; the macro adds `Send + Sync + 'static`",
+        ));
+    }
+    Ok(())
+}
+
 /// `name = "..."` or nothing.
 fn parse_attr(attr: TokenStream) -> syn::Result<Option<String>> {
     if attr.is_empty() {
@@ -118,7 +124,37 @@ fn parse_attr(attr: TokenStream) -> syn::Result<Option<String>> {
     Ok(name)
 }
 
+/// One trait method: checked by the functions below, each rejecting one kind of mistake
+/// with an error at the offending tokens.
 fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
+    check_signature(&method)?;
+    let sig = &method.sig;
+    let mut inputs = sig.inputs.iter();
+    check_receiver(inputs.next(), sig)?;
+    let (context, args) = parse_args(inputs)?;
+    let upload = find_upload(&args)?;
+    let output = parse_output(&sig.output)?;
+    let (stream_output, stream_error) = stream_output(&output)?;
+    if let (Some(_), Some((index, _))) = (&stream_output, &upload) {
+        return Err(syn::Error::new(
+            args[*index].1.span(),
+            "a ferry service method cannot both take and return a `ferry::Streaming`; use two methods",
+        ));
+    }
+    Ok(Method {
+        attrs: method.attrs,
+        ident: method.sig.ident,
+        context,
+        args,
+        output,
+        stream_output,
+        stream_error,
+        upload,
+    })
+}
+
+/// `async`, no default body, not generic, not `unsafe`, not variadic.
+fn check_signature(method: &TraitItemFn) -> syn::Result<()> {
     let sig = &method.sig;
     if sig.asyncness.is_none() {
         return Err(syn::Error::new(
@@ -150,8 +186,12 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
             "ferry service methods cannot be variadic",
         ));
     }
-    let mut inputs = sig.inputs.iter();
-    match inputs.next() {
+    Ok(())
+}
+
+/// The first input must be a plain `&self`.
+fn check_receiver(first: Option<&FnArg>, sig: &Signature) -> syn::Result<()> {
+    match first {
         Some(FnArg::Receiver(receiver))
             if receiver.reference.is_some() && receiver.mutability.is_none() =>
         {
@@ -161,64 +201,42 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
                     "ferry service methods take a plain `&self`",
                 ));
             }
+            Ok(())
         }
-        Some(FnArg::Receiver(receiver)) => {
-            return Err(syn::Error::new(
-                receiver.span(),
-                "ferry service methods take `&self`: the server shares one implementation between concurrent calls",
-            ))
-        }
-        Some(other) => {
-            return Err(syn::Error::new(
-                other.span(),
-                "ferry service methods take `&self` as their first argument",
-            ))
-        }
-        None => {
-            return Err(syn::Error::new(
-                sig.paren_token.span.join(),
-                "ferry service methods take `&self` as their first argument",
-            ))
-        }
+        Some(FnArg::Receiver(receiver)) => Err(syn::Error::new(
+            receiver.span(),
+            "ferry service methods take `&self`: the server shares one implementation between concurrent calls",
+        )),
+        Some(other) => Err(syn::Error::new(
+            other.span(),
+            "ferry service methods take `&self` as their first argument",
+        )),
+        None => Err(syn::Error::new(
+            sig.paren_token.span.join(),
+            "ferry service methods take `&self` as their first argument",
+        )),
     }
+}
+
+/// One input after `&self`: the context, or an argument that travels.
+enum Input {
+    Context(Ident),
+    Arg(Ident, Box<Type>),
+}
+
+/// The inputs after `&self`: the context's name, if the method takes it, and the
+/// arguments.
+type Inputs = (Option<Ident>, Vec<(Ident, Type)>);
+
+/// Reads the inputs after `&self`.
+fn parse_args<'a>(inputs: impl Iterator<Item = &'a FnArg>) -> syn::Result<Inputs> {
     let mut context = None;
     let mut args = Vec::new();
     for (index, input) in inputs.enumerate() {
-        let FnArg::Typed(typed) = input else {
-            return Err(syn::Error::new(input.span(), "unexpected `self`"));
-        };
-        let ident = match &*typed.pat {
-            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
-            other => {
-                return Err(syn::Error::new(
-                    other.span(),
-                    "ferry service arguments must be plain names like `a: i64`",
-                ))
-            }
-        };
-        if let Type::Reference(reference) = &*typed.ty {
-            if index == 0 && is_context(&reference.elem) && reference.mutability.is_none() {
-                context = Some(ident);
-                continue;
-            }
-            if is_context(&reference.elem) {
-                return Err(syn::Error::new(
-                    typed.ty.span(),
-                    "`&ferry::Context` must be the first argument after `&self`",
-                ));
-            }
-            return Err(syn::Error::new(
-                typed.ty.span(),
-                "ferry service arguments must be owned types (they are deserialized on the server): use `String` for `&str`, `Vec<T>` for `&[T]`",
-            ));
+        match parse_input(index, input)? {
+            Input::Context(ident) => context = Some(ident),
+            Input::Arg(ident, ty) => args.push((ident, *ty)),
         }
-        if contains_impl_trait(&typed.ty) {
-            return Err(syn::Error::new(
-                typed.ty.span(),
-                "ferry service arguments must be concrete types, not `impl Trait`",
-            ));
-        }
-        args.push((ident, (*typed.ty).clone()));
     }
     for (_, ty) in &args {
         if streaming_item(ty).is_none() {
@@ -230,6 +248,50 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
             }
         }
     }
+    Ok((context, args))
+}
+
+/// Input number `index` after `&self`: a plain name with an owned, concrete type, or
+/// `&Context` in first place.
+fn parse_input(index: usize, input: &FnArg) -> syn::Result<Input> {
+    let FnArg::Typed(typed) = input else {
+        return Err(syn::Error::new(input.span(), "unexpected `self`"));
+    };
+    let ident = match &*typed.pat {
+        Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => pat.ident.clone(),
+        other => {
+            return Err(syn::Error::new(
+                other.span(),
+                "ferry service arguments must be plain names like `a: i64`",
+            ))
+        }
+    };
+    if let Type::Reference(reference) = &*typed.ty {
+        if index == 0 && is_context(&reference.elem) && reference.mutability.is_none() {
+            return Ok(Input::Context(ident));
+        }
+        if is_context(&reference.elem) {
+            return Err(syn::Error::new(
+                typed.ty.span(),
+                "`&ferry::Context` must be the first argument after `&self`",
+            ));
+        }
+        return Err(syn::Error::new(
+            typed.ty.span(),
+            "ferry service arguments must be owned types (they are deserialized on the server): use `String` for `&str`, `Vec<T>` for `&[T]`",
+        ));
+    }
+    if contains_impl_trait(&typed.ty) {
+        return Err(syn::Error::new(
+            typed.ty.span(),
+            "ferry service arguments must be concrete types, not `impl Trait`",
+        ));
+    }
+    Ok(Input::Arg(ident, typed.ty.clone()))
+}
+
+/// The position and item type of the one `Streaming<T>` argument, if any.
+fn find_upload(args: &[(Ident, Type)]) -> syn::Result<Option<(usize, Type)>> {
     let mut upload = None;
     for (index, (_, ty)) in args.iter().enumerate() {
         if let Some(item) = streaming_item(ty) {
@@ -242,58 +304,51 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
             upload = Some((index, item));
         }
     }
-    let output = match &sig.output {
-        ReturnType::Default => syn::parse_quote!(()),
-        ReturnType::Type(_, ty) => {
-            if let Type::Reference(_) = &**ty {
-                return Err(syn::Error::new(
-                    ty.span(),
-                    "ferry service methods must return an owned type (it is serialized to the client)",
-                ));
-            }
-            if contains_impl_trait(ty) {
-                return Err(syn::Error::new(
-                    ty.span(),
-                    "ferry service methods must return a concrete type, not `impl Trait`",
-                ));
-            }
-            (**ty).clone()
-        }
+    Ok(upload)
+}
+
+/// The declared return type (`()` when there is none): owned and concrete.
+fn parse_output(output: &ReturnType) -> syn::Result<Type> {
+    let ReturnType::Type(_, ty) = output else {
+        return Ok(syn::parse_quote!(()));
     };
-    let (stream_output, stream_error) = match (streaming_item(&output), fallible_stream(&output)) {
+    if let Type::Reference(_) = &**ty {
+        return Err(syn::Error::new(
+            ty.span(),
+            "ferry service methods must return an owned type (it is serialized to the client)",
+        ));
+    }
+    if contains_impl_trait(ty) {
+        return Err(syn::Error::new(
+            ty.span(),
+            "ferry service methods must return a concrete type, not `impl Trait`",
+        ));
+    }
+    Ok((**ty).clone())
+}
+
+/// The item type of a returned stream, and `E` of a `Result<Streaming<T>, E>`; a
+/// `Streaming` anywhere else in the return type is an error.
+fn stream_output(output: &Type) -> syn::Result<(Option<Type>, Option<Type>)> {
+    let (stream_output, stream_error) = match (streaming_item(output), fallible_stream(output)) {
         (Some(item), _) => (Some(item), None),
         (None, Some((item, error))) => (Some(item), Some(error)),
         (None, None) => (None, None),
     };
-    let unwrapped = match (&stream_output, &stream_error) {
+    let misplaced = match (&stream_output, &stream_error) {
         (_, Some(error)) => streaming_item(error)
             .map(|_| error)
             .or(nested_streaming(error)),
-        (None, None) => nested_streaming(&output),
+        (None, None) => nested_streaming(output),
         (Some(_), None) => None,
     };
-    if let Some(inner) = unwrapped {
+    if let Some(inner) = misplaced {
         return Err(syn::Error::new(
             inner.span(),
             "`ferry::Streaming` must be the whole return type or the `Ok` type of a `Result` (`Result<ferry::Streaming<T>, E>`), not part of another type; to report failures while streaming, send them as items (`ferry::Streaming<Result<T, E>>`)",
         ));
     }
-    if let (Some(_), Some((index, _))) = (&stream_output, &upload) {
-        return Err(syn::Error::new(
-            args[*index].1.span(),
-            "a ferry service method cannot both take and return a `ferry::Streaming`; use two methods",
-        ));
-    }
-    Ok(Method {
-        attrs: method.attrs,
-        ident: sig.ident.clone(),
-        context,
-        args,
-        output,
-        stream_output,
-        stream_error,
-        upload,
-    })
+    Ok((stream_output, stream_error))
 }
 
 /// `Context`, `ferry::Context` or `::ferry::Context`.
