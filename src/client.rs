@@ -2,6 +2,7 @@
 
 mod binding;
 mod connection;
+mod early;
 mod options;
 mod reconnect;
 
@@ -44,16 +45,23 @@ enum Link {
     },
     /// A slot whose connection is replaced when it closes ([`ClientOptions::reconnect`]).
     Reconnecting(Arc<Reconnector>),
+    /// One connection whose handshake may still be under way, and whose first call may
+    /// go out early ([`ClientOptions::early_requests`]).
+    Early(Arc<early::Handshaking>),
 }
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shared = self.current();
+        let (service, address) = match (&self.link, self.current()) {
+            (_, Some(shared)) => (shared.role.service.name, shared.role.address.clone()),
+            (Link::Early(link), None) => (link.service.name, link.address.clone()),
+            (_, None) => ("", String::new()),
+        };
         f.debug_struct("Client")
-            .field("service", &shared.role.service.name)
-            .field("address", &shared.role.address)
+            .field("service", &service)
+            .field("address", &address)
             .field("timeout", &self.timeout)
-            .field("closed", &shared.is_closed())
+            .field("closed", &self.is_closed())
             .field("reconnects", &matches!(self.link, Link::Reconnecting(_)))
             .finish()
     }
@@ -75,6 +83,7 @@ impl Client {
         let Some(policy) = &options.reconnect else {
             return Client::start(stream, Some(&name), service, options).await;
         };
+        // A reconnecting client waits for each handshake (its dialling loop needs it).
         let (shared, owner) = connection::open(stream, Some(&name), service, options).await?;
         let reconnector = Reconnector::start(name, service, options, policy.clone(), shared, owner);
         Ok(Client {
@@ -98,6 +107,13 @@ impl Client {
         service: &'static ServiceInfo,
         options: &ClientOptions,
     ) -> Result<Client, Error> {
+        if options.early_requests {
+            let link = early::open(stream, name, service, options).await?;
+            return Ok(Client {
+                link: Link::Early(link),
+                timeout: options.timeout,
+            });
+        }
         let (shared, owner) = connection::open(stream, name, service, options).await?;
         Ok(Client {
             link: Link::Fixed {
@@ -123,20 +139,33 @@ impl Client {
 
     /// Whether the connection is closed. Without [`ClientOptions::reconnect`] every further
     /// call fails with [`ErrorKind::Closed`]; with it, the client is reconnecting.
+    ///
+    /// With [`ClientOptions::early_requests`], `false` while the handshake is under way and
+    /// `true` once it failed.
     pub fn is_closed(&self) -> bool {
-        self.current().is_closed()
-    }
-
-    /// The largest frame body the server accepts, as it said in the handshake.
-    pub fn server_max_frame(&self) -> u32 {
-        self.current().peer_max_frame
-    }
-
-    /// The connection now in use (for a reconnecting client, the newest one).
-    fn current(&self) -> Arc<Shared> {
         match &self.link {
-            Link::Fixed { shared, .. } => Arc::clone(shared),
-            Link::Reconnecting(reconnector) => reconnector.current(),
+            Link::Early(link) => match link.now() {
+                Ok(None) => false,
+                Ok(Some(shared)) => shared.is_closed(),
+                Err(_) => true,
+            },
+            _ => self.current().is_some_and(|shared| shared.is_closed()),
+        }
+    }
+
+    /// The largest frame body the server accepts, as it said in the handshake (with
+    /// [`ClientOptions::early_requests`], `0` until the handshake is over).
+    pub fn server_max_frame(&self) -> u32 {
+        self.current().map_or(0, |shared| shared.peer_max_frame)
+    }
+
+    /// The connection now in use (for a reconnecting client, the newest one; for an early
+    /// one, `None` until its handshake accepted it).
+    fn current(&self) -> Option<Arc<Shared>> {
+        match &self.link {
+            Link::Fixed { shared, .. } => Some(Arc::clone(shared)),
+            Link::Reconnecting(reconnector) => Some(reconnector.current()),
+            Link::Early(link) => link.now().ok().flatten(),
         }
     }
 
@@ -153,7 +182,38 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        if let Link::Early(link) = &self.link {
+            return self.early_call(link, method, args).await;
+        }
         let (shared, timeout) = self.ready().await?;
+        shared.call(method, args, timeout).await
+    }
+
+    /// A call on a connection whose handshake may be under way: sent as its early request
+    /// when it can be, else (or when the server did not run it) as usual.
+    async fn early_call<A, R>(
+        &self,
+        link: &early::Handshaking,
+        method: u16,
+        args: &A,
+    ) -> Result<R, Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let start = Instant::now();
+        let early = connection::within_deadline(self.timeout, async {
+            Ok(link.early_call(method, args, self.timeout).await)
+        })
+        .await?;
+        if let Some(result) = early {
+            return result;
+        }
+        let (shared, timeout) = self.ready().await?;
+        let timeout = timeout.map(|timeout| timeout.saturating_sub(start.elapsed()));
+        if timeout == Some(Duration::ZERO) {
+            return Err(Error::deadline(self.timeout.unwrap_or_default()));
+        }
         shared.call(method, args, timeout).await
     }
 
@@ -228,6 +288,17 @@ impl Client {
                 let start = Instant::now();
                 let shared = reconnector.connection(self.timeout).await?;
                 // Time spent waiting for the connection counts against the deadline.
+                let timeout = self
+                    .timeout
+                    .map(|timeout| timeout.saturating_sub(start.elapsed()));
+                if timeout == Some(Duration::ZERO) {
+                    return Err(Error::deadline(self.timeout.unwrap_or_default()));
+                }
+                Ok((shared, timeout))
+            }
+            Link::Early(link) => {
+                let start = Instant::now();
+                let shared = connection::within_deadline(self.timeout, link.connection()).await?;
                 let timeout = self
                     .timeout
                     .map(|timeout| timeout.saturating_sub(start.elapsed()));

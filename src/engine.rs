@@ -11,6 +11,7 @@
 //!              +---------------- Engine<R> ----------------+
 //!   reader --> | read loop --> on_frame: match frame.kind  |
 //!              |   REQUEST           -> R::on_request      |
+//!              |   EARLY_REQUEST(v3) -> R::on_early_request|
 //!              |   RESPONSE | ERROR  -> R::on_reply        |
 //!              |   CANCEL            -> R::on_cancel       |
 //!              |   STREAM_ITEM/END, CREDIT -> StreamTable  |
@@ -278,6 +279,7 @@ impl<R: Role> Engine<R> {
     async fn on_frame(self: &Arc<Self>, frame: Frame, held: Held) -> Result<(), Stop> {
         match frame.kind {
             FrameKind::REQUEST => R::on_request(self, frame, held).await,
+            FrameKind::EARLY_REQUEST => R::on_early_request(self, frame, held).await,
             FrameKind::RESPONSE | FrameKind::ERROR => R::on_reply(self, frame),
             FrameKind::CANCEL => R::on_cancel(self, frame),
             FrameKind::STREAM_ITEM => self

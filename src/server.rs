@@ -3,6 +3,7 @@
 mod accept;
 pub(crate) mod admission;
 pub(crate) mod connection;
+mod early;
 mod handshake;
 mod options;
 

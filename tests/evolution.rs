@@ -350,7 +350,7 @@ async fn the_welcome_carries_the_servers_method_table() {
         assert!(n > 0, "closed before the welcome: {buf:?}");
         buf.extend_from_slice(&chunk[..n]);
     };
-    assert_eq!(welcome.version, 2);
+    assert_eq!(welcome.version, ferry::codec::PROTOCOL_VERSION);
     let table = welcome.methods.expect("a method table");
     let schemas = new::JOBS_SERVICE_INFO.method_schemas().unwrap();
     let got: Vec<(&str, u64)> = table

@@ -30,7 +30,8 @@ use crate::outbox::QueueError;
 use crate::streaming::{pump, Incoming, PumpError, Streaming, WINDOW};
 use crate::wire::{read_message, ReadError};
 
-type Reply = Result<Frame, Error>;
+/// What a waiting caller receives: its reply frame, or why the call failed.
+pub(crate) type Reply = Result<Frame, Error>;
 
 /// A client's connection, shared by its handles and its connection task.
 pub(crate) type Connection = Engine<ClientRole>;
@@ -109,27 +110,7 @@ pub(crate) async fn open(
         )
     })??;
     let binding = bind(name, service, local, &welcome, options).await?;
-    let role = ClientRole {
-        service,
-        address,
-        binding,
-        next_id: AtomicU64::new(1),
-        stop: Arc::new(Notify::new()),
-        closed_signal: Notify::new(),
-        keepalive: options.keepalive,
-        going_away: AtomicBool::new(false),
-    };
-    let connection = Arc::new(Engine::new(
-        role,
-        welcome.version,
-        options.format,
-        options.max_frame,
-        welcome.max_frame,
-        options.write_queue_limit,
-        // A client holds what its own calls asked for: no budget of its own beyond
-        // `max_frame` and the write queue.
-        Budget::unlimited(),
-    ));
+    let connection = new_connection(service, address, binding, &welcome, options, 1);
     let span =
         tracing::debug_span!("client", service = service.name, address = %connection.role.address);
     let task = Arc::clone(&connection);
@@ -143,10 +124,52 @@ pub(crate) async fn open(
     Ok((Arc::clone(&connection), Owner { connection }))
 }
 
+/// The engine of a connection the server accepted with `welcome`, before its task runs.
+/// Request ids start at `first_id` (those below are the early requests').
+pub(crate) fn new_connection(
+    service: &'static ServiceInfo,
+    address: String,
+    binding: Binding,
+    welcome: &Welcome,
+    options: &ClientOptions,
+    first_id: u64,
+) -> Arc<Connection> {
+    let role = ClientRole {
+        service,
+        address,
+        binding,
+        next_id: AtomicU64::new(first_id),
+        stop: Arc::new(Notify::new()),
+        closed_signal: Notify::new(),
+        keepalive: options.keepalive,
+        going_away: AtomicBool::new(false),
+    };
+    Arc::new(Engine::new(
+        role,
+        welcome.version,
+        options.format,
+        options.max_frame,
+        welcome.max_frame,
+        options.write_queue_limit,
+        // A client holds what its own calls asked for: no budget of its own beyond
+        // `max_frame` and the write queue.
+        Budget::unlimited(),
+    ))
+}
+
+impl Owner {
+    /// The owner of `connection`: dropping it ends the connection.
+    pub(crate) fn new(connection: Arc<Connection>) -> Owner {
+        Owner { connection }
+    }
+}
+
 /// The client's method schemas, when its service declares them: a type that cannot be
 /// described fails the connect (kind [`Usage`](ErrorKind::Usage)), naming the service, the
 /// method and the type.
-fn local_schemas(service: &'static ServiceInfo) -> Result<Option<&'static [MethodSchema]>, Error> {
+pub(crate) fn local_schemas(
+    service: &'static ServiceInfo,
+) -> Result<Option<&'static [MethodSchema]>, Error> {
     if !service.has_schemas() {
         return Ok(None);
     }
@@ -159,7 +182,7 @@ fn local_schemas(service: &'static ServiceInfo) -> Result<Option<&'static [Metho
 /// Maps the client's methods onto the server's: by name when the Welcome carries a method
 /// table, else as written. Reads the server's schemas (through its introspection service)
 /// to explain the methods that differ, when the client dialled a name.
-async fn bind(
+pub(crate) async fn bind(
     name: Option<&Name>,
     service: &'static ServiceInfo,
     local: Option<&'static [MethodSchema]>,
@@ -198,6 +221,7 @@ async fn server_schemas(
     let mut plain = options.clone();
     plain.reconnect = None;
     plain.strict_contract = false;
+    plain.early_requests = false;
     let description = async {
         let client =
             crate::introspect::IntrospectClient::connect_with(name.clone(), &plain).await?;
@@ -229,6 +253,27 @@ async fn server_schemas(
     schemas
 }
 
+/// The encoded Hello for `service`; `flags` are the Hello's flag bits.
+pub(crate) fn hello_bytes(
+    service: &'static ServiceInfo,
+    flags: u8,
+    options: &ClientOptions,
+) -> Result<BytesMut, Error> {
+    let hello = Hello {
+        version: PROTOCOL_VERSION,
+        format: options.format.as_u8(),
+        flags,
+        max_frame: options.max_frame,
+        signature: service.signature,
+        service: service.name.to_owned(),
+    };
+    let mut out = BytesMut::new();
+    hello
+        .encode(&mut out)
+        .map_err(|err| Error::codec(ErrorKind::Connect, "invalid hello", err))?;
+    Ok(out)
+}
+
 /// Sends the Hello and reads the Welcome; fails unless the server accepted.
 async fn handshake(
     reader: &mut ReadHalf,
@@ -238,18 +283,8 @@ async fn handshake(
     by_name: bool,
     options: &ClientOptions,
 ) -> Result<Welcome, Error> {
-    let hello = Hello {
-        version: PROTOCOL_VERSION,
-        format: options.format.as_u8(),
-        flags: if by_name { Hello::BIND_BY_NAME } else { 0 },
-        max_frame: options.max_frame,
-        signature: service.signature,
-        service: service.name.to_owned(),
-    };
-    let mut out = BytesMut::new();
-    hello
-        .encode(&mut out)
-        .map_err(|err| Error::codec(ErrorKind::Connect, "invalid hello", err))?;
+    let flags = if by_name { Hello::BIND_BY_NAME } else { 0 };
+    let out = hello_bytes(service, flags, options)?;
     // A server that refuses without reading (shedding a crowd, out of file descriptors)
     // may have written its Welcome and closed before the hello could go out: read what it
     // said before reporting the failed write.
@@ -264,6 +299,15 @@ async fn handshake(
             ));
         }
     }
+    check_welcome(reply, options)
+}
+
+/// Checks the server's answer to the Hello: fails unless it is a Welcome that accepted,
+/// with a version and format this client speaks.
+pub(crate) fn check_welcome(
+    reply: Result<Option<Welcome>, ReadError>,
+    options: &ClientOptions,
+) -> Result<Welcome, Error> {
     let closed = || {
         Error::new(
             ErrorKind::Connect,
@@ -403,7 +447,7 @@ impl Role for ClientRole {
 
 impl Connection {
     /// Tells the server to stop call `id` (its caller is gone).
-    fn send_cancel(&self, id: u64) {
+    pub(crate) fn send_cancel(&self, id: u64) {
         self.outbox.push_frame_now(&Frame::cancel(id));
     }
 
@@ -704,7 +748,7 @@ impl Drop for CallGuard<'_> {
 }
 
 /// Runs a call's `exchange`, failing it with `DeadlineExceeded` when `timeout` passes first.
-async fn within_deadline<T>(
+pub(crate) async fn within_deadline<T>(
     timeout: Option<Duration>,
     exchange: impl std::future::Future<Output = Result<T, Error>>,
 ) -> Result<T, Error> {

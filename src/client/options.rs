@@ -35,6 +35,7 @@ pub struct ClientOptions {
     pub(crate) reconnect: Option<Reconnect>,
     pub(crate) keepalive: Option<Duration>,
     pub(crate) strict_contract: bool,
+    pub(crate) early_requests: bool,
 }
 
 impl Default for ClientOptions {
@@ -50,6 +51,7 @@ impl Default for ClientOptions {
             reconnect: None,
             keepalive: None,
             strict_contract: false,
+            early_requests: false,
         }
     }
 }
@@ -144,6 +146,25 @@ impl ClientOptions {
     /// signature check applies as always.
     pub fn strict_contract(mut self, strict: bool) -> Self {
         self.strict_contract = strict;
+        self
+    }
+
+    /// Send the first call right behind the handshake's hello, without waiting for the
+    /// server's answer (off by default): connect plus first call take one round trip
+    /// instead of two.
+    ///
+    /// With it, `connect` (and `from_stream`) return once the hello is sent, before the
+    /// server accepted: a refusal (unknown service, another signature, not authorized...)
+    /// fails the first call, and every later one, with the handshake's error instead of
+    /// failing the connect. The first call, when its arguments encode to at most 1 KiB, goes
+    /// out as an early request (protocol version 3, `docs/protocol.md` section 2.5), which
+    /// the server runs only when the client's service signature equals its own; otherwise
+    /// (another version of the service, or a server of protocol version 1 or 2) it is not
+    /// run, and the client sends it again, unchanged for the caller, once the handshake is
+    /// over. Other calls wait for the handshake as usual. Ignored by a reconnecting client
+    /// ([`reconnect`](Self::reconnect)).
+    pub fn early_requests(mut self, early: bool) -> Self {
+        self.early_requests = early;
         self
     }
 

@@ -56,6 +56,21 @@ pub(crate) trait Role: Send + Sync + Sized + 'static {
         held: Held,
     ) -> impl Future<Output = Result<(), Stop>> + Send;
 
+    /// An EARLY_REQUEST frame (protocol version 3): a request the client sent right behind
+    /// its hello. Skipped, like any ignorable kind, unless the role serves early requests
+    /// (the server, when the hello announced them).
+    fn on_early_request(
+        engine: &Arc<Engine<Self>>,
+        frame: Frame,
+        held: Held,
+    ) -> impl Future<Output = Result<(), Stop>> + Send {
+        let _ = (engine, held);
+        async move {
+            tracing::debug!(request_id = frame.id, "ignoring an EARLY_REQUEST frame");
+            Ok(())
+        }
+    }
+
     /// A RESPONSE or ERROR frame.
     fn on_reply(engine: &Engine<Self>, frame: Frame) -> Result<(), Stop>;
 

@@ -31,6 +31,7 @@ use crate::contract::{Call, HandlerKind, ServiceDispatch};
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::Error;
 use crate::server::admission::Ticket;
+use crate::server::early::{self, EarlyRequests};
 use crate::server::{handshake, Shared};
 
 /// A served connection.
@@ -47,6 +48,8 @@ pub(crate) struct ServerRole {
     last_read: AtomicU64,
     /// Set once the server's shutdown reached this connection: no new call runs.
     draining: AtomicBool,
+    /// What this connection does with early requests.
+    pub(crate) early: EarlyRequests,
 }
 
 /// A running call in the connection's call table.
@@ -87,6 +90,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         in_flight: Arc::new(Semaphore::new(shared.options.max_in_flight)),
         last_read: AtomicU64::new(0),
         draining: AtomicBool::new(false),
+        early: accepted.early,
     };
     let budget = Budget::new(
         shared.options.connection_memory_limit(),
@@ -228,6 +232,14 @@ impl Role for ServerRole {
         };
         start_call(connection, frame, held, permit);
         Ok(())
+    }
+
+    async fn on_early_request(
+        connection: &Arc<Connection>,
+        frame: Frame,
+        held: Held,
+    ) -> Result<(), Stop> {
+        early::on_early_request(connection, frame, held).await
     }
 
     fn on_reply(_connection: &Connection, frame: Frame) -> Result<(), Stop> {

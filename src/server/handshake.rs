@@ -14,6 +14,7 @@ use tracing::{debug, warn};
 
 use crate::contract::ServiceDispatch;
 use crate::server::admission::{Ticket, SHED_GRACE};
+use crate::server::early::EarlyRequests;
 use crate::server::Shared;
 use crate::wire::{read_message, ReadError};
 
@@ -141,6 +142,8 @@ pub(crate) struct Accepted {
     pub(crate) version: u16,
     /// The service's method table, sent in a version 2 Welcome.
     pub(crate) table: Option<Arc<MethodTable>>,
+    /// What the connection does with early requests (version 3).
+    pub(crate) early: EarlyRequests,
 }
 
 /// A hello the server refuses, with the status and reason the client is told.
@@ -239,6 +242,7 @@ fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accep
         format,
         version,
         table,
+        early: EarlyRequests::for_hello(hello, version, info.signature),
     })
 }
 

@@ -40,7 +40,9 @@ pub(crate) struct FerryClient(EchoClient);
 
 impl crate::echo::Client for FerryClient {
     async fn connect(path: &Path) -> io::Result<Self> {
-        EchoClient::connect(path)
+        // The first call travels right behind the hello (protocol version 3).
+        let options = ferry::ClientOptions::new().early_requests(true);
+        EchoClient::connect_with(path, &options)
             .await
             .map(FerryClient)
             .map_err(|err| other("ferry connect", err))

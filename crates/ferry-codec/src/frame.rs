@@ -331,6 +331,26 @@ pub fn encode_request_with(
     finish_frame(out, start, max_body)
 }
 
+/// Appends one whole EARLY_REQUEST frame: a REQUEST ([`encode_request_with`]) under kind
+/// [`FrameKind::EARLY_REQUEST`], sent right behind a [`Hello`](crate::Hello) with
+/// [`Hello::EARLY`](crate::Hello::EARLY), before the [`Welcome`](crate::Welcome).
+///
+/// When `args` fails, or the body exceeds `max_body`, `out` is left as it was.
+pub fn encode_early_request_with(
+    out: &mut BytesMut,
+    id: u64,
+    method: u16,
+    deadline_ms: Option<u32>,
+    max_body: u32,
+    args: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let offset = out.len();
+    encode_request_with(out, id, method, 0, deadline_ms, max_body, args)?;
+    // The kind byte follows the 4-byte length.
+    out[offset + 4] = FrameKind::EARLY_REQUEST.0;
+    Ok(())
+}
+
 /// Fills in the body length of the frame begun at `start`: everything written to `out`
 /// since the header is the body.
 ///

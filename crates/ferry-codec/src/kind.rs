@@ -32,6 +32,10 @@ impl FrameKind {
     pub const PING: FrameKind = FrameKind(0x0A);
     /// The answer to a PING, carrying its bytes (protocol version 2).
     pub const PONG: FrameKind = FrameKind(0x0B);
+    /// A request sent before the handshake's answer (protocol version 3, after a hello with
+    /// [`Hello::EARLY`](crate::Hello::EARLY)): laid out like a REQUEST. An ignorable kind,
+    /// so a server of an older version skips it and runs nothing.
+    pub const EARLY_REQUEST: FrameKind = FrameKind(0x81);
 
     /// Whether this kind is defined by the protocol (including the reserved NOTIFY).
     pub fn is_known(self) -> bool {
@@ -61,6 +65,7 @@ impl FrameKind {
             FrameKind::GOAWAY => "GOAWAY",
             FrameKind::PING => "PING",
             FrameKind::PONG => "PONG",
+            FrameKind::EARLY_REQUEST => "EARLY_REQUEST",
             _ => return None,
         })
     }
@@ -105,6 +110,7 @@ mod tests {
         assert!(!FrameKind(0x0C).is_known());
         assert!(!FrameKind(0x7F).is_ignorable());
         assert!(FrameKind(0x80).is_ignorable());
+        assert!(FrameKind::EARLY_REQUEST.is_known() && FrameKind::EARLY_REQUEST.is_ignorable());
         assert!(FrameKind(0xFF).is_ignorable());
         assert!(!FrameKind(0x80).is_known());
     }

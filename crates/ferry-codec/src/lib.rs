@@ -36,8 +36,8 @@ pub use decoder::FrameDecoder;
 pub use error::CodecError;
 pub use format::{Bincode, Format, FormatId, Json, NoArgs};
 pub use frame::{
-    begin_frame, begin_request, encode_frame_with, encode_request_with, finish_frame, Frame,
-    FrameStart,
+    begin_frame, begin_request, encode_early_request_with, encode_frame_with, encode_request_with,
+    finish_frame, Frame, FrameStart,
 };
 pub use handshake::{
     HandshakeStatus, Hello, MethodEntry, MethodTable, Welcome, MAX_METHOD_NAME, MAX_METHOD_TABLE,
@@ -52,8 +52,9 @@ pub const MAGIC: [u8; 4] = *b"FRRY";
 
 /// The highest protocol version this crate speaks. Version 2 is version 1 plus the
 /// connection-level frames GOAWAY, PING and PONG, and the method table in an accepting
-/// [`Welcome`].
-pub const PROTOCOL_VERSION: u16 = 2;
+/// [`Welcome`]. Version 3 adds early requests ([`Hello::EARLY`],
+/// [`FrameKind::EARLY_REQUEST`]).
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The first protocol version whose accepting [`Welcome`] carries the service's method
 /// table (and whose [`Hello`] may ask, with [`Hello::BIND_BY_NAME`], to be checked per
@@ -63,6 +64,10 @@ pub const METHOD_TABLE_VERSION: u16 = 2;
 /// The first protocol version with GOAWAY, PING and PONG: a peer sends them only on a
 /// connection whose negotiated version is at least this.
 pub const CONTROL_FRAMES_VERSION: u16 = 2;
+
+/// The first protocol version whose server runs early requests: a client's first calls
+/// sent right behind its [`Hello`], before the [`Welcome`] (see [`Hello::EARLY`]).
+pub const EARLY_REQUEST_VERSION: u16 = 3;
 
 /// Length of a frame header in bytes.
 pub const HEADER_LEN: usize = 16;

@@ -33,6 +33,10 @@ impl StatusCode {
     pub const SHUTTING_DOWN: StatusCode = StatusCode(10);
     /// The service is unavailable.
     pub const UNAVAILABLE: StatusCode = StatusCode(11);
+    /// An early request the server did not run: the hello's signature differs from the
+    /// server's, so the method index may mean another method here (protocol version 3).
+    /// The client sends the call again as a REQUEST with the method table's index.
+    pub const EARLY_REJECTED: StatusCode = StatusCode(12);
 
     /// The name of this code, or `"UNKNOWN"`.
     pub fn name(self) -> &'static str {
@@ -49,13 +53,15 @@ impl StatusCode {
             StatusCode::NOT_AUTHORIZED => "NOT_AUTHORIZED",
             StatusCode::SHUTTING_DOWN => "SHUTTING_DOWN",
             StatusCode::UNAVAILABLE => "UNAVAILABLE",
+            StatusCode::EARLY_REJECTED => "EARLY_REJECTED",
             _ => "UNKNOWN",
         }
     }
 
-    /// Whether this is one of the codes defined by protocol v1.
+    /// Whether this is one of the codes this crate defines (v1's, and v3's
+    /// [`EARLY_REJECTED`](Self::EARLY_REJECTED)).
     pub fn is_known(self) -> bool {
-        self.0 <= StatusCode::UNAVAILABLE.0
+        self.0 <= StatusCode::EARLY_REJECTED.0
     }
 }
 

@@ -112,7 +112,9 @@ const ALL_NAMES: &[&str] = &[
     "bincode-examples",
     "cancel",
     "canonical-signature",
+    "early-request",
     "error",
+    "error-early-rejected",
     "goaway",
     "hello",
     "hello-introspect",
@@ -152,9 +154,9 @@ fn canonical_signature_and_hash() {
 fn hello() {
     let doc = hex_block(&read_blocks(), "hello");
     let hello = Hello {
-        version: 2,
+        version: 3,
         format: FormatId::Bincode.as_u8(),
-        flags: Hello::BIND_BY_NAME,
+        flags: Hello::BIND_BY_NAME | Hello::EARLY,
         max_frame: 16 * 1024 * 1024,
         signature: signature_hash(CANONICAL),
         service: "Calc".to_owned(),
@@ -278,6 +280,28 @@ fn error() {
     let mut wire = BytesMut::new();
     expected.encode(&mut wire);
     assert_frame(&doc, &wire, &expected, "error");
+}
+
+#[test]
+fn early_request() {
+    let doc = hex_block(&read_blocks(), "early-request");
+    let mut wire = BytesMut::new();
+    ferry_codec::encode_early_request_with(&mut wire, 1, 0, None, DEFAULT_MAX_FRAME, |buf| {
+        FormatId::Bincode.encode(&(1i64, 2i64), buf)
+    })
+    .unwrap();
+    let mut expected = Frame::request(1, 0, Bytes::from_static(&[0x02, 0x04]));
+    expected.kind = FrameKind::EARLY_REQUEST;
+    assert_frame(&doc, &wire, &expected, "early-request");
+}
+
+#[test]
+fn error_early_rejected() {
+    let doc = hex_block(&read_blocks(), "error-early-rejected");
+    let expected = Frame::error(1, StatusCode::EARLY_REJECTED, "early request not run");
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "error-early-rejected");
 }
 
 #[test]

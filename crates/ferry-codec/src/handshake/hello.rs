@@ -15,7 +15,8 @@ pub struct Hello {
     pub version: u16,
     /// Payload format byte, see [`FormatId`].
     pub format: u8,
-    /// Flag bits: [`Hello::BIND_BY_NAME`]; the others are reserved, sent as 0 and ignored.
+    /// Flag bits: [`Hello::BIND_BY_NAME`], [`Hello::EARLY`]; the others are reserved, sent
+    /// as 0 and ignored.
     pub flags: u8,
     /// Largest frame body the client accepts.
     pub max_frame: u32,
@@ -30,6 +31,14 @@ impl Hello {
     /// (version 2 and later), so the server accepts it whatever its signature and leaves
     /// the comparison, method by method, to the client.
     pub const BIND_BY_NAME: u8 = 0x01;
+
+    /// Flag: early requests may follow this hello before the [`Welcome`](crate::Welcome)
+    /// (version 3 and later). Each is an [`EARLY_REQUEST`](crate::FrameKind::EARLY_REQUEST)
+    /// frame carrying the client's own method index; a server of version 3 runs it only
+    /// when this hello's signature equals its own (so the indices agree) and otherwise
+    /// answers ERROR [`EARLY_REJECTED`](crate::StatusCode::EARLY_REJECTED), not run. Older
+    /// servers skip the frame (an ignorable kind), so it never runs under a wrong index.
+    pub const EARLY: u8 = 0x02;
 
     /// A hello for protocol [`PROTOCOL_VERSION`] with the [`DEFAULT_MAX_FRAME`] limit.
     pub fn new(service: impl Into<String>, signature: u64, format: FormatId) -> Hello {
