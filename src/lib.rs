@@ -81,6 +81,11 @@ pub use identity::ServerUser;
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
 pub use streaming::{Incoming, StreamSender, Streaming};
 
+/// `docs/guide.md`, the getting-started guide: its code blocks are doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+mod guide {}
+
 /// Endpoints and byte streams: names, listeners, connectors, socket pairs.
 pub mod transport {
     pub use ferry_transport::*;
