@@ -39,6 +39,7 @@ mod listener;
 mod name;
 pub mod os;
 mod pair;
+pub mod shm;
 mod stream;
 mod sys;
 

@@ -4,6 +4,7 @@ mod inherit;
 mod listener;
 mod private_dir;
 mod runtime_dir;
+pub(crate) mod shm;
 mod stream;
 mod target;
 

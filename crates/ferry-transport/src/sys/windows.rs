@@ -7,10 +7,12 @@
 //! - [`stream`]: a connected end, its halves and the peer's process id and user SID.
 //! - [`security`]: security descriptors and SIDs.
 //! - [`pair`]: two connected ends under a random name.
+//! - [`shm`]: shared-memory sections.
 
 mod listener;
 mod pair;
 mod security;
+pub(crate) mod shm;
 mod stream;
 mod target;
 
