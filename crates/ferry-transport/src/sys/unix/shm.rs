@@ -279,3 +279,18 @@ impl Drop for Mapping {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_segment_cannot_be_mapped_writable() {
+        let mut writer = Writer::create(4096).expect("create");
+        writer.as_mut_slice().fill(3);
+        let fd = writer.seal().expect("seal");
+        assert!(Mapping::new(&fd, 4096, libc::PROT_READ | libc::PROT_WRITE).is_err());
+        let view = View::map(&fd, 4096).expect("read-only view");
+        assert!(view.as_slice().iter().all(|b| *b == 3));
+    }
+}

@@ -189,3 +189,18 @@ impl Drop for Mapping {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_section_cannot_be_mapped_writable() {
+        let mut writer = Writer::create(4096).expect("create");
+        writer.as_mut_slice().fill(3);
+        let section = writer.seal().expect("seal");
+        assert!(Mapping::new(&section, 4096, FILE_MAP_WRITE).is_err());
+        let view = View::map(&section, 4096).expect("read-only view");
+        assert!(view.as_slice().iter().all(|b| *b == 3));
+    }
+}
