@@ -460,7 +460,7 @@ impl Call {
     /// fails.
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
         let mut encoded = self.encoded_args();
-        let args = self.responder.format().decode(&encoded)?;
+        let args = self.responder.format().decode_frame(&encoded)?;
         *encoded = Bytes::new();
         Ok(args)
     }

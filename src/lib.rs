@@ -41,6 +41,13 @@
 //! may take `cx: &ferry::Context` as its first argument to learn who calls and the call's
 //! deadline. Every client method returns `Result<T, ferry::Error>`: the error says whether
 //! the connection failed, the deadline passed, or the server rejected or failed the call.
+//!
+//! Byte payloads: an argument or return value written `Vec<u8>` is copied in bulk (not one
+//! element at a time), and one written `Bytes` (from the `bytes` crate) arrives as a slice of
+//! the frame it came in, without a copy. Inside your own types, mark a `Vec<u8>` field
+//! `#[serde(with = "serde_bytes")]` and a `Bytes` field `#[serde(with = "ferry::frame_bytes")]`
+//! for the same; neither changes the bytes on the wire nor the method's schema. A `Bytes`
+//! kept after its call keeps the whole frame it came in alive (see `docs/performance.md`).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -74,7 +81,7 @@ mod wire;
 pub use client::{Client, ClientOptions, Reconnect};
 pub use context::Context;
 pub use error::{Error, ErrorKind};
-pub use ferry_codec::{FormatId, StatusCode};
+pub use ferry_codec::{frame_bytes, FormatId, StatusCode};
 pub use ferry_macros::service;
 pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
 pub use identity::ServerUser;
@@ -105,7 +112,7 @@ pub mod __private {
         Call, Handler, MethodSchemaBuilder, SchemaCell, SchemaTable, ServiceDispatch, ServiceInfo,
     };
     pub use ferry_codec::schema::TypeSchema;
-    pub use ferry_codec::NoArgs;
+    pub use ferry_codec::{Bulk, BulkRef, NoArgs};
     pub use ferry_transport::{Stream, ToName};
     pub use std::sync::Arc;
 

@@ -165,9 +165,9 @@ impl<T: DeserializeOwned> Stream for Incoming<T> {
             Poll::Pending => Poll::Pending,
             Poll::Ready(RemoteItem::Item(body, _held)) => {
                 // The item's share of the budget is given back once it is decoded.
-                Poll::Ready(Some(remote.format.decode::<T>(&body).map_err(|err| {
-                    Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err)
-                })))
+                Poll::Ready(Some(remote.format.decode_frame::<T>(&body).map_err(
+                    |err| Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err),
+                )))
             }
             Poll::Ready(RemoteItem::End) => {
                 this.inner = None;

@@ -592,7 +592,7 @@ impl Connection {
         }
         let first: Result<(), E> = self
             .format
-            .decode(&frame.body)
+            .decode_frame(&frame.body)
             .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))?;
         match first {
             Ok(()) => Ok(Ok(Incoming::new(remote))),
@@ -681,7 +681,7 @@ impl Connection {
         let frame = frame?;
         if frame.kind == FrameKind::RESPONSE {
             self.format
-                .decode(&frame.body)
+                .decode_frame(&frame.body)
                 .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
         } else {
             Err(Error::from_remote(frame.status(), &frame.message()))

@@ -7,10 +7,12 @@ use serde::Serialize;
 use crate::CodecError;
 
 mod bincode;
+mod bulk;
 mod json;
 mod no_args;
 
 pub use self::bincode::Bincode;
+pub use self::bulk::{frame_bytes, Bulk, BulkRef, SLICE_MIN};
 pub use self::json::Json;
 pub use self::no_args::NoArgs;
 

@@ -7,7 +7,8 @@
 //! - [`Hello`] / [`Welcome`]: the handshake a client and a server exchange once per connection.
 //! - [`Frame`], [`FrameDecoder`], [`begin_frame`] / [`finish_frame`]: the 16-byte-header frames
 //!   that follow the handshake.
-//! - [`FormatId`], [`Format`], [`Bincode`], [`Json`]: how arguments and return values are encoded.
+//! - [`FormatId`], [`Format`], [`Bincode`], [`Json`]: how arguments and return values are encoded;
+//!   [`Bulk`], [`BulkRef`] and [`frame_bytes`]: byte strings in one copy, or none.
 //! - [`signature_hash`]: the hash of a service's canonical signature, sent in the [`Hello`].
 //! - [`schema`]: structural schemas of methods, their canonical text, hash and differences.
 //!
@@ -34,7 +35,7 @@ mod status;
 
 pub use decoder::FrameDecoder;
 pub use error::CodecError;
-pub use format::{Bincode, Format, FormatId, Json, NoArgs};
+pub use format::{frame_bytes, Bincode, Bulk, BulkRef, Format, FormatId, Json, NoArgs, SLICE_MIN};
 pub use frame::{
     begin_frame, begin_request, encode_early_request_with, encode_frame_with, encode_request_with,
     finish_frame, Frame, FrameStart,

@@ -440,3 +440,29 @@ fn nested_streaming(ty: &Type) -> Option<&Type> {
         }
     })
 }
+
+/// Whether `ty` is spelled as a byte string the runtime moves in bulk: `Vec<u8>` or `Bytes`
+/// under any path (`std::vec::Vec<u8>`, `bytes::Bytes`). The runtime checks the real type,
+/// so a type of another crate with the same name only passes through unchanged.
+pub(crate) fn is_byte_string(ty: &Type) -> bool {
+    let Type::Path(path) = ty else {
+        return false;
+    };
+    if path.qself.is_some() {
+        return false;
+    }
+    let Some(segment) = path.path.segments.last() else {
+        return false;
+    };
+    match &segment.arguments {
+        syn::PathArguments::None => segment.ident == "Bytes",
+        syn::PathArguments::AngleBracketed(args) if segment.ident == "Vec" => {
+            matches!(
+                (args.args.len(), args.args.first()),
+                (1, Some(syn::GenericArgument::Type(Type::Path(item))))
+                    if item.qself.is_none() && item.path.is_ident("u8")
+            )
+        }
+        _ => false,
+    }
+}

@@ -5,7 +5,7 @@ use quote::quote;
 
 use super::info::info_ident;
 use super::{client_ident, method_index, upload_position, ClientSignature};
-use crate::parse::{Method, Service};
+use crate::parse::{is_byte_string, Method, Service};
 
 /// In: the service. Out: the client struct, its constructors and its methods.
 pub(super) fn expand_client(service: &Service) -> TokenStream {
@@ -149,12 +149,31 @@ fn client_call(index: usize, method: &Method) -> TokenStream {
         (Some(item), None, _) => quote! {
             self.client.call_streaming::<_, #item>(#index, #encoded).await
         },
+        // A byte string result decodes through `Bulk` (one copy for `Vec<u8>`, none for
+        // `Bytes`).
+        (None, _, Some((position, item))) if is_byte_string(output) => {
+            let upload = &method.args[*position].0;
+            quote! {
+                self.client
+                    .call_upload::<_, ::ferry::__private::Bulk<#output>, #item>(
+                        #index, #encoded, #upload,
+                    )
+                    .await
+                    .map(::ferry::__private::Bulk::into_inner)
+            }
+        }
         (None, _, Some((position, item))) => {
             let upload = &method.args[*position].0;
             quote! {
                 self.client.call_upload::<_, #output, #item>(#index, #encoded, #upload).await
             }
         }
+        (None, _, None) if is_byte_string(output) => quote! {
+            self.client
+                .call::<_, ::ferry::__private::Bulk<#output>>(#index, #encoded)
+                .await
+                .map(::ferry::__private::Bulk::into_inner)
+        },
         (None, _, None) => quote! {
             self.client.call::<_, #output>(#index, #encoded).await
         },
@@ -162,18 +181,24 @@ fn client_call(index: usize, method: &Method) -> TokenStream {
 }
 
 /// The argument tuple a client sends: references to the arguments, `()` in place of a
-/// stream argument.
+/// stream argument, byte strings through `BulkRef` (a `Vec<u8>` in one copy).
 fn encoded_args(method: &Method) -> TokenStream {
     if method.args.is_empty() {
         return quote!(&::ferry::__private::NoArgs);
     }
     let upload_position = upload_position(method);
-    let items = method.args.iter().enumerate().map(|(position, (name, _))| {
-        if Some(position) == upload_position {
-            quote!(&())
-        } else {
-            quote!(&#name)
-        }
-    });
+    let items = method
+        .args
+        .iter()
+        .enumerate()
+        .map(|(position, (name, ty))| {
+            if Some(position) == upload_position {
+                quote!(&())
+            } else if is_byte_string(ty) {
+                quote!(&::ferry::__private::BulkRef(&#name))
+            } else {
+                quote!(&#name)
+            }
+        });
     quote!(&(#(#items,)*))
 }

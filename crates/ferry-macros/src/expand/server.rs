@@ -5,7 +5,7 @@ use quote::{format_ident, quote};
 
 use super::info::info_ident;
 use super::{method_index, upload_position};
-use crate::parse::{Method, Service};
+use crate::parse::{is_byte_string, Method, Service};
 
 /// In: the service. Out: the server struct, its constructors, `Clone`, `Debug` and its
 /// `ServiceDispatch`.
@@ -133,22 +133,30 @@ fn dispatch_arm(service: &Service, index: usize, method: &Method) -> TokenStream
 
 /// `let (a, b,) = match call.args::<(i64, i64,)>() { ... }`: the arguments decoded, or the
 /// call rejected. The stream argument travels as `()` in the tuple, its items in frames of
-/// their own.
+/// their own. Byte strings decode through `Bulk` (one copy for `Vec<u8>`, none for `Bytes`).
 fn decode_args(method: &Method) -> TokenStream {
     if method.args.is_empty() {
         return quote!();
     }
     let upload_position = upload_position(method);
-    let patterns = method.args.iter().enumerate().map(|(position, (name, _))| {
-        if Some(position) == upload_position {
-            quote!(_)
-        } else {
-            quote!(#name)
-        }
-    });
+    let patterns = method
+        .args
+        .iter()
+        .enumerate()
+        .map(|(position, (name, ty))| {
+            if Some(position) == upload_position {
+                quote!(_)
+            } else if is_byte_string(ty) {
+                quote!(::ferry::__private::Bulk(#name))
+            } else {
+                quote!(#name)
+            }
+        });
     let types = method.args.iter().enumerate().map(|(position, (_, ty))| {
         if Some(position) == upload_position {
             quote!(())
+        } else if is_byte_string(ty) {
+            quote!(::ferry::__private::Bulk<#ty>)
         } else {
             quote!(#ty)
         }
@@ -168,6 +176,9 @@ fn reply(method: &Method) -> TokenStream {
     match (&method.stream_output, &method.stream_error) {
         (Some(_), Some(_)) => quote!(call.reply_stream_result(output).await;),
         (Some(_), None) => quote!(call.reply_stream(output).await;),
+        (None, _) if is_byte_string(&method.output) => {
+            quote!(call.reply(&::ferry::__private::BulkRef(&output)).await;)
+        }
         (None, _) => quote!(call.reply(&output).await;),
     }
 }
