@@ -14,7 +14,7 @@ use ferry_transport::{Name, Stream, ToName};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::contract::ServiceInfo;
+use crate::contract::{MethodRef, ServiceInfo};
 use crate::error::{Error, ErrorKind};
 use crate::streaming::{Incoming, Streaming};
 
@@ -169,7 +169,11 @@ impl Client {
         }
     }
 
-    /// Calls method `method` with `args` (a tuple) and decodes the reply as `R`.
+    /// Calls `method` with `args` (a tuple) and decodes the reply as `R`.
+    ///
+    /// `method` comes from the service's [`ServiceInfo`] ([`ServiceInfo::method`]); it must
+    /// belong to this client's service (else [`ErrorKind::Usage`], unsent). The client sends
+    /// it under the server's own index for the method (see [`MethodRef`]).
     ///
     /// Dropping the returned future before it completes cancels the call on the server.
     /// A call in flight when the connection closes fails with [`ErrorKind::Closed`] and is
@@ -177,7 +181,7 @@ impl Client {
     /// server has begun a graceful shutdown (it said GOAWAY), calls fail with
     /// [`ErrorKind::ShuttingDown`] instead when they did not run: new ones at once, without
     /// being sent, and those the server had not read when it closed.
-    pub async fn call<A, R>(&self, method: u16, args: &A) -> Result<R, Error>
+    pub async fn call<A, R>(&self, method: MethodRef, args: &A) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -194,16 +198,18 @@ impl Client {
     async fn early_call<A, R>(
         &self,
         link: &early::Handshaking,
-        method: u16,
+        method: MethodRef,
         args: &A,
     ) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        // The client's own index, for a server of the same signature (see `early`).
+        method.check_service(link.service)?;
         let start = Instant::now();
         let early = connection::within_deadline(self.timeout, async {
-            Ok(link.early_call(method, args, self.timeout).await)
+            Ok(link.early_call(method.index(), args, self.timeout).await)
         })
         .await?;
         if let Some(result) = early {
@@ -217,10 +223,14 @@ impl Client {
         shared.call(method, args, timeout).await
     }
 
-    /// Calls method `method`, whose reply is a stream of `T`. Returns as soon as the request
+    /// Calls `method`, whose reply is a stream of `T`. Returns as soon as the request
     /// is sent; the items, and any failure of the call, arrive through the stream. Dropping
     /// the stream cancels the call on the server.
-    pub async fn call_streaming<A, T>(&self, method: u16, args: &A) -> Result<Incoming<T>, Error>
+    pub async fn call_streaming<A, T>(
+        &self,
+        method: MethodRef,
+        args: &A,
+    ) -> Result<Incoming<T>, Error>
     where
         A: Serialize + ?Sized,
     {
@@ -228,13 +238,13 @@ impl Client {
         shared.call_streaming(method, args, timeout).await
     }
 
-    /// Calls method `method`, whose reply is `Result<Streaming<T>, E>`: waits for the
+    /// Calls `method`, whose reply is `Result<Streaming<T>, E>`: waits for the
     /// server's first reply, then returns its error `E`, or the stream of `T`. Failures of
     /// the call after that (the stream's source failed, the connection closed) arrive
     /// through the stream. Dropping the stream cancels the call on the server.
     pub async fn call_streaming_result<A, T, E>(
         &self,
-        method: u16,
+        method: MethodRef,
         args: &A,
     ) -> Result<Result<Incoming<T>, E>, Error>
     where
@@ -245,11 +255,11 @@ impl Client {
         shared.call_streaming_result(method, args, timeout).await
     }
 
-    /// Calls method `method` while sending `upload` to it (the method's stream argument),
+    /// Calls `method` while sending `upload` to it (the method's stream argument),
     /// and decodes the reply as `R`.
     pub async fn call_upload<A, R, T>(
         &self,
-        method: u16,
+        method: MethodRef,
         args: &A,
         upload: Streaming<T>,
     ) -> Result<R, Error>

@@ -1,6 +1,7 @@
 //! The contract between a service's code and the runtime: a service's identity
 //! ([`ServiceInfo`]), its dispatch ([`ServiceDispatch`]), one incoming call ([`Call`]) and
-//! what dispatch hands back ([`Handler`]).
+//! what dispatch hands back ([`Handler`]); on the client's side, the method a call names
+//! ([`MethodRef`], from the service's info).
 //!
 //! `#[ferry::service]` writes all of this for a trait: a `{TRAIT}_SERVICE_INFO` constant
 //! (the trait's name in upper snake case, e.g. `CALC_SERVICE_INFO` for `Calc`) and a
@@ -178,6 +179,110 @@ impl ServiceInfo {
     /// computed.
     pub fn method_schema(&self, index: u16) -> Option<&'static MethodSchema> {
         self.method_schemas().ok()?.get(usize::from(index))
+    }
+}
+
+impl ServiceInfo {
+    /// The method called `name`, as a client calls it; `None` when the service has none.
+    pub fn method(&'static self, name: &str) -> Option<MethodRef> {
+        let index = self.methods.iter().position(|method| *method == name)?;
+        Some(MethodRef {
+            service: self,
+            index: u16::try_from(index).ok()?,
+        })
+    }
+
+    /// Every method of the service, in order, as a client calls them.
+    pub fn method_refs(&'static self) -> impl Iterator<Item = MethodRef> {
+        (0..self.methods.len()).filter_map(move |index| {
+            Some(MethodRef {
+                service: self,
+                index: u16::try_from(index).ok()?,
+            })
+        })
+    }
+}
+
+/// One method of a service, as a client calls it: what [`Client::call`](crate::Client::call)
+/// and its siblings take.
+///
+/// Made from the service's [`ServiceInfo`]: by name with [`ServiceInfo::method`], or all of
+/// them with [`ServiceInfo::method_refs`]; a generated `{Trait}Client` holds one per
+/// method. A client calls it only on a connection to the same service (by name and
+/// signature) and maps it to the server's own index for the method (by name, when the
+/// server sent its method table), so the same value works against a server whose version
+/// of the service orders its methods differently.
+///
+/// ```
+/// use ferry::contract::ServiceInfo;
+///
+/// const ECHO: ServiceInfo =
+///     ServiceInfo::new("Echo", "service Echo { echo((String,))->String; }", &["echo"]);
+///
+/// let echo = ECHO.method("echo").expect("Echo has echo");
+/// assert_eq!(echo.name(), "echo");
+/// assert_eq!(echo.service().name, "Echo");
+/// assert!(ECHO.method("shout").is_none());
+/// ```
+#[derive(Clone, Copy)]
+pub struct MethodRef {
+    service: &'static ServiceInfo,
+    index: u16,
+}
+
+impl MethodRef {
+    /// Method `index` of `service`, for generated code (which knows the index is in range).
+    pub(crate) const fn at(service: &'static ServiceInfo, index: u16) -> MethodRef {
+        MethodRef { service, index }
+    }
+
+    /// The service the method belongs to.
+    pub fn service(&self) -> &'static ServiceInfo {
+        self.service
+    }
+
+    /// The method's name.
+    pub fn name(&self) -> &'static str {
+        self.service
+            .methods
+            .get(usize::from(self.index))
+            .copied()
+            .unwrap_or("?")
+    }
+
+    /// The method's position in its service's [`ServiceInfo::methods`] (the client's side;
+    /// the server's index may differ).
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Whether the method may be called on a connection to `service`: the same service by
+    /// name and signature.
+    pub(crate) fn check_service(&self, service: &ServiceInfo) -> Result<(), crate::Error> {
+        let ours = self.service;
+        if std::ptr::eq(ours, service)
+            || (ours.signature == service.signature && ours.name == service.name)
+        {
+            return Ok(());
+        }
+        Err(crate::Error::new(
+            crate::ErrorKind::Usage,
+            format!(
+                "method `{}` of service `{}` called on a client of service `{}`; the call was not sent",
+                self.name(),
+                ours.name,
+                service.name
+            ),
+        ))
+    }
+}
+
+impl fmt::Debug for MethodRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MethodRef")
+            .field("service", &self.service.name)
+            .field("method", &self.name())
+            .finish()
     }
 }
 

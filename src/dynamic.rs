@@ -1,4 +1,4 @@
-//! An untyped client for tools: call any service's methods by index with JSON values,
+//! An untyped client for tools: call any service's methods by name with JSON values,
 //! without its Rust definition.
 //!
 //! [`DynamicClient::connect`] asks the endpoint's [introspection](crate::introspect)
@@ -15,7 +15,7 @@
 //! use ferry::dynamic::DynamicClient;
 //!
 //! let calc = DynamicClient::connect("myapp.calc", "Calc", &ferry::ClientOptions::new()).await?;
-//! let add = calc.method_index("add").expect("Calc has add");
+//! let add = calc.method("add").expect("Calc has add");
 //! let sum = calc.call(add, &serde_json::json!([1, 2])).await?;
 //! assert_eq!(sum, serde_json::json!(3));
 //! # Ok(()) }
@@ -30,18 +30,20 @@ use ferry_transport::ToName;
 use serde_json::Value;
 
 use crate::client::{Client, ClientOptions};
-use crate::contract::ServiceInfo;
+use crate::contract::{MethodRef, ServiceInfo};
 use crate::error::{Error, ErrorKind};
 use crate::introspect::{IntrospectClient, ServiceDescription};
 use crate::streaming::Incoming;
 
-/// A connection to one service, called with JSON values by method index.
+/// A connection to one service, whose methods are called by name with JSON values.
 ///
 /// Cheap to clone; clones share the connection.
 #[derive(Clone)]
 pub struct DynamicClient {
     client: Client,
     service: ServiceDescription,
+    /// The identity the connection was made with, whose methods `method` hands out.
+    info: &'static ServiceInfo,
 }
 
 impl fmt::Debug for DynamicClient {
@@ -101,6 +103,7 @@ impl DynamicClient {
         Ok(DynamicClient {
             client,
             service: service.clone(),
+            info,
         })
     }
 
@@ -114,22 +117,23 @@ impl DynamicClient {
         &self.client
     }
 
-    /// The index of the method called `name`, if the service has one.
-    pub fn method_index(&self, name: &str) -> Option<u16> {
-        self.service.method(name).map(|m| m.index)
+    /// The method called `name`, to pass to [`call`](Self::call) and its siblings; `None`
+    /// when the service has none.
+    pub fn method(&self, name: &str) -> Option<MethodRef> {
+        self.info.method(name)
     }
 
-    /// Calls method `method` with `args` (a JSON array, one element per argument) and
+    /// Calls `method` with `args` (a JSON array, one element per argument) and
     /// returns its reply.
-    pub async fn call(&self, method: u16, args: &Value) -> Result<Value, Error> {
+    pub async fn call(&self, method: MethodRef, args: &Value) -> Result<Value, Error> {
         self.client.call::<Value, Value>(method, args).await
     }
 
-    /// Calls method `method`, whose reply is a stream, with `args`; its items arrive as
+    /// Calls `method`, whose reply is a stream, with `args`; its items arrive as
     /// JSON values. Dropping the stream cancels the call.
     pub async fn call_streaming(
         &self,
-        method: u16,
+        method: MethodRef,
         args: &Value,
     ) -> Result<Incoming<Value>, Error> {
         self.client
@@ -137,11 +141,11 @@ impl DynamicClient {
             .await
     }
 
-    /// Calls method `method`, whose reply is `Result<Streaming<T>, E>`, with `args`: the
+    /// Calls `method`, whose reply is `Result<Streaming<T>, E>`, with `args`: the
     /// server's error `E`, or the stream, its items as JSON values.
     pub async fn call_streaming_result(
         &self,
-        method: u16,
+        method: MethodRef,
         args: &Value,
     ) -> Result<Result<Incoming<Value>, Value>, Error> {
         self.client

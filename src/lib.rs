@@ -104,7 +104,8 @@ pub mod codec {
 }
 
 /// Items used by code that `#[ferry::service]` generates, so that it needs nothing else in
-/// scope. Re-exports of public items only; not an API of its own.
+/// scope. Re-exports of public items, and two functions only generated code calls; not an
+/// API of its own.
 #[doc(hidden)]
 pub mod __private {
     pub use crate::context::Context;
@@ -115,6 +116,14 @@ pub mod __private {
     pub use ferry_codec::{Bulk, BulkRef, NoArgs};
     pub use ferry_transport::{Stream, ToName};
     pub use std::sync::Arc;
+
+    /// Method `index` of `service`, as the generated client calls it.
+    pub const fn method_ref(
+        service: &'static crate::contract::ServiceInfo,
+        index: u16,
+    ) -> crate::contract::MethodRef {
+        crate::contract::MethodRef::at(service, index)
+    }
 
     /// Compile-time check that a type can travel as an argument or a return value.
     pub fn assert_wire_type<T: serde::Serialize + serde::de::DeserializeOwned>() {}

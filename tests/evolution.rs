@@ -420,3 +420,54 @@ async fn an_undescribable_type_fails_bind_and_connect() {
         assert!(message.contains(part), "{part} in {message}");
     }
 }
+
+/// A method returning `Result<Streaming<T>, E>` in two releases of `Logs`: the next one
+/// adds a method in front, so the method moves.
+mod logs {
+    pub mod old {
+        #[ferry::service(name = "Logs")]
+        pub trait Logs {
+            async fn follow(&self, query: String) -> Result<ferry::Streaming<u32>, String>;
+        }
+    }
+
+    pub mod new {
+        #[ferry::service(name = "Logs")]
+        pub trait Logs {
+            async fn size(&self) -> u64;
+            async fn follow(&self, query: String) -> Result<ferry::Streaming<u32>, String>;
+        }
+
+        pub struct Impl;
+
+        impl Logs for Impl {
+            async fn size(&self) -> u64 {
+                0
+            }
+            async fn follow(&self, query: String) -> Result<ferry::Streaming<u32>, String> {
+                if query.is_empty() {
+                    return Err("empty query".into());
+                }
+                Ok(ferry::Streaming::from_iter([1, 2]))
+            }
+        }
+    }
+}
+
+/// A stream-result method is bound by name like any other: the old client's `follow`
+/// reaches the server's `follow`, not whatever sits at its old index.
+#[tokio::test]
+async fn a_stream_result_method_is_bound_by_name() {
+    use futures::StreamExt;
+
+    let (name, _shutdown, _task) =
+        start(ferry::Server::new().serve(logs::new::LogsServer::new(logs::new::Impl))).await;
+    let client = within(logs::old::LogsClient::connect(name.as_str()))
+        .await
+        .unwrap();
+    let refused = within(client.follow(String::new())).await.unwrap();
+    assert_eq!(refused.err().as_deref(), Some("empty query"));
+    let items = within(client.follow("x".into())).await.unwrap().unwrap();
+    let items: Vec<u32> = within(items.map(Result::unwrap).collect()).await;
+    assert_eq!(items, [1, 2]);
+}

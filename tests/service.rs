@@ -295,20 +295,55 @@ async fn connecting_to_nothing_is_a_connect_error() {
 async fn the_server_rejects_unknown_methods_and_bad_arguments() {
     let (name, _server, _probe) = start_calc().await;
     let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
-    let err = within(calc.client().call::<_, ()>(999, &()))
+    // The same service (name and signature) as a client that knows one method more.
+    const METHODS: [&str; 64] = {
+        let mut methods = [""; 64];
+        methods[63] = "not_on_the_server";
+        methods
+    };
+    static WIDER: ferry::contract::ServiceInfo = ferry::contract::ServiceInfo::new(
+        CALC_SERVICE_INFO.name,
+        CALC_SERVICE_INFO.canonical,
+        &METHODS,
+    );
+    let unknown = WIDER.method("not_on_the_server").unwrap();
+    let err = within(calc.client().call::<_, ()>(unknown, &()))
         .await
         .unwrap_err();
     assert!(err.is_rejected(), "{err:?}");
     assert_eq!(err.status(), Some(StatusCode::UNKNOWN_METHOD));
 
     // `add` wants two i64; send nothing.
-    let err = within(calc.client().call::<_, i64>(0, &()))
+    let add = CALC_SERVICE_INFO.method("add").unwrap();
+    let err = within(calc.client().call::<_, i64>(add, &()))
         .await
         .unwrap_err();
     assert!(err.is_rejected(), "{err:?}");
     assert_eq!(err.status(), Some(StatusCode::BAD_ARGUMENTS));
     // The connection survives both.
     assert_eq!(within(calc.add(5, 5)).await.unwrap(), 10);
+}
+
+#[tokio::test]
+async fn a_method_of_another_service_is_refused_unsent() {
+    let (name, _server, _probe) = start_calc().await;
+    let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
+    let hello = GREETER_SERVICE_INFO.method("hello").unwrap();
+    let err = within(calc.client().call::<_, String>(hello, &("x",)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "method `hello` of service `Greeter` called on a client of service `Calc`; the call was not sent"
+    );
+    // Same name, other signature: another service too.
+    let old_add = CALC_V0_SERVICE_INFO.method("add").unwrap();
+    let err = within(calc.client().call::<_, i32>(old_add, &(1, 2)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Usage, "{err:?}");
+    assert_eq!(within(calc.add(1, 1)).await.unwrap(), 2);
 }
 
 #[tokio::test]
@@ -495,7 +530,8 @@ impl serde::Serialize for Unserializable {
 async fn local_encode_failures_and_bind_conflicts_have_their_own_kinds() {
     let (name, _server, _probe) = start_calc().await;
     let calc = within(CalcClient::connect(name.as_str())).await.unwrap();
-    let err = within(calc.client().call::<_, i64>(0, &(Unserializable,)))
+    let add = CALC_SERVICE_INFO.method("add").unwrap();
+    let err = within(calc.client().call::<_, i64>(add, &(Unserializable,)))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Encode, "{err:?}");

@@ -196,7 +196,7 @@ async fn the_dynamic_client_reads_the_schema_and_both_answers() {
     ))
     .await
     .unwrap();
-    let follow = logs.method_index("follow").unwrap();
+    let follow = logs.method("follow").unwrap();
     let schema = logs
         .service()
         .method("follow")

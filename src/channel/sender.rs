@@ -9,6 +9,7 @@ use ferry_transport::ToName;
 use crate::channel::service::{self, SendReply, SEND};
 use crate::channel::{ChannelOptions, Item};
 use crate::client::Client;
+use crate::contract::MethodRef;
 use crate::error::{Error, ErrorKind};
 
 /// A sending end of a channel of `T`, from [`connect`](crate::channel::connect).
@@ -25,6 +26,8 @@ use crate::error::{Error, ErrorKind};
 /// ```
 pub struct Sender<T> {
     client: Client,
+    /// The channel service's one method.
+    send: MethodRef,
     _item: PhantomData<fn(T)>,
 }
 
@@ -32,6 +35,7 @@ impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         Sender {
             client: self.client.clone(),
+            send: self.send,
             _item: PhantomData,
         }
     }
@@ -56,22 +60,22 @@ impl<T: Item> Sender<T> {
             .map_err(|err| Error::transport(ErrorKind::Connect, "cannot connect", err))?;
         // A channel has one method: an item type that differs is refused at connect.
         let strict = options.client.clone().strict_contract(true);
-        let client = Client::connect(&name, service::info::<T>(), &strict)
-            .await
-            .map_err(|err| {
-                if err.is_service_mismatch() {
-                    let message = format!(
-                        "the endpoint {} is not a channel of `{}`: {err}",
-                        name.address(),
-                        std::any::type_name::<T>()
-                    );
-                    Error::new(ErrorKind::ServiceMismatch, message).with_source(err)
-                } else {
-                    err
-                }
-            })?;
+        let info = service::info::<T>();
+        let client = Client::connect(&name, info, &strict).await.map_err(|err| {
+            if err.is_service_mismatch() {
+                let message = format!(
+                    "the endpoint {} is not a channel of `{}`: {err}",
+                    name.address(),
+                    std::any::type_name::<T>()
+                );
+                Error::new(ErrorKind::ServiceMismatch, message).with_source(err)
+            } else {
+                err
+            }
+        })?;
         Ok(Sender {
             client,
+            send: MethodRef::at(info, SEND),
             _item: PhantomData,
         })
     }
@@ -96,7 +100,7 @@ impl<T: Item> Sender<T> {
     /// # }
     /// ```
     pub async fn send(&self, item: T) -> Result<(), Error> {
-        let reply = self.client.call::<_, SendReply>(SEND, &(&item,)).await;
+        let reply = self.client.call::<_, SendReply>(self.send, &(&item,)).await;
         match reply {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(Error::closed(format!("channel send failed: {reason}"))),

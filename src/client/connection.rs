@@ -23,7 +23,7 @@ use tracing::{debug, warn, Instrument};
 use crate::budget::{Budget, Held};
 use crate::client::binding::Binding;
 use crate::client::ClientOptions;
-use crate::contract::ServiceInfo;
+use crate::contract::{MethodRef, ServiceInfo};
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::{Error, ErrorKind};
 use crate::outbox::QueueError;
@@ -493,9 +493,18 @@ impl Connection {
         self.role.closed_signal.notify_waiters();
     }
 
+    /// The server's index for `method`, or the error that fails the call unsent: a method
+    /// of another service, or one the server lacks or has with another schema.
+    fn server_method(&self, method: MethodRef) -> Result<u16, Error> {
+        method.check_service(self.role.service)?;
+        self.role
+            .binding
+            .server_index(self.role.service, method.index())
+    }
+
     pub(crate) async fn call<A, R>(
         &self,
-        method: u16,
+        method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
     ) -> Result<R, Error>
@@ -510,14 +519,14 @@ impl Connection {
     /// A call whose reply is a stream: returns at once with the receiving end.
     pub(crate) async fn call_streaming<A, T>(
         self: &Arc<Self>,
-        method: u16,
+        method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
     ) -> Result<Incoming<T>, Error>
     where
         A: Serialize + ?Sized,
     {
-        let method = self.role.binding.server_index(self.role.service, method)?;
+        let method = self.server_method(method)?;
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let remote = {
@@ -540,7 +549,7 @@ impl Connection {
     /// by `timeout`), with `E` or with the receiving end of the stream.
     pub(crate) async fn call_streaming_result<A, T, E>(
         self: &Arc<Self>,
-        method: u16,
+        method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
     ) -> Result<Result<Incoming<T>, E>, Error>
@@ -548,6 +557,7 @@ impl Connection {
         A: Serialize + ?Sized,
         E: DeserializeOwned,
     {
+        let method = self.server_method(method)?;
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
@@ -607,7 +617,7 @@ impl Connection {
     /// A call, optionally sending a stream of `T` while it runs (the method's stream argument).
     pub(crate) async fn call_with_upload<A, R, T>(
         &self,
-        method: u16,
+        method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
         upload: Option<Streaming<T>>,
@@ -617,7 +627,7 @@ impl Connection {
         R: DeserializeOwned,
         T: Serialize + Send + 'static,
     {
-        let method = self.role.binding.server_index(self.role.service, method)?;
+        let method = self.server_method(method)?;
         let upload = upload.map(Streaming::into_source);
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);

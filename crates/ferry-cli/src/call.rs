@@ -80,12 +80,18 @@ pub(crate) async fn run(
         )
     })?
     .map_err(|err| Failure::ferry(&doing, &err))?;
+    let called = client.method(&method.name).ok_or_else(|| {
+        Failure::new(
+            Code::Unknown,
+            format!("service `{service_name}` has no method `{method_name}`"),
+        )
+    })?;
     let work = async {
         if streaming {
             let answer = if reply == Reply::StreamResult {
-                client.call_streaming_result(method.index, &args).await
+                client.call_streaming_result(called, &args).await
             } else {
-                client.call_streaming(method.index, &args).await.map(Ok)
+                client.call_streaming(called, &args).await.map(Ok)
             };
             let mut items = match answer.map_err(|err| Failure::ferry(&doing, &err))? {
                 Ok(items) => items,
@@ -106,7 +112,7 @@ pub(crate) async fn run(
             Ok(())
         } else {
             let reply = client
-                .call(method.index, &args)
+                .call(called, &args)
                 .await
                 .map_err(|err| Failure::ferry(&doing, &err))?;
             let text = serde_json::to_string_pretty(&reply).unwrap_or_else(|_| reply.to_string());

@@ -108,7 +108,7 @@ fn client_method(service: &Service, index: usize, method: &Method) -> TokenStrea
         "Calls `{}::{ident}` on the server and waits for its reply.",
         service.ident
     );
-    let body = client_call(index, method);
+    let body = client_call(service, index, method);
     quote! {
         #(#docs)*
         #[doc = ""]
@@ -136,10 +136,12 @@ fn client_returns(method: &Method) -> TokenStream {
     }
 }
 
-/// The call through the untyped client that fits the method's shape: plain, reply stream,
-/// stream result or upload.
-fn client_call(index: usize, method: &Method) -> TokenStream {
+/// The call through the untyped client that fits the method's shape (plain, reply stream,
+/// stream result or upload), naming the method by its `MethodRef` in the service's info.
+fn client_call(service: &Service, index: usize, method: &Method) -> TokenStream {
+    let info = info_ident(service);
     let index = method_index(index);
+    let index = quote!(::ferry::__private::method_ref(&#info, #index));
     let encoded = encoded_args(method);
     let output = &method.output;
     match (&method.stream_output, &method.stream_error, &method.upload) {
