@@ -21,6 +21,7 @@ mod server_build {
     pub trait Pair {
         async fn first(&self, x: u32) -> u32;
         async fn second(&self, x: u32) -> u32;
+        async fn pause(&self, ms: u64) -> u32;
     }
 
     /// Counts the calls each method ran.
@@ -39,6 +40,10 @@ mod server_build {
             self.second.fetch_add(1, Ordering::SeqCst);
             x + 2
         }
+        async fn pause(&self, ms: u64) -> u32 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            0
+        }
     }
 }
 
@@ -49,6 +54,7 @@ mod client_build {
     pub trait Pair {
         async fn second(&self, x: u32) -> u32;
         async fn first(&self, x: u32) -> u32;
+        async fn pause(&self, ms: u64) -> u32;
     }
 }
 
@@ -99,6 +105,25 @@ async fn concurrent_first_calls_each_get_their_own_reply() {
         assert_eq!(reply.expect("call"), x as u32 + 1);
     }
     assert_eq!(counting.first.load(Ordering::SeqCst), 8);
+}
+
+#[tokio::test]
+async fn an_early_call_that_gives_up_leaves_the_connection_running() {
+    let (name, counting, _handle) = serve(ServerOptions::new()).await;
+    let client = within(server_build::PairClient::connect_with(
+        name.as_str(),
+        &early(),
+    ))
+    .await
+    .expect("connect");
+    // The early caller drives the connection until its reply; its deadline drops it
+    // first, and the connection goes on without it.
+    let slow = client.with_timeout(std::time::Duration::from_millis(100));
+    let err = within(slow.pause(60_000)).await.expect_err("deadline");
+    assert_eq!(err.kind(), ErrorKind::DeadlineExceeded, "{err}");
+    assert_eq!(within(client.first(1)).await.expect("next call"), 2);
+    assert_eq!(counting.first.load(Ordering::SeqCst), 1);
+    assert!(!client.client().is_closed());
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 //! A connection whose first call travels right behind the hello (protocol version 3, see
 //! [`ClientOptions::early_requests`]).
 //!
-//! [`open`] sends the hello (with [`Hello::EARLY`]) and returns at once; a task reads the
-//! Welcome, binds the methods and then runs the connection. The first call made before the
-//! Welcome is read goes out as an EARLY_REQUEST frame with the client's own method index,
-//! and its reply comes after the Welcome. Its outcome:
+//! [`open`] encodes the hello (with [`Hello::EARLY`]), builds the connection's task (read
+//! the Welcome, bind the methods, run the engine) and returns without waiting. The first
+//! call made before the Welcome is read writes the hello and an EARLY_REQUEST frame (the
+//! client's own method index) in one write, then drives the connection's task itself until
+//! its reply has come, and spawns it to go on alone. Without such a call a starter task
+//! runs it, and the hello goes out alone. The early request's fate:
 //!
 //! | the server | what happens to the early request |
 //! | --- | --- |
@@ -15,6 +17,8 @@
 //!
 //! Every other call waits for the handshake, as with a plain connect.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -59,12 +63,24 @@ pub(crate) struct Handshaking {
     owner: OnceLock<Owner>,
 }
 
-/// The write half until the handshake is over, and the early request.
+/// The connection's task: the handshake, then the engine until the connection ends.
+type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What the early caller and the connection's task share until the handshake is over.
 struct Pending {
+    /// The encoded hello until it is written: with the early request, in one write, or by
+    /// the task when no call came first.
+    hello: Option<BytesMut>,
+    /// Why writing the hello failed.
+    hello_failed: Option<std::io::Error>,
     writer: Option<WriteHalf>,
     /// The early slot was taken, or the handshake is over: no early request may go now.
     used: bool,
     early: Option<oneshot::Sender<Reply>>,
+    /// The connection's task until someone runs it: the early caller drives it itself
+    /// while it waits for its reply (so the reply does not cross tasks), then spawns it;
+    /// without an early caller, a small starter task runs it.
+    task: Option<Task>,
 }
 
 /// How the handshake ended.
@@ -73,8 +89,8 @@ enum Outcome {
     Failed(Error),
 }
 
-/// Checks the server's user, sends the hello announcing an early request and starts the
-/// task that reads the Welcome and then runs the connection.
+/// Checks the server's user, then leaves the hello, the write half and the connection's
+/// task for the first call (or the starter task) to send and run.
 pub(crate) async fn open(
     stream: Stream,
     name: Option<&Name>,
@@ -93,16 +109,15 @@ pub(crate) async fn open(
         0
     };
     let hello = hello_bytes(service, Hello::EARLY | by_name, options)?;
-    let (reader, mut writer) = stream.into_split();
-    // A hello fits an empty socket buffer: this write does not wait. A server that refused
-    // without reading may have closed already: its Welcome is read before the failed write
-    // is reported.
-    let sent = writer.write_all(&hello).await;
+    let (reader, writer) = stream.into_split();
     let (publish, outcome) = watch::channel(None);
     let pending = Arc::new(Mutex::new(Pending {
+        hello: Some(hello),
+        hello_failed: None,
         writer: Some(writer),
-        used: sent.is_err(),
+        used: false,
         early: None,
+        task: None,
     }));
     let link = Arc::new(Handshaking {
         service,
@@ -123,8 +138,19 @@ pub(crate) async fn open(
         address,
         options: options.clone(),
     };
-    handshake.start(reader, sent, span);
+    let task = handshake.boxed(reader, span);
+    let pending = Arc::clone(&link.pending);
+    pending.lock().await.task = Some(task);
+    tokio::spawn(starter(pending));
     Ok(link)
+}
+
+/// Runs the connection's task unless the early caller took it first.
+async fn starter(pending: Arc<Mutex<Pending>>) {
+    let task = pending.lock().await.task.take();
+    if let Some(task) = task {
+        task.await;
+    }
 }
 
 /// The task's side of the handshake.
@@ -140,16 +166,39 @@ struct Handshake {
 }
 
 impl Handshake {
-    /// Spawns the task. (A function of its own: the task's future is checked for `Send`
-    /// here, apart from [`open`], whose future the task reaches again through `bind` and
-    /// the introspection client.)
-    fn start(self, reader: ReadHalf, sent: std::io::Result<()>, span: tracing::Span) {
-        tokio::spawn(self.run(reader, sent).instrument(span));
+    /// The connection's task, boxed. (In a function of its own: the task's future is
+    /// checked for `Send` here, apart from [`open`], whose future the task reaches again
+    /// through `bind` and the introspection client.)
+    fn boxed(self, reader: ReadHalf, span: tracing::Span) -> Task {
+        Box::pin(self.run(reader).instrument(span))
+    }
+
+    /// Writes the hello unless the early request took it along already.
+    async fn send_hello(&self) {
+        let mut pending = self.pending.lock().await;
+        let Some(hello) = pending.hello.take() else {
+            return;
+        };
+        let Pending {
+            writer,
+            hello_failed,
+            used,
+            ..
+        } = &mut *pending;
+        if let Some(writer) = writer {
+            // A server that refused without reading may have closed already: its Welcome
+            // is read before the failed write is reported.
+            if let Err(err) = writer.write_all(&hello).await {
+                *hello_failed = Some(err);
+                *used = true;
+            }
+        }
     }
 
     /// Reads the Welcome, binds, hands the early request its fate, publishes the outcome
     /// and runs the connection until it ends.
-    async fn run(self, mut reader: ReadHalf, sent: std::io::Result<()>) {
+    async fn run(self, mut reader: ReadHalf) {
+        self.send_hello().await;
         let mut buf = BytesMut::with_capacity(512);
         let options = &self.options;
         let welcome = match tokio::time::timeout(
@@ -165,8 +214,8 @@ impl Handshake {
                     self.address, options.handshake_timeout
                 ),
             )),
-            Ok(reply) => match sent {
-                Err(err) if !matches!(reply, Ok(Some(_))) => Err(Error::io(
+            Ok(reply) => match self.pending.lock().await.hello_failed.take() {
+                Some(err) if !matches!(reply, Ok(Some(_))) => Err(Error::io(
                     ErrorKind::Connect,
                     "cannot send the handshake",
                     err,
@@ -323,21 +372,53 @@ impl Handshaking {
                 }
             }
             pending.used = true;
-            let writer = pending.writer.as_mut()?;
-            // Right behind the hello, on an empty socket buffer: this small write does not
-            // wait. If it fails, the handshake's outcome tells the caller why.
-            if writer.write_all(&out).await.is_err() {
+            // The hello and the request leave in one write, when the hello is still here.
+            let hello = pending.hello.take();
+            let out = match hello {
+                Some(mut hello) => {
+                    hello.extend_from_slice(&out);
+                    hello
+                }
+                None => out,
+            };
+            let Pending {
+                writer,
+                hello_failed,
+                ..
+            } = &mut *pending;
+            let writer = writer.as_mut()?;
+            // On a new socket this small write does not wait. If it fails, the handshake's
+            // outcome tells the caller why.
+            if let Err(err) = writer.write_all(&out).await {
+                *hello_failed = Some(err);
                 return None;
             }
             let (reply, receive) = oneshot::channel();
             pending.early = Some(reply);
-            receive
+            (receive, pending.task.take())
         };
+        let (mut reply, task) = reply;
         let mut guard = EarlyGuard {
             link: self,
             done: false,
         };
-        let frame = match reply.await {
+        // The connection's task runs here, in the caller's task, until the reply came: the
+        // reply is read and routed by the task that waits for it. Then (or when this call
+        // is dropped) the connection's task goes on on its own.
+        let mut driver = Driver { task };
+        let reply = match driver.task.as_mut() {
+            Some(task) => tokio::select! {
+                biased;
+                reply = &mut reply => reply,
+                () = task => {
+                    driver.task = None;
+                    reply.await
+                }
+            },
+            None => reply.await,
+        };
+        drop(driver);
+        let frame = match reply {
             Ok(Ok(frame)) => frame,
             Ok(Err(err)) => {
                 guard.done = true;
@@ -361,6 +442,23 @@ impl Handshaking {
             return None;
         }
         Some(Err(Error::from_remote(frame.status(), &frame.message())))
+    }
+}
+
+/// The connection's task while the early caller drives it: spawned to go on alone when
+/// the caller has its reply or is dropped.
+struct Driver {
+    task: Option<Task>,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            // Outside a runtime (it is being dropped) the connection ends with it.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(task);
+            }
+        }
     }
 }
 

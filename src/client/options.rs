@@ -153,15 +153,18 @@ impl ClientOptions {
     /// server's answer (off by default): connect plus first call take one round trip
     /// instead of two.
     ///
-    /// With it, `connect` (and `from_stream`) return once the hello is sent, before the
-    /// server accepted: a refusal (unknown service, another signature, not authorized...)
+    /// With it, `connect` (and `from_stream`) return without waiting for the server (the
+    /// hello goes out with the first call, or at once from a task of the connection when
+    /// no call comes first), before the server accepted: a refusal (unknown service, another signature, not authorized...)
     /// fails the first call, and every later one, with the handshake's error instead of
     /// failing the connect. The first call, when its arguments encode to at most 1 KiB, goes
     /// out as an early request (protocol version 3, `docs/protocol.md` section 2.5), which
     /// the server runs only when the client's service signature equals its own; otherwise
     /// (another version of the service, or a server of protocol version 1 or 2) it is not
     /// run, and the client sends it again, unchanged for the caller, once the handshake is
-    /// over. Other calls wait for the handshake as usual. Ignored by a reconnecting client
+    /// over. The first call also reads the handshake's answer and its own reply itself,
+    /// without a hand-off between tasks. Other calls wait for the handshake as usual.
+    /// Ignored by a reconnecting client
     /// ([`reconnect`](Self::reconnect)).
     pub fn early_requests(mut self, early: bool) -> Self {
         self.early_requests = early;
