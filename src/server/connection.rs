@@ -12,7 +12,9 @@
 //! | draining | no call in flight | stop reading, flush, close |
 //! | draining | grace period over | ERROR `CANCELLED` to each call still running, stop them, close |
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use ferry_codec::{flags, Frame, StatusCode};
 use ferry_transport::{PeerCredentials, Stream};
-use futures::future::{AbortHandle, Abortable};
+use futures::future::{AbortHandle, AbortRegistration, Abortable};
 use futures::FutureExt;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tracing::{debug, error, info_span, warn, Instrument};
@@ -329,19 +331,8 @@ fn start_call(
     let id = frame.id;
     let role = &connection.role;
     let info = role.service.info();
-    let (deadline, args) = match frame.split_deadline() {
-        Ok((millis, args)) => (
-            millis.map(|millis| Instant::now() + Duration::from_millis(u64::from(millis))),
-            args,
-        ),
-        Err(_) => {
-            connection.send_error(
-                id,
-                StatusCode::PROTOCOL,
-                "request has the deadline flag but no deadline",
-            );
-            return;
-        }
+    let Some((deadline, args)) = request_deadline(connection, &frame) else {
+        return;
     };
     let Some(method) = info.methods.get(usize::from(frame.aux)).copied() else {
         let message = format!("no method {} in service `{}`", frame.aux, info.name);
@@ -349,79 +340,135 @@ fn start_call(
         connection.send_error(id, StatusCode::UNKNOWN_METHOD, &message);
         return;
     };
+    let Some(registration) = register_call(connection, id) else {
+        return;
+    };
+    let Some(work) = dispatch(connection, &frame, method, deadline, args, held) else {
+        connection.calls().remove(id);
+        return;
+    };
+    let started = Started {
+        id,
+        method,
+        deadline,
+        streaming: frame.has_flag(flags::STREAM),
+    };
+    if started.streaming {
+        // Credit for a stream reply may arrive before the handler starts sending.
+        connection.streams().outbound(id);
+    }
+    let span = info_span!("call", service = info.name, method, request_id = id);
+    let connection = Arc::clone(connection);
+    let counted = Counted::new(&role.shared);
+    let task = async move {
+        let _counted = counted;
+        run_call(connection, started, work, registration).await;
+        drop(permit);
+    };
+    poll_first_then_spawn(task.instrument(span));
+}
+
+/// What the task of a started call needs to finish it.
+struct Started {
+    id: u64,
+    method: &'static str,
+    deadline: Option<Instant>,
+    /// Whether the call has a reply or upload stream to take out of the table at its end.
+    streaming: bool,
+}
+
+/// The request's deadline as an instant, and its arguments; `None` when the deadline flag
+/// is set without a deadline (the error is queued).
+fn request_deadline(connection: &Connection, frame: &Frame) -> Option<(Option<Instant>, Bytes)> {
+    match frame.split_deadline() {
+        Ok((millis, args)) => Some((
+            millis.map(|millis| Instant::now() + Duration::from_millis(u64::from(millis))),
+            args,
+        )),
+        Err(_) => {
+            connection.send_error(
+                frame.id,
+                StatusCode::PROTOCOL,
+                "request has the deadline flag but no deadline",
+            );
+            None
+        }
+    }
+}
+
+/// Puts call `id` in the call table; `None` when the id is in flight already (the error is
+/// queued) or the table is closed.
+fn register_call(connection: &Connection, id: u64) -> Option<AbortRegistration> {
     let (abort, registration) = AbortHandle::new_pair();
     match connection.calls().insert(id, Running { id, abort }) {
-        Ok(()) => {}
+        Ok(()) => Some(registration),
         Err(InsertError::Duplicate) => {
             connection.send_error(
                 id,
                 StatusCode::PROTOCOL,
                 &format!("request id {id} is already in flight"),
             );
-            return;
+            None
         }
         // Only the read loop adds calls, and it has stopped before the table closes.
-        Err(InsertError::Closed(_)) => return,
+        Err(InsertError::Closed(_)) => None,
     }
-    let work = match dispatch(connection, &frame, method, deadline, args, held) {
-        Some(work) => work,
-        None => {
-            connection.calls().remove(id);
-            return;
-        }
+}
+
+/// Runs the handler until it ends, panics, is cancelled or passes its deadline, reports
+/// the last three to the client, and takes the call out of the tables.
+async fn run_call(
+    connection: Arc<Connection>,
+    started: Started,
+    work: Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+    registration: AbortRegistration,
+) {
+    let Started {
+        id,
+        method,
+        deadline,
+        streaming,
+    } = started;
+    let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
+    let outcome = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
+        None => Some(work.await),
     };
-    let streaming = frame.has_flag(flags::STREAM);
-    if streaming {
-        // Credit for a stream reply may arrive before the handler starts sending.
-        connection.streams().outbound(id);
-    }
-    let span = info_span!("call", service = info.name, method, request_id = id);
-    let task_connection = Arc::clone(connection);
-    let counted = Counted::new(&role.shared);
-    let mut task = Box::pin(
-        async move {
-            let _counted = counted;
-            let connection = task_connection;
-            let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
-            let outcome = match deadline {
-                Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
-                None => Some(work.await),
-            };
-            match outcome {
-                Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(panic))) => {
-                    let message = panic_message(&panic);
-                    error!(panic = %message, "handler panicked");
-                    connection.send_error(
-                        id,
-                        StatusCode::INTERNAL,
-                        &format!("the handler of `{method}` panicked"),
-                    );
-                }
-                Some(Err(_aborted)) => debug!("handler cancelled"),
-                None => {
-                    debug!("deadline passed; handler stopped");
-                    connection.send_error(
-                        id,
-                        StatusCode::DEADLINE_EXCEEDED,
-                        &format!("`{method}` did not finish before the client's deadline"),
-                    );
-                }
-            }
-            connection.calls().remove(id);
-            if streaming {
-                let mut streams = connection.streams();
-                streams.remove_outbound(id);
-                streams.remove_inbound(id);
-            }
-            drop(permit);
+    match outcome {
+        Some(Ok(Ok(()))) => {}
+        Some(Ok(Err(panic))) => {
+            let message = panic_message(&panic);
+            error!(panic = %message, "handler panicked");
+            connection.send_error(
+                id,
+                StatusCode::INTERNAL,
+                &format!("the handler of `{method}` panicked"),
+            );
         }
-        .instrument(span),
-    );
-    // Most handlers finish without waiting (the reply is queued in the outbox): run the
-    // first step right here in the connection task, which saves a task hop on the way in
-    // and another on the way out (the writer runs in this task too). A handler that does
-    // wait continues in a task of its own; its next poll registers that task's waker.
+        Some(Err(_aborted)) => debug!("handler cancelled"),
+        None => {
+            debug!("deadline passed; handler stopped");
+            connection.send_error(
+                id,
+                StatusCode::DEADLINE_EXCEEDED,
+                &format!("`{method}` did not finish before the client's deadline"),
+            );
+        }
+    }
+    connection.calls().remove(id);
+    if streaming {
+        let mut streams = connection.streams();
+        streams.remove_outbound(id);
+        streams.remove_inbound(id);
+    }
+}
+
+/// Most handlers finish without waiting (the reply is queued in the outbox): run the first
+/// step right here in the connection task, which saves a task hop on the way in and
+/// another on the way out (the writer runs in this task too). A handler that does wait
+/// continues in a task of its own; its next poll registers that task's waker.
+fn poll_first_then_spawn(task: impl Future<Output = ()> + Send + 'static) {
+    let mut task = Box::pin(task);
     let waker = futures::task::noop_waker_ref();
     let mut cx = std::task::Context::from_waker(waker);
     if task.poll_unpin(&mut cx).is_pending() {
@@ -437,7 +484,7 @@ fn dispatch(
     deadline: Option<Instant>,
     args: Bytes,
     held: Held,
-) -> Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'static>>> {
+) -> Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>> {
     let role = &connection.role;
     let info = role.service.info();
     let id = frame.id;
