@@ -1,7 +1,7 @@
 //! The jobs daemon example and its command line client (`examples/daemon/`), run as a user
 //! would: both binaries built by cargo, the daemon on a unique endpoint, `jobsctl` commands
 //! checked by their output and exit status, then SIGINT: the daemon must end a `watch`
-//! stream cleanly, exit with status 0 and leave no socket behind.
+//! stream cleanly, exit with status 0 and leave no socket behind (and the same at SIGTERM).
 #![cfg(unix)]
 
 mod support;
@@ -179,6 +179,31 @@ impl Running {
     }
 }
 
+/// Starts the daemon on `name`; returns it and the path of its socket, checked to exist.
+async fn start_daemon(name: &str) -> (Running, String) {
+    let mut daemon = Running::spawn(Command::new(examples().daemon).arg("--name").arg(name));
+    let listening = daemon.next_line().await;
+    let socket = listening
+        .strip_prefix("jobs daemon: listening on ")
+        .unwrap_or_else(|| panic!("first line {listening:?}"))
+        .to_owned();
+    assert!(Path::new(&socket).exists(), "no socket at {socket}");
+    (daemon, socket)
+}
+
+/// Sends `signal` (`INT`, `TERM`) to the process.
+fn signal(process: &Running, signal: &str) {
+    let pid = process.child.id().expect("pid").to_string();
+    let kill = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(&pid)
+        .status();
+    assert!(
+        kill.expect("run kill").success(),
+        "kill -{signal} {pid} failed"
+    );
+}
+
 #[tokio::test]
 async fn jobsctl_without_a_daemon_says_so_and_fails() {
     let name = unique_name("jobs-absent");
@@ -195,13 +220,7 @@ async fn jobsctl_without_a_daemon_says_so_and_fails() {
 #[tokio::test]
 async fn daemon_and_jobsctl_work_together_and_ctrl_c_stops_the_daemon() {
     let name = unique_name("jobs");
-    let mut daemon = Running::spawn(Command::new(examples().daemon).arg("--name").arg(&name));
-    let listening = daemon.next_line().await;
-    let socket = listening
-        .strip_prefix("jobs daemon: listening on ")
-        .unwrap_or_else(|| panic!("first line {listening:?}"))
-        .to_owned();
-    assert!(Path::new(&socket).exists(), "no socket at {socket}");
+    let (daemon, socket) = start_daemon(&name).await;
 
     // A short job, watched to its end: the stream is read as an iterator by the CLI.
     assert_output(
@@ -265,11 +284,7 @@ async fn daemon_and_jobsctl_work_together_and_ctrl_c_stops_the_daemon() {
         watcher.next_line().await,
         "job 3 (long): running, 0/10000 steps"
     );
-    let pid = daemon.child.id().expect("daemon pid").to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status();
-    assert!(kill.expect("run kill").success(), "kill -INT {pid} failed");
+    signal(&daemon, "INT");
 
     let (status, rest, errors) = daemon.finish().await;
     assert_eq!(status.code(), Some(0), "daemon: {rest:?} {errors:?}");
@@ -291,5 +306,20 @@ async fn daemon_and_jobsctl_work_together_and_ctrl_c_stops_the_daemon() {
         stderr(&output).contains("the jobs daemon is not running"),
         "{:?}",
         stderr(&output)
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_daemon_gracefully_too() {
+    let name = unique_name("jobs-term");
+    let (daemon, socket) = start_daemon(&name).await;
+    assert_output(&jobsctl(&name, &["list"]).await, 0, "no jobs\n");
+    signal(&daemon, "TERM");
+    let (status, rest, errors) = daemon.finish().await;
+    assert_eq!(status.code(), Some(0), "daemon: {rest:?} {errors:?}");
+    assert_eq!(rest, "jobs daemon: shutting down\njobs daemon: stopped\n");
+    assert!(
+        !Path::new(&socket).exists(),
+        "the socket {socket} is still there"
     );
 }
