@@ -42,6 +42,10 @@ pub(crate) trait Client: Send + Sized + 'static {
     /// One echo call; fails unless the reply has the length of `data`.
     fn call(&mut self, data: &Bytes) -> impl Future<Output = io::Result<()>> + Send;
 
+    /// One echo call whose argument and result are `Vec<u8>` (raw: the same bytes, as
+    /// (d) sends them); returns the reply, which the caller sends next.
+    fn call_vec(&mut self, data: Vec<u8>) -> impl Future<Output = io::Result<Vec<u8>>> + Send;
+
     /// Keeps `window` calls in flight on this one connection until `until`; returns the
     /// number of calls completed at or after `count_from`.
     fn in_flight(

@@ -14,12 +14,17 @@ use crate::echo::{check_len, in_window, other};
 pub trait Echo {
     /// Returns `data` unchanged.
     async fn echo(&self, data: Bytes) -> Bytes;
+    /// Returns `data` unchanged, as a `Vec<u8>` (scenario g).
+    async fn echo_vec(&self, data: Vec<u8>) -> Vec<u8>;
 }
 
 struct EchoImpl;
 
 impl Echo for EchoImpl {
     async fn echo(&self, data: Bytes) -> Bytes {
+        data
+    }
+    async fn echo_vec(&self, data: Vec<u8>) -> Vec<u8> {
         data
     }
 }
@@ -55,6 +60,17 @@ impl crate::echo::Client for FerryClient {
             .await
             .map_err(|err| other("ferry call", err))?;
         check_len(reply.len(), data.len())
+    }
+
+    async fn call_vec(&mut self, data: Vec<u8>) -> io::Result<Vec<u8>> {
+        let want = data.len();
+        let reply = self
+            .0
+            .echo_vec(data)
+            .await
+            .map_err(|err| other("ferry call", err))?;
+        check_len(reply.len(), want)?;
+        Ok(reply)
     }
 
     async fn in_flight(

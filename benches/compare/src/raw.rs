@@ -78,7 +78,7 @@ pub(crate) struct RawClient {
 }
 
 impl RawClient {
-    async fn send(&mut self, data: &Bytes) -> io::Result<()> {
+    async fn send(&mut self, data: &[u8]) -> io::Result<()> {
         self.writer.write_u32_le(data.len() as u32).await?;
         self.writer.write_all(data).await
     }
@@ -104,6 +104,13 @@ impl Client for RawClient {
         self.send(data).await?;
         self.writer.flush().await?;
         self.receive(data.len()).await
+    }
+
+    async fn call_vec(&mut self, data: Vec<u8>) -> io::Result<Vec<u8>> {
+        self.send(&data).await?;
+        self.writer.flush().await?;
+        self.receive(data.len()).await?;
+        Ok(data)
     }
 
     async fn in_flight(

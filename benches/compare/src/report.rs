@@ -70,6 +70,20 @@ pub(crate) const D_BULK: Metric = Metric {
     better: Better::Higher,
     target: Target::RawAtLeast(0.7),
 };
+/// (g): (d) with `Vec<u8>` instead of `Bytes`.
+pub(crate) const G_BULK_VEC: Metric = Metric {
+    key: "g_echo_1MiB_vec",
+    unit: "MB/s",
+    better: Better::Higher,
+    target: Target::RawAtLeast(0.7),
+};
+/// (h): (d) again, held to the goal of a `Bytes` echo with no copy of its own.
+pub(crate) const H_BULK_BYTES: Metric = Metric {
+    key: "h_echo_1MiB_bytes",
+    unit: "MB/s",
+    better: Better::Higher,
+    target: Target::RawAtLeast(1.0),
+};
 pub(crate) const E_IDLE: Metric = Metric {
     key: "e_idle_rss_per_conn",
     unit: "KiB",

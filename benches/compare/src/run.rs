@@ -126,6 +126,7 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
                             )?;
                             results.push(report::D_BULK, imp, value);
                         }
+                        'g' | 'h' => bulk_bytes(&mut results, scenario, imp, path, options).await?,
                         'f' => {
                             let value = timed("(f)")(
                                 tokio::time::timeout(MEASUREMENT_TIMEOUT, async {
@@ -178,5 +179,35 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
     });
     results.write_json(&options.out, meta)?;
     println!("wrote {}", options.out.display());
+    Ok(())
+}
+
+/// (g) and (h): 1 MiB echoes with `Vec<u8>`, and with `Bytes` against the stricter goal.
+async fn bulk_bytes(
+    results: &mut Results,
+    scenario: char,
+    imp: Impl,
+    path: &Path,
+    options: &Options,
+) -> io::Result<()> {
+    let (metric, measured) = if scenario == 'g' {
+        (
+            report::G_BULK_VEC,
+            tokio::time::timeout(MEASUREMENT_TIMEOUT, async {
+                for_impl!(imp, bulk_vec(path, options.duration))
+            })
+            .await,
+        )
+    } else {
+        (
+            report::H_BULK_BYTES,
+            tokio::time::timeout(MEASUREMENT_TIMEOUT, async {
+                for_impl!(imp, bulk(path, options.duration))
+            })
+            .await,
+        )
+    };
+    let value = measured.map_err(|_| other(metric.key, "timed out"))??;
+    results.push(metric, imp, value);
     Ok(())
 }

@@ -161,3 +161,19 @@ pub(crate) async fn connect_first_call<C: Client>(path: &Path, count: usize) -> 
     times.sort_unstable();
     Ok(percentile(&times, 0.50))
 }
+
+/// (g) Sequential 1 MiB echoes on one connection with a `Vec<u8>` argument and result (each
+/// reply is the next call's argument): MB/s of payload one way.
+pub(crate) async fn bulk_vec<C: Client>(path: &Path, duration: Duration) -> io::Result<f64> {
+    let mut data = payload(LARGE).to_vec();
+    let mut client = C::connect(path).await?;
+    let (count_from, until) = window(duration);
+    let mut counted = 0u64;
+    while Instant::now() < until {
+        data = client.call_vec(data).await?;
+        if in_window(count_from, until) {
+            counted += 1;
+        }
+    }
+    Ok((counted * LARGE as u64) as f64 / duration.as_secs_f64() / 1e6)
+}

@@ -22,6 +22,8 @@ const MAX_FRAME: usize = 16 * 1024 * 1024;
 pub(crate) trait Echo {
     /// Returns `data` unchanged.
     async fn echo(data: Bytes) -> Bytes;
+    /// Returns `data` unchanged, as a `Vec<u8>` (scenario g).
+    async fn echo_vec(data: Vec<u8>) -> Vec<u8>;
 }
 
 #[derive(Clone)]
@@ -29,6 +31,9 @@ struct EchoImpl;
 
 impl Echo for EchoImpl {
     async fn echo(self, _: context::Context, data: Bytes) -> Bytes {
+        data
+    }
+    async fn echo_vec(self, _: context::Context, data: Vec<u8>) -> Vec<u8> {
         data
     }
 }
@@ -75,6 +80,17 @@ impl crate::echo::Client for TarpcClient {
             .await
             .map_err(|err| other("tarpc call", err))?;
         check_len(reply.len(), data.len())
+    }
+
+    async fn call_vec(&mut self, data: Vec<u8>) -> io::Result<Vec<u8>> {
+        let want = data.len();
+        let reply = self
+            .0
+            .echo_vec(context::current(), data)
+            .await
+            .map_err(|err| other("tarpc call", err))?;
+        check_len(reply.len(), want)?;
+        Ok(reply)
     }
 
     async fn in_flight(
