@@ -20,6 +20,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use tokio::sync::Notify;
 
 /// A byte count with a limit, and a signal for those waiting for room in it.
@@ -129,6 +130,7 @@ impl Budget {
                     return Held {
                         budget: Arc::clone(self),
                         bytes,
+                        shared: None,
                     };
                 }
                 // Undone quietly: notifying here would wake this very wait.
@@ -169,29 +171,82 @@ impl Drop for Budget {
     }
 }
 
-/// Bytes taken by [`Budget::reserve`], given back when dropped.
+/// Bytes taken by [`Budget::reserve`], given back when dropped; once shared (see
+/// [`Held::tie`]), given back when the last holder drops.
 pub(crate) struct Held {
     budget: Arc<Budget>,
+    /// Bytes this guard alone holds (0 once shared).
     bytes: usize,
+    /// The reservation, when shared with a frame body.
+    shared: Option<Arc<Shared>>,
+}
+
+/// A reservation with several holders.
+struct Shared {
+    budget: Arc<Budget>,
+    bytes: usize,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
+    }
+}
+
+/// A frame body's allocation together with a share of its reservation.
+struct Tied {
+    body: Bytes,
+    _share: Arc<Shared>,
+}
+
+impl AsRef<[u8]> for Tied {
+    fn as_ref(&self) -> &[u8] {
+        &self.body
+    }
 }
 
 impl Held {
     /// How many bytes are held.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
-        self.bytes
+        self.shared
+            .as_ref()
+            .map_or(self.bytes, |shared| shared.bytes)
+    }
+
+    /// `body` (of the frame this reservation is for), holding a share of the reservation:
+    /// the bytes are given back once this guard and every slice of the returned body are
+    /// dropped. So a `Bytes` decoded as a slice of a frame (zero-copy) stays counted for as
+    /// long as anyone keeps it. One allocation; for frames read into their own buffer.
+    pub(crate) fn tie(&mut self, body: Bytes) -> Bytes {
+        let shared = self.shared.get_or_insert_with(|| {
+            Arc::new(Shared {
+                budget: Arc::clone(&self.budget),
+                bytes: std::mem::take(&mut self.bytes),
+            })
+        });
+        let share = Arc::clone(shared);
+        Bytes::from_owner(Tied {
+            body,
+            _share: share,
+        })
     }
 }
 
 impl fmt::Debug for Held {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Held").field(&self.bytes).finish()
+        f.debug_tuple("Held")
+            .field(&self.bytes)
+            .field(&self.shared.is_some())
+            .finish()
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.budget.release(self.bytes);
+        if self.bytes > 0 {
+            self.budget.release(self.bytes);
+        }
     }
 }
 

@@ -10,7 +10,10 @@
 //! | body: a small frame (up to [`SMALL_FRAME`] bytes) is read into the read buffer and copied out; a larger one is read into an allocation of exactly its size | what was reserved | the frame time-out, from the end of the reservation |
 //!
 //! So the read buffer never grows past a few KiB, and a frame's body pins only its own
-//! bytes (never a shared read buffer) until it is dropped along with its [`Held`] guard.
+//! bytes (never a shared read buffer) until it is dropped along with its [`Held`] guard. A
+//! large frame's body holds a share of that guard ([`Held::tie`]): a `Bytes` argument or
+//! result decoded as a slice of it (zero-copy) keeps the frame counted while it lives, even
+//! after its call ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +85,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         };
         // `len <= max_frame <= u32::MAX`, which fits in usize on every supported target.
         let total = HEADER_LEN + len as usize;
-        let held = budget.reserve(total).await;
+        let mut held = budget.reserve(total).await;
         // The time spent waiting for room was this side's: the peer's time starts now.
         let mut deadline = self.timeout.map(|limit| (Instant::now() + limit, limit));
         let frame = if total <= SMALL_FRAME {
@@ -115,10 +118,15 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Err(ReadError::Truncated);
                 }
             }
-            self.decoder
+            let mut frame = self
+                .decoder
                 .decode(&mut whole)
                 .map_err(ReadError::Codec)?
-                .ok_or(ReadError::Truncated)?
+                .ok_or(ReadError::Truncated)?;
+            // A `Bytes` decoded from the body is a slice of it: the budget counts the frame
+            // until the last such slice is dropped, not only until the call ends.
+            frame.body = held.tie(frame.body);
+            frame
         };
         if self.buf.is_empty() && self.buf.capacity() > 4 * READ_CHUNK {
             // Bytes the handshake left can have grown it; give that back.
@@ -267,6 +275,39 @@ mod tests {
         let (second, held) = second.await.unwrap().unwrap();
         assert_eq!((second.id, &second.body[..]), (2, &[8u8; 10][..]));
         assert_eq!(shared.used(), HEADER_LEN + 10);
+        drop(held);
+        assert_eq!(shared.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_slice_of_a_large_body_keeps_the_frame_counted_after_its_guard() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let big = 3 * SMALL_FRAME;
+        let shared = Pool::new(1 << 20);
+        let budget = Budget::new(1 << 20, Arc::clone(&shared));
+        let mut reader = FrameReader::new(server, BytesMut::new(), 1 << 20, None);
+        client
+            .write_all(&frame_bytes(1, vec![7; big]))
+            .await
+            .unwrap();
+        let (frame, held) = reader.next(&budget, &|| {}).await.unwrap().unwrap();
+        let slice = frame.body.slice(10..20);
+        drop(frame);
+        drop(held);
+        // The call is over, but a slice of its body lives: still counted.
+        assert_eq!(shared.used(), big + HEADER_LEN);
+        assert_eq!(&slice[..], &[7; 10]);
+        drop(slice);
+        assert_eq!(shared.used(), 0);
+
+        // Dropped in the other order, the same.
+        client
+            .write_all(&frame_bytes(2, vec![8; big]))
+            .await
+            .unwrap();
+        let (frame, held) = reader.next(&budget, &|| {}).await.unwrap().unwrap();
+        drop(frame);
+        assert_eq!(shared.used(), big + HEADER_LEN);
         drop(held);
         assert_eq!(shared.used(), 0);
     }
