@@ -187,7 +187,9 @@ impl Client {
         R: DeserializeOwned,
     {
         if let Link::Early(link) = &self.link {
-            return self.early_call(link, method, args).await;
+            if link.open().is_none() {
+                return self.early_call(link, method, args).await;
+            }
         }
         let (shared, timeout) = self.ready().await?;
         shared.call(method, args, timeout).await
@@ -307,6 +309,9 @@ impl Client {
                 Ok((shared, timeout))
             }
             Link::Early(link) => {
+                if let Some(shared) = link.open() {
+                    return Ok((Arc::clone(shared), self.timeout));
+                }
                 let start = Instant::now();
                 let shared = connection::within_deadline(self.timeout, link.connection()).await?;
                 let timeout = self

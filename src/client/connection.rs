@@ -162,6 +162,11 @@ impl Owner {
     pub(crate) fn new(connection: Arc<Connection>) -> Owner {
         Owner { connection }
     }
+
+    /// The connection it owns.
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.connection
+    }
 }
 
 /// The client's method schemas, when its service declares them: a type that cannot be

@@ -307,6 +307,12 @@ impl Handshake {
 }
 
 impl Handshaking {
+    /// The connection, once the handshake accepted it: the fast path of every call after
+    /// the first (no lock, no watch).
+    pub(crate) fn open(&self) -> Option<&Arc<Connection>> {
+        self.owner.get().map(Owner::connection)
+    }
+
     /// The connection once the handshake accepted it, `None` while it is under way, or the
     /// handshake's error.
     pub(crate) fn now(&self) -> Result<Option<Arc<Connection>>, Error> {
