@@ -131,6 +131,7 @@ impl Budget {
                         budget: Arc::clone(self),
                         bytes,
                         shared: None,
+                        handles: Vec::new(),
                     };
                 }
                 // Undone quietly: notifying here would wake this very wait.
@@ -179,6 +180,8 @@ pub(crate) struct Held {
     bytes: usize,
     /// The reservation, when shared with a frame body.
     shared: Option<Arc<Shared>>,
+    /// The handles that came with the frame (closed with it unless taken).
+    pub(crate) handles: Vec<crate::handle::Handle>,
 }
 
 /// A reservation with several holders.

@@ -159,7 +159,8 @@ impl ServiceInfo {
                     SchemaProblem::Undeclared,
                 ))
             }
-            Some(SchemaSource::Lazy(schemas)) => schemas(),
+            // A handle in a method's types is traced as a placeholder.
+            Some(SchemaSource::Lazy(schemas)) => crate::handle::tracing(schemas),
             Some(SchemaSource::Ready(table)) => table,
         };
         let schemas = table.as_ref().map_err(Clone::clone)?;
@@ -522,6 +523,8 @@ pub(crate) trait Responder: Send + Sync + 'static {
     fn peer_max_frame(&self) -> u32;
     /// Where replies are queued.
     fn outbox(&self) -> &Outbox;
+    /// How handles go with frames on the connection.
+    fn handles(&self) -> &crate::handle::HandleFrames;
     /// Queues an ERROR frame for call `id` without waiting.
     fn send_error(&self, id: u64, status: StatusCode, message: &str);
     /// Opens the receiving end of call `id`'s stream argument and grants its first window.
@@ -535,6 +538,8 @@ pub struct Call {
     pub(crate) id: u64,
     /// The encoded arguments, until [`Call::args`] decodes them.
     pub(crate) args: Mutex<Bytes>,
+    /// The handles that came with the request, until [`Call::args`] decodes them.
+    pub(crate) handles: Mutex<Vec<crate::handle::Handle>>,
     pub(crate) context: Context,
     pub(crate) responder: Arc<dyn Responder>,
     /// The request's share of the connection's memory budget, given back when the call
@@ -565,7 +570,15 @@ impl Call {
     /// fails.
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
         let mut encoded = self.encoded_args();
-        let args = self.responder.format().decode_frame(&encoded)?;
+        let handles = std::mem::take(
+            &mut *self
+                .handles
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
+        // Handles the arguments do not take are closed here, whether they decode or not.
+        let args =
+            crate::handle::decoding(handles, || self.responder.format().decode_frame(&encoded))?;
         *encoded = Bytes::new();
         Ok(args)
     }
@@ -636,6 +649,7 @@ impl Call {
         let responder = &*self.responder;
         let queued = crate::engine::send_payload(
             responder.outbox(),
+            Some(responder.handles()),
             FrameKind::RESPONSE,
             id,
             responder.format(),

@@ -47,6 +47,7 @@ use tracing::{debug, warn};
 use crate::budget::{Budget, Held};
 use crate::contract::Responder;
 use crate::error::Error;
+use crate::handle::HandleFrames;
 use crate::outbox::{Outbox, QueueError};
 use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
 use crate::wire::ReadError;
@@ -76,6 +77,8 @@ pub(crate) struct Engine<R: Role> {
     calls: Mutex<CallTable<R::Call>>,
     /// When the peer was last heard from, and the keepalive's PINGs.
     liveness: Liveness,
+    /// Handles passed with frames (version 3).
+    pub(crate) handles: HandleFrames,
 }
 
 /// The read half of a connection and what its handshake left in the read buffer.
@@ -111,6 +114,7 @@ impl<R: Role> Engine<R> {
             streams: Mutex::new(StreamTable::default()),
             calls: Mutex::new(CallTable::default()),
             liveness: Liveness::new(keepalive),
+            handles: HandleFrames::new(version),
         }
     }
 
@@ -177,7 +181,8 @@ impl<R: Role> Engine<R> {
 
     /// Runs the connection until it ends: the read loop (beside the keepalive) and the
     /// outbox's writer, joined in one task.
-    pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, writer: WriteHalf) {
+    pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, mut writer: WriteHalf) {
+        self.handles.attach_writer(&mut writer);
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let reading = async {
             let stop = tokio::select! {
@@ -209,6 +214,7 @@ impl<R: Role> Engine<R> {
     async fn read_loop(self: &Arc<Self>, incoming: ReadSide) -> Stop {
         let ReadSide { reader, buf } = incoming;
         let mut reader = FrameReader::new(reader, buf, self.max_frame, self.role.frame_timeout());
+        self.handles.attach_reader(reader.half_mut());
         let stopping = R::stopping(self);
         tokio::pin!(stopping);
         let heard = || self.liveness.heard();
@@ -234,7 +240,7 @@ impl<R: Role> Engine<R> {
                 read = reader.next(&self.budget, &heard) => read,
                 stop = &mut stopping => return stop,
             };
-            let (frame, held) = match read {
+            let (frame, mut held) = match read {
                 Ok(Some(read)) => read,
                 Ok(None) => {
                     debug!("{} closed the connection", R::PEER);
@@ -264,6 +270,17 @@ impl<R: Role> Engine<R> {
                     return Stop::codec(err);
                 }
             };
+            let incoming = reader.take_handles(&frame);
+            let frame = match self.handles.receive(frame, incoming) {
+                Ok((frame, handles)) => {
+                    held.handles = handles;
+                    frame
+                }
+                Err(violation) => {
+                    warn!(%violation, "bad handles from {}; closing the connection", R::PEER);
+                    return Stop::violation(violation);
+                }
+            };
             if let Err(stop) = self.on_frame(frame, held).await {
                 if let Stop::Violation(violation) = &stop {
                     warn!(message = %violation.message, "protocol violation; closing the connection");
@@ -276,11 +293,13 @@ impl<R: Role> Engine<R> {
     /// Routes one frame: the one place where each frame kind is handled. `held` is the
     /// frame's share of the budget: kept with a request's arguments until its handler ends
     /// and with a stream item until its consumer takes it, given back at once otherwise.
-    async fn on_frame(self: &Arc<Self>, frame: Frame, held: Held) -> Result<(), Stop> {
+    async fn on_frame(self: &Arc<Self>, frame: Frame, mut held: Held) -> Result<(), Stop> {
         match frame.kind {
             FrameKind::REQUEST => R::on_request(self, frame, held).await,
             FrameKind::EARLY_REQUEST => R::on_early_request(self, frame, held).await,
-            FrameKind::RESPONSE | FrameKind::ERROR => R::on_reply(self, frame),
+            FrameKind::RESPONSE | FrameKind::ERROR => {
+                R::on_reply(self, frame, std::mem::take(&mut held.handles))
+            }
             FrameKind::CANCEL => R::on_cancel(self, frame),
             FrameKind::STREAM_ITEM => self
                 .streams()
@@ -389,8 +408,11 @@ impl<R: Role> Engine<R> {
 
 /// Encodes `value` as the body of a `kind` frame for call `id` straight into the outbox,
 /// waiting while the queue is full. Nothing is queued when encoding fails.
+/// Handles in `value` go with the frame (see [`HandleFrames`]); with `handles` `None` (stream
+/// items) a handle fails the encoding.
 pub(crate) async fn send_payload<T: Serialize + ?Sized>(
     outbox: &Outbox,
+    handles: Option<&HandleFrames>,
     kind: FrameKind,
     id: u64,
     format: FormatId,
@@ -398,11 +420,24 @@ pub(crate) async fn send_payload<T: Serialize + ?Sized>(
     value: &T,
 ) -> Result<(), QueueError<CodecError>> {
     outbox
-        .push(|buf| {
-            encode_frame_with(buf, kind, 0, 0, id, max_frame, |buf| {
-                format.encode(value, buf)
-            })
-        })
+        .push_at(
+            |buf, position| {
+                let encode = |buf: &mut BytesMut| {
+                    encode_frame_with(buf, kind, 0, 0, id, max_frame, |buf| {
+                        format.encode(value, buf)
+                    })
+                };
+                match handles {
+                    Some(handles) => handles.encode_frame(buf, position, max_frame, encode),
+                    None => {
+                        crate::handle::refusing("handles cannot be sent in stream items", || {
+                            encode(buf)
+                        })
+                    }
+                }
+            },
+            false,
+        )
         .await
 }
 
@@ -432,6 +467,10 @@ impl<R: Role> Responder for Engine<R> {
 
     fn outbox(&self) -> &Outbox {
         &self.outbox
+    }
+
+    fn handles(&self) -> &HandleFrames {
+        &self.handles
     }
 
     fn send_error(&self, id: u64, status: StatusCode, message: &str) {

@@ -58,6 +58,9 @@ struct State {
     closing: bool,
     /// Who may write right now.
     io: Writer,
+    /// Bytes ever queued: the position, in the connection's frame stream, of the end of
+    /// `buf` (handles are tied to positions, see `crate::handle`).
+    appended: u64,
 }
 
 /// The write half and who holds it.
@@ -121,6 +124,7 @@ impl Outbox {
                 closed: false,
                 closing: false,
                 io: Writer::Unattached,
+                appended: 0,
             }),
             queued: Notify::new(),
             drained: Notify::new(),
@@ -144,19 +148,21 @@ impl Outbox {
     /// return an error. Cancel-safe: a frame is either queued whole or not at all.
     pub(crate) async fn push<E>(
         &self,
-        encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
+        mut encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), QueueError<E>> {
-        self.push_inner(encode, false).await
+        self.push_inner(|buf, _| encode(buf), false).await
     }
 
-    /// Like [`Outbox::push`], but when no write is under way the frame (with anything else
+    /// Like [`Outbox::push`], also telling `encode` the stream position where its frame
+    /// begins. With `direct`, when no write is under way the frame (with anything else
     /// queued) is written at once by the caller: for a frame that is unlikely to have
     /// company soon, such as a lone call's request.
-    pub(crate) async fn push_direct<E>(
+    pub(crate) async fn push_at<E>(
         &self,
-        encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
+        encode: impl FnMut(&mut BytesMut, u64) -> Result<(), E>,
+        direct: bool,
     ) -> Result<(), QueueError<E>> {
-        self.push_inner(encode, true).await
+        self.push_inner(encode, direct).await
     }
 
     /// Resolves once the queue holds less than its limit (or the outbox is closed), without
@@ -194,7 +200,7 @@ impl Outbox {
 
     async fn push_inner<E>(
         &self,
-        mut encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
+        mut encode: impl FnMut(&mut BytesMut, u64) -> Result<(), E>,
         direct: bool,
     ) -> Result<(), QueueError<E>> {
         loop {
@@ -212,7 +218,9 @@ impl Outbox {
                         state.buf.reserve(INITIAL_CAPACITY);
                     }
                     let before = state.buf.len();
-                    encode(&mut state.buf).map_err(QueueError::Encode)?;
+                    let at = state.appended;
+                    encode(&mut state.buf, at).map_err(QueueError::Encode)?;
+                    state.appended += (state.buf.len() - before) as u64;
                     self.budget.charge(state.buf.len() - before);
                     let io = if direct { state.take_io() } else { None };
                     if let Some(io) = io {
@@ -296,6 +304,7 @@ impl Outbox {
         let was_empty = state.buf.is_empty();
         let before = state.buf.len();
         encode(&mut state.buf).map_err(QueueError::Encode)?;
+        state.appended += (state.buf.len() - before) as u64;
         self.budget.charge(state.buf.len() - before);
         drop(state);
         if was_empty {

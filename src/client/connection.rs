@@ -30,8 +30,9 @@ use crate::outbox::QueueError;
 use crate::streaming::{pump, Incoming, PumpError, Streaming, WINDOW};
 use crate::wire::{read_message, ReadError};
 
-/// What a waiting caller receives: its reply frame, or why the call failed.
-pub(crate) type Reply = Result<Frame, Error>;
+/// What a waiting caller receives: its reply frame and the handles that came with it, or
+/// why the call failed.
+pub(crate) type Reply = Result<(Frame, Vec<crate::handle::Handle>), Error>;
 
 /// A client's connection, shared by its handles and its connection task.
 pub(crate) type Connection = Engine<ClientRole>;
@@ -380,7 +381,11 @@ impl Role for ClientRole {
         Err(Stop::unexpected::<Self>(frame.kind))
     }
 
-    fn on_reply(connection: &Connection, frame: Frame) -> Result<(), Stop> {
+    fn on_reply(
+        connection: &Connection,
+        frame: Frame,
+        handles: Vec<crate::handle::Handle>,
+    ) -> Result<(), Stop> {
         if frame.id == 0 {
             let status = frame.status();
             let message = frame.message();
@@ -395,7 +400,7 @@ impl Role for ClientRole {
         let waiting = connection.calls().remove(frame.id);
         match waiting {
             Some(reply) => {
-                let _ = reply.send(Ok(frame));
+                let _ = reply.send(Ok((frame, handles)));
             }
             None if frame.kind == FrameKind::ERROR => {
                 let err = Error::from_remote(frame.status(), &frame.message());
@@ -598,7 +603,8 @@ impl Connection {
         };
         let frame = within_deadline(timeout, exchange).await;
         guard.done = frame.is_ok();
-        let frame = frame?;
+        // A stream's first reply carries no handles (`Result<(), E>`): any are closed.
+        let (frame, _handles) = frame?;
         if frame.kind != FrameKind::RESPONSE {
             // The call failed before its stream began (bad arguments, a panic, its
             // deadline): it is over, nothing to cancel.
@@ -693,10 +699,10 @@ impl Connection {
         };
         let frame = within_deadline(timeout, exchange).await;
         guard.done = frame.is_ok();
-        let frame = frame?;
+        let (frame, handles) = frame?;
         if frame.kind == FrameKind::RESPONSE {
-            self.format
-                .decode_frame(&frame.body)
+            // Handles the reply does not take are closed here.
+            crate::handle::decoding(handles, || self.format.decode_frame(&frame.body))
                 .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
         } else {
             Err(Error::from_remote(frame.status(), &frame.message()))
@@ -718,16 +724,15 @@ impl Connection {
         // A lone call writes its request itself (no hop to the writer task); with other
         // calls in flight the writer task batches requests into fewer writes.
         let alone = self.calls().len() <= 1;
-        let encode = |buf: &mut BytesMut| {
-            encode_request_with(buf, id, method, stream_flag, deadline_ms, max, |buf| {
-                format.encode(args, buf)
+        let handles = &self.handles;
+        let encode = |buf: &mut BytesMut, position: u64| {
+            handles.encode_frame(buf, position, max, |buf| {
+                encode_request_with(buf, id, method, stream_flag, deadline_ms, max, |buf| {
+                    format.encode(args, buf)
+                })
             })
         };
-        let queued = if alone {
-            self.outbox.push_direct(encode).await
-        } else {
-            self.outbox.push(encode).await
-        };
+        let queued = self.outbox.push_at(encode, alone).await;
         queued.map_err(|err| match err {
             QueueError::Closed => self.closed_error(),
             QueueError::Encode(err) => {

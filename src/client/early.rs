@@ -271,10 +271,13 @@ impl Handshake {
                     version = welcome.version,
                     "the server skipped the early request"
                 );
-                let _ = reply.send(Ok(Frame::error(
-                    EARLY_ID,
-                    StatusCode::EARLY_REJECTED,
-                    "the server's protocol version has no early requests",
+                let _ = reply.send(Ok((
+                    Frame::error(
+                        EARLY_ID,
+                        StatusCode::EARLY_REJECTED,
+                        "the server's protocol version has no early requests",
+                    ),
+                    Vec::new(),
                 )));
             } else if reply.is_closed() {
                 // The caller gave up while the handshake was under way.
@@ -358,14 +361,21 @@ impl Handshaking {
             let deadline_ms = timeout
                 .map(|timeout| u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX));
             let mut out = BytesMut::new();
-            match encode_early_request_with(
-                &mut out,
-                EARLY_ID,
-                method,
-                deadline_ms,
-                MAX_EARLY_BODY,
-                |buf| format.encode(args, buf),
-            ) {
+            let (encoded, handles) = crate::handle::encoding(|| {
+                encode_early_request_with(
+                    &mut out,
+                    EARLY_ID,
+                    method,
+                    deadline_ms,
+                    MAX_EARLY_BODY,
+                    |buf| format.encode(args, buf),
+                )
+            });
+            if !handles.is_empty() {
+                // Handles go only once the connection's version is known: not early.
+                return None;
+            }
+            match encoded {
                 Ok(()) => {}
                 // Too large to send before the server's limit is known.
                 Err(CodecError::FrameTooLarge { .. }) => return None,
@@ -424,8 +434,8 @@ impl Handshaking {
             None => reply.await,
         };
         drop(driver);
-        let frame = match reply {
-            Ok(Ok(frame)) => frame,
+        let (frame, handles) = match reply {
+            Ok(Ok(reply)) => reply,
             Ok(Err(err)) => {
                 guard.done = true;
                 return Some(Err(err));
@@ -438,9 +448,9 @@ impl Handshaking {
         guard.done = true;
         if frame.kind == FrameKind::RESPONSE {
             return Some(
-                self.format.decode(&frame.body).map_err(|err| {
-                    Error::codec(ErrorKind::Protocol, "cannot decode the reply", err)
-                }),
+                crate::handle::decoding(handles, || self.format.decode(&frame.body)).map_err(
+                    |err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err),
+                ),
             );
         }
         if frame.status() == StatusCode::EARLY_REJECTED {

@@ -25,6 +25,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::Instant;
 
 use crate::budget::{Budget, Held};
+
+mod handles;
 use crate::wire::{ReadError, READ_CHUNK};
 
 /// Frames up to this size (header included) go through the read buffer; larger ones are

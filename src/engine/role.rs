@@ -72,7 +72,12 @@ pub(crate) trait Role: Send + Sync + Sized + 'static {
     }
 
     /// A RESPONSE or ERROR frame.
-    fn on_reply(engine: &Engine<Self>, frame: Frame) -> Result<(), Stop>;
+    /// `handles` came with the frame (closed if nobody takes them).
+    fn on_reply(
+        engine: &Engine<Self>,
+        frame: Frame,
+        handles: Vec<crate::handle::Handle>,
+    ) -> Result<(), Stop>;
 
     /// A CANCEL frame.
     fn on_cancel(engine: &Engine<Self>, frame: Frame) -> Result<(), Stop>;

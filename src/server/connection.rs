@@ -244,7 +244,11 @@ impl Role for ServerRole {
         early::on_early_request(connection, frame, held).await
     }
 
-    fn on_reply(_connection: &Connection, frame: Frame) -> Result<(), Stop> {
+    fn on_reply(
+        _connection: &Connection,
+        frame: Frame,
+        _handles: Vec<crate::handle::Handle>,
+    ) -> Result<(), Stop> {
         Err(Stop::unexpected::<Self>(frame.kind))
     }
 
@@ -496,9 +500,11 @@ fn dispatch(
         deadline,
         Arc::clone(&role.shared),
     );
+    let mut held = held;
     let call = Call {
         id,
         args: std::sync::Mutex::new(args),
+        handles: std::sync::Mutex::new(std::mem::take(&mut held.handles)),
         context,
         responder: Arc::clone(connection) as Arc<dyn crate::contract::Responder>,
         _held: held,

@@ -167,12 +167,20 @@ pub(crate) async fn pump<T: Serialize>(
         let Some(item) = stream.next().await else {
             break;
         };
-        send_payload(outbox, FrameKind::STREAM_ITEM, id, format, max_frame, &item)
-            .await
-            .map_err(|err| match err {
-                QueueError::Closed => PumpError::Closed,
-                QueueError::Encode(err) => PumpError::Encode(err),
-            })?;
+        send_payload(
+            outbox,
+            None,
+            FrameKind::STREAM_ITEM,
+            id,
+            format,
+            max_frame,
+            &item,
+        )
+        .await
+        .map_err(|err| match err {
+            QueueError::Closed => PumpError::Closed,
+            QueueError::Encode(err) => PumpError::Encode(err),
+        })?;
     }
     let end = Frame::stream_end(id);
     outbox

@@ -68,6 +68,15 @@ pub enum CodecError {
         /// Length of the buffer when the frame was finished.
         len: usize,
     },
+    /// A frame carries more operating-system handles than one frame may (or a handle
+    /// trailer announces none).
+    #[error("{count} handles in one frame; 1 to {limit} may go with a frame")]
+    TooManyHandles {
+        /// How many handles.
+        count: usize,
+        /// The most one frame may carry.
+        limit: usize,
+    },
     /// A value could not be encoded in the payload format.
     #[error("failed to encode {format} payload")]
     Encode {

@@ -27,6 +27,7 @@ mod decoder;
 mod error;
 mod format;
 mod frame;
+mod handles;
 mod handshake;
 mod kind;
 pub mod schema;
@@ -40,6 +41,7 @@ pub use frame::{
     begin_frame, begin_request, encode_early_request_with, encode_frame_with, encode_request_with,
     finish_frame, Frame, FrameStart,
 };
+pub use handles::{append_handle_trailer, split_handle_trailer, HANDLES_VERSION, MAX_HANDLES};
 pub use handshake::{
     HandshakeStatus, Hello, MethodEntry, MethodTable, Welcome, MAX_METHOD_NAME, MAX_METHOD_TABLE,
     MAX_SERVICE_NAME, MAX_WELCOME_MESSAGE,
@@ -54,7 +56,8 @@ pub const MAGIC: [u8; 4] = *b"FRRY";
 /// The highest protocol version this crate speaks. Version 2 is version 1 plus the
 /// connection-level frames GOAWAY, PING and PONG, and the method table in an accepting
 /// [`Welcome`]. Version 3 adds early requests ([`Hello::EARLY`],
-/// [`FrameKind::EARLY_REQUEST`]).
+/// [`FrameKind::EARLY_REQUEST`]) and operating-system handles passed with frames
+/// ([`HANDLES_VERSION`]).
 pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The first protocol version whose accepting [`Welcome`] carries the service's method

@@ -35,6 +35,8 @@
 mod connector;
 mod credentials;
 mod error;
+#[cfg(unix)]
+pub mod handles;
 mod listener;
 mod name;
 pub mod os;

@@ -114,6 +114,36 @@ impl AsyncRead for ReadHalf {
     }
 }
 
+#[cfg(unix)]
+impl ReadHalf {
+    /// From now on, reads take the descriptors that come with their bytes (`recvmsg` with
+    /// `SCM_RIGHTS`, close-on-exec); [`ReadHalf::take_handles`] hands them out. Before,
+    /// descriptors a peer sends are discarded by the kernel.
+    pub fn receive_handles(&mut self) {
+        self.inner.receive_handles();
+    }
+
+    /// How many bytes this half has read.
+    pub fn position(&self) -> u64 {
+        self.inner.position()
+    }
+
+    /// Takes the descriptors of every read that began at or before byte `position`, oldest
+    /// first (see [`crate::handles`]).
+    pub fn take_handles(&mut self, position: u64) -> Vec<crate::handles::ReceivedHandles> {
+        self.inner.take_handles(position)
+    }
+}
+
+#[cfg(unix)]
+impl WriteHalf {
+    /// Sends the descriptors of `queue` with the bytes they are attached to; position 0 of
+    /// the queue is the next byte this half writes (see [`crate::handles`]).
+    pub fn send_handles(&mut self, queue: crate::handles::HandleQueue) {
+        self.inner.send_handles(queue);
+    }
+}
+
 /// The writing half of a [`Stream`], from [`Stream::into_split`].
 #[derive(Debug)]
 pub struct WriteHalf {

@@ -2,7 +2,9 @@
 
 mod inherit;
 mod listener;
+mod passing;
 mod private_dir;
+mod rights;
 mod runtime_dir;
 pub(crate) mod shm;
 mod stream;

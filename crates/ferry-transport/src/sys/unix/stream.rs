@@ -63,7 +63,7 @@ impl Stream {
 
     pub(crate) fn into_split(self) -> (ReadHalf, WriteHalf) {
         let (read, write) = self.io.into_split();
-        (ReadHalf { io: read }, WriteHalf { io: write })
+        (ReadHalf::new(read), WriteHalf::new(write))
     }
 }
 
@@ -85,16 +85,76 @@ pub(crate) fn pair_std() -> Result<
         .map_err(|err| TransportError::io("socketpair", "pair", err))
 }
 
-/// The read half of a [`Stream`].
+/// The read half of a [`Stream`]; it counts the bytes it reads and, once asked to, keeps
+/// the descriptors that come with them (see [`crate::handles`]).
 #[derive(Debug)]
 pub(crate) struct ReadHalf {
-    io: OwnedReadHalf,
+    pub(super) io: OwnedReadHalf,
+    pub(super) handles: super::passing::Receiving,
 }
 
-/// The write half of a [`Stream`].
+/// The write half of a [`Stream`]; it counts the bytes it writes and sends queued
+/// descriptors with the byte they go with (see [`crate::handles`]).
 #[derive(Debug)]
 pub(crate) struct WriteHalf {
     io: OwnedWriteHalf,
+    pub(super) handles: super::passing::Sending,
+}
+
+impl ReadHalf {
+    fn new(io: OwnedReadHalf) -> Self {
+        ReadHalf {
+            io,
+            handles: Default::default(),
+        }
+    }
+}
+
+impl WriteHalf {
+    fn new(io: OwnedWriteHalf) -> Self {
+        WriteHalf {
+            io,
+            handles: Default::default(),
+        }
+    }
+
+    pub(super) fn socket(&self) -> &UnixStream {
+        self.io.as_ref()
+    }
+
+    pub(super) fn poll_write_plain(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    pub(super) fn poll_flush_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    pub(super) fn poll_shutdown_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    pub(super) fn poll_write_vectored_plain(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+}
+
+impl ReadHalf {
+    pub(super) fn poll_read_plain(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
 }
 
 macro_rules! forward_read {
@@ -147,5 +207,3 @@ macro_rules! forward_write {
 
 forward_read!(Stream);
 forward_write!(Stream);
-forward_read!(ReadHalf);
-forward_write!(WriteHalf);

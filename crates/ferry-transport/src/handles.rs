@@ -1,0 +1,85 @@
+//! Operating-system handles passed with the bytes of a stream.
+//!
+//! On Unix, file descriptors travel as `SCM_RIGHTS` control data. A stream knows bytes,
+//! not frames, so handles are tied to byte positions (counted from the first byte the half
+//! read or wrote):
+//!
+//! - **Sending**: [`HandleQueue::attach`] ties descriptors to the byte at a position
+//!   (counted from the moment the queue was installed with
+//!   [`WriteHalf::send_handles`](crate::WriteHalf::send_handles)). The write half sends
+//!   them with that byte: a write that reaches it stops just before it, and the next one
+//!   starts with it, in a `sendmsg` that carries the descriptors.
+//! - **Receiving**: once [`ReadHalf::receive_handles`](crate::ReadHalf::receive_handles)
+//!   is on, each read takes the descriptors that came with it; they are kept as
+//!   [`ReceivedHandles`] with the byte range of that read until
+//!   [`ReadHalf::take_handles`](crate::ReadHalf::take_handles) hands them out. The kernel
+//!   never lets a read run into bytes that came with descriptors, so descriptors arrive
+//!   with a read that starts at the byte they were sent with.
+//!
+//! At most [`MAX_HANDLES`] descriptors go with one byte, and at most that many wait in a
+//! read half to be taken: more is an error of the read (a peer cannot make this process
+//! hold descriptors without bound).
+
+use std::collections::VecDeque;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// The most descriptors sent with one byte, and the most a read half holds untaken.
+pub const MAX_HANDLES: usize = 64;
+
+/// Groups of descriptors, each with the position of the byte it goes with, in order.
+pub(crate) type Pending = VecDeque<(u64, Vec<OwnedFd>)>;
+
+/// Descriptors waiting to be sent, each group with the byte position it goes with.
+///
+/// Cloning gives another reference to the same queue.
+#[derive(Clone, Debug, Default)]
+pub struct HandleQueue {
+    inner: Arc<Mutex<Pending>>,
+}
+
+impl HandleQueue {
+    /// An empty queue.
+    pub fn new() -> Self {
+        HandleQueue::default()
+    }
+
+    /// Ties `fds` to the byte at `position`. Positions must be attached in increasing
+    /// order, each at most once; the descriptors are closed here once sent (the peer has
+    /// its own), or when the queue is dropped.
+    pub fn attach(&self, position: u64, fds: Vec<OwnedFd>) {
+        if !fds.is_empty() {
+            self.lock().push_back((position, fds));
+        }
+    }
+
+    /// How many groups wait to be sent.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing waits to be sent.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Pending> {
+        // Only plain pushes and pops happen under this lock: a poisoned queue is whole.
+        self.inner
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+}
+
+/// Descriptors that came with one read, and which bytes that read brought.
+#[derive(Debug)]
+pub struct ReceivedHandles {
+    /// Position of the read's first byte.
+    pub start: u64,
+    /// Position just past the read's last byte.
+    pub end: u64,
+    /// The descriptors, owned and close-on-exec.
+    pub fds: Vec<OwnedFd>,
+    /// The sender's control data did not fit: descriptors were lost (the kernel closed them).
+    pub truncated: bool,
+}

@@ -1,0 +1,269 @@
+//! `ferry::Handle` across processes: a file and a pipe passed as arguments and results, a
+//! handle inside a struct, and 1000 calls passing descriptors with no descriptor growth on
+//! either side.
+//!
+//! The server is this test binary run again (`current_exe()`) with `FERRY_HANDLES_ROLE`
+//! set and `--exact child_role`, so that only the role runs.
+#![cfg(unix)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::Stdio;
+
+use ferry::Handle;
+use serde::{Deserialize, Serialize};
+use support::{unique_name, within};
+use tokio::io::{AsyncBufReadExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout, Command};
+
+const ROLE: &str = "FERRY_HANDLES_ROLE";
+const NAME: &str = "FERRY_HANDLES_NAME";
+
+/// A handle with a label, to pass one inside a struct.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Labeled {
+    pub label: String,
+    pub file: Handle,
+    pub more: Option<Handle>,
+}
+
+#[ferry::service]
+pub trait Fds {
+    /// Reads the handle to its end.
+    async fn read_all(&self, handle: Handle) -> String;
+    /// A pipe's read end, with `text` written into it and the write end closed.
+    async fn pipe_with(&self, text: String) -> Handle;
+    /// Reads both handles of `item`; returns the texts and a handle to a pipe holding the
+    /// label.
+    async fn labeled(&self, item: Labeled) -> (String, Labeled);
+    /// The size of the file behind the handle.
+    async fn size(&self, handle: Handle) -> u64;
+    /// How many descriptors the server process has open.
+    async fn open_fds(&self) -> usize;
+}
+
+struct FdsImpl;
+
+impl Fds for FdsImpl {
+    async fn read_all(&self, handle: Handle) -> String {
+        read_to_string(handle)
+    }
+
+    async fn pipe_with(&self, text: String) -> Handle {
+        pipe_holding(&text)
+    }
+
+    async fn labeled(&self, item: Labeled) -> (String, Labeled) {
+        let mut text = read_to_string(item.file);
+        if let Some(more) = item.more {
+            text.push_str(&read_to_string(more));
+        }
+        let reply = Labeled {
+            file: pipe_holding(&item.label),
+            label: item.label,
+            more: None,
+        };
+        (text, reply)
+    }
+
+    async fn size(&self, handle: Handle) -> u64 {
+        std::fs::File::from(handle)
+            .metadata()
+            .map_or(0, |m| m.len())
+    }
+
+    async fn open_fds(&self) -> usize {
+        open_fds()
+    }
+}
+
+fn read_to_string(handle: Handle) -> String {
+    let mut text = String::new();
+    std::fs::File::from(handle)
+        .read_to_string(&mut text)
+        .expect("read the handle");
+    text
+}
+
+/// A pipe's read end holding `text` (its write end closed).
+fn pipe_holding(text: &str) -> Handle {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe writes.
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0, "pipe");
+    // SAFETY: pipe returned two fresh descriptors that nothing else owns.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let mut write = std::fs::File::from(write);
+    write.write_all(text.as_bytes()).expect("write the pipe");
+    drop(write);
+    Handle::from(read)
+}
+
+/// How many descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Not a test of its own: the entry point of the server process. Without the role
+/// variable (a normal test run) it does nothing.
+#[test]
+fn child_role() {
+    let Ok(_role) = std::env::var(ROLE) else {
+        return;
+    };
+    let name = std::env::var(NAME).expect("child without an endpoint name");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let bound = ferry::Server::new()
+            .serve(FdsServer::new(FdsImpl))
+            .bind(&*name)
+            .await
+            .expect("child server bind");
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\nready\n");
+        let _ = out.flush();
+        drop(out);
+        let _ = bound.run().await;
+    });
+}
+
+/// The server process; dropping it kills it.
+struct ServerProcess {
+    _child: Child,
+    _lines: Lines<BufReader<ChildStdout>>,
+}
+
+async fn spawn_server() -> (ServerProcess, FdsClient) {
+    let name = unique_name("handles");
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "server")
+        .env(NAME, &name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the server");
+    let stdout = child.stdout.take().expect("child stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        match within(lines.next_line()).await.expect("child output") {
+            Some(line) if line == "ready" => break,
+            Some(_) => continue,
+            None => panic!("the server exited before it was ready"),
+        }
+    }
+    let client = within(FdsClient::connect(&*name)).await.expect("connect");
+    (
+        ServerProcess {
+            _child: child,
+            _lines: lines,
+        },
+        client,
+    )
+}
+
+/// Held by every test: the descriptor count of this process is only meaningful while no
+/// other test of this file opens or closes descriptors.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn temp_file(text: &str) -> std::fs::File {
+    let path = std::env::temp_dir().join(unique_name("handles-file"));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .expect("create a temporary file");
+    file.write_all(text.as_bytes()).expect("write");
+    let _ = std::fs::remove_file(&path);
+    // Read from the start on the other side.
+    std::fs::File::open(format!("/proc/self/fd/{}", {
+        use std::os::fd::AsRawFd;
+        file.as_raw_fd()
+    }))
+    .expect("reopen")
+}
+
+#[tokio::test]
+async fn a_file_is_read_by_the_other_process() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = spawn_server().await;
+    let file = temp_file("written by the client");
+    let text = within(client.read_all(Handle::from(file)))
+        .await
+        .expect("read_all");
+    assert_eq!(text, "written by the client");
+}
+
+#[tokio::test]
+async fn pipes_go_both_ways() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = spawn_server().await;
+    // A pipe's read end as an argument...
+    let text = within(client.read_all(pipe_holding("through a pipe")))
+        .await
+        .expect("read_all");
+    assert_eq!(text, "through a pipe");
+    // ...and as a result.
+    let handle = within(client.pipe_with("from the server".into()))
+        .await
+        .expect("pipe_with");
+    assert_eq!(read_to_string(handle), "from the server");
+}
+
+#[tokio::test]
+async fn handles_inside_structs() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = spawn_server().await;
+    let item = Labeled {
+        label: "the label".into(),
+        file: Handle::from(temp_file("first ")),
+        more: Some(pipe_holding("second")),
+    };
+    let (text, reply) = within(client.labeled(item)).await.expect("labeled");
+    assert_eq!(text, "first second");
+    assert_eq!(reply.label, "the label");
+    assert!(reply.more.is_none());
+    assert_eq!(read_to_string(reply.file), "the label");
+}
+
+#[tokio::test]
+async fn a_thousand_calls_leave_no_descriptor_behind() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = spawn_server().await;
+    let file = Handle::from(temp_file("twelve bytes"));
+    // Warm up: the connection's own descriptors are open after the first calls.
+    for _ in 0..10 {
+        assert_eq!(
+            within(client.size(file.try_clone().unwrap()))
+                .await
+                .unwrap(),
+            12
+        );
+        let _ = within(client.pipe_with("x".into())).await.unwrap();
+    }
+    let (mine, theirs) = (open_fds(), within(client.open_fds()).await.unwrap());
+    for _ in 0..500 {
+        assert_eq!(
+            within(client.size(file.try_clone().unwrap()))
+                .await
+                .unwrap(),
+            12
+        );
+        let handle = within(client.pipe_with("y".into())).await.unwrap();
+        assert_eq!(read_to_string(handle), "y");
+    }
+    assert_eq!(open_fds(), mine, "descriptors left open in the client");
+    assert_eq!(
+        within(client.open_fds()).await.unwrap(),
+        theirs,
+        "descriptors left open in the server"
+    );
+}
