@@ -181,8 +181,8 @@ impl<R: Role> Engine<R> {
 
     /// Runs the connection until it ends: the read loop (beside the keepalive) and the
     /// outbox's writer, joined in one task.
-    pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, mut writer: WriteHalf) {
-        self.handles.attach_writer(&mut writer);
+    /// `writer` must have been through [`HandleFrames::attach_writer`] when it was made.
+    pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, writer: WriteHalf) {
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let reading = async {
             let stop = tokio::select! {

@@ -42,6 +42,8 @@ pub trait Fds {
     async fn size(&self, handle: Handle) -> u64;
     /// How many descriptors the server process has open.
     async fn open_fds(&self) -> usize;
+    /// How many handles came.
+    async fn count(&self, handles: Vec<Handle>) -> usize;
 }
 
 struct FdsImpl;
@@ -76,6 +78,10 @@ impl Fds for FdsImpl {
 
     async fn open_fds(&self) -> usize {
         open_fds()
+    }
+
+    async fn count(&self, handles: Vec<Handle>) -> usize {
+        handles.len()
     }
 }
 
@@ -266,4 +272,21 @@ async fn a_thousand_calls_leave_no_descriptor_behind() {
         theirs,
         "descriptors left open in the server"
     );
+}
+
+#[tokio::test]
+async fn more_handles_than_a_frame_carries_fail_the_call_unsent() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = spawn_server().await;
+    let file = Handle::from(temp_file("x"));
+    let handles = |n: usize| -> Vec<Handle> { (0..n).map(|_| file.try_clone().unwrap()).collect() };
+    assert_eq!(within(client.count(handles(64))).await.unwrap(), 64);
+    let err = within(client.count(handles(65))).await.unwrap_err();
+    assert_eq!(err.kind(), ferry::ErrorKind::Encode, "{err}");
+    assert!(
+        format!("{err:#}").contains("more than 64 handles"),
+        "{err:#}"
+    );
+    // The connection is still fine.
+    assert_eq!(within(client.count(handles(1))).await.unwrap(), 1);
 }

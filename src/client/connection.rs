@@ -112,6 +112,8 @@ pub(crate) async fn open(
     })??;
     let binding = bind(name, service, local, &welcome, options).await?;
     let connection = new_connection(service, address, binding, &welcome, options, 1);
+    // Before any call can be made on it.
+    connection.handles.attach_writer(&mut writer);
     let span =
         tracing::debug_span!("client", service = service.name, address = %connection.role.address);
     let task = Arc::clone(&connection);

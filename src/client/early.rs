@@ -242,7 +242,7 @@ impl Handshake {
             pending.used = true;
             (pending.writer.take(), pending.early.take())
         };
-        let (welcome, binding, writer) = match (opened, writer) {
+        let (welcome, binding, mut writer) = match (opened, writer) {
             (Ok((welcome, binding)), Some(writer)) => (welcome, binding, writer),
             (Ok(_), None) => {
                 self.fail(
@@ -264,6 +264,8 @@ impl Handshake {
             options,
             EARLY_ID + 1,
         );
+        // Before the connection is published and calls can be made on it.
+        connection.handles.attach_writer(&mut writer);
         if let Some(reply) = early {
             if welcome.version < EARLY_REQUEST_VERSION {
                 // The server skipped the frame: the caller sends the call again.

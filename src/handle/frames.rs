@@ -41,6 +41,9 @@ pub(crate) struct HandleFrames {
     version: u16,
     #[cfg(unix)]
     queue: ferry_transport::handles::HandleQueue,
+    /// The peer process handles are duplicated into, or why there is none.
+    #[cfg(windows)]
+    peer: std::sync::OnceLock<Result<ferry_transport::handles::PeerProcess, String>>,
 }
 
 impl HandleFrames {
@@ -50,6 +53,8 @@ impl HandleFrames {
             version,
             #[cfg(unix)]
             queue: Default::default(),
+            #[cfg(windows)]
+            peer: std::sync::OnceLock::new(),
         }
     }
 
@@ -64,7 +69,16 @@ impl HandleFrames {
         if self.enabled() {
             writer.send_handles(self.queue.clone());
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        if self.enabled() {
+            let peer = match writer.peer_pid() {
+                Some(pid) => ferry_transport::handles::PeerProcess::open(pid)
+                    .map_err(|err| format!("cannot open the peer process {pid}: {err}")),
+                None => Err("the peer's process id is unknown".to_owned()),
+            };
+            let _ = self.peer.set(peer);
+        }
+        #[cfg(not(any(unix, windows)))]
         let _ = writer;
     }
 
@@ -102,16 +116,67 @@ impl HandleFrames {
         if handles.is_empty() {
             return Ok(());
         }
-        if let Err(err) = append_handle_trailer(buf, start, handles.len(), &[], max_frame) {
-            buf.truncate(start);
-            return Err(err);
-        }
         #[cfg(unix)]
-        self.queue
-            .attach(position, handles.into_iter().map(Into::into).collect());
-        #[cfg(not(unix))]
-        let _ = (position, handles);
+        {
+            if let Err(err) = append_handle_trailer(buf, start, handles.len(), &[], max_frame) {
+                buf.truncate(start);
+                return Err(err);
+            }
+            self.queue
+                .attach(position, handles.into_iter().map(Into::into).collect());
+        }
+        #[cfg(windows)]
+        {
+            let _ = position;
+            let (peer, values) = match self.duplicate_all(&handles) {
+                Ok(done) => done,
+                Err(err) => {
+                    buf.truncate(start);
+                    return Err(err);
+                }
+            };
+            if let Err(err) = append_handle_trailer(buf, start, handles.len(), &values, max_frame) {
+                buf.truncate(start);
+                for value in values {
+                    peer.close(value);
+                }
+                return Err(err);
+            }
+        }
         Ok(())
+    }
+
+    /// Duplicates `handles` into the peer; on failure closes those already there.
+    #[cfg(windows)]
+    fn duplicate_all(
+        &self,
+        handles: &[Handle],
+    ) -> Result<(&ferry_transport::handles::PeerProcess, Vec<u64>), CodecError> {
+        use std::os::windows::io::AsHandle;
+        let failed = |message: String| CodecError::Encode {
+            format: "handle",
+            source: message.into(),
+        };
+        let peer = match self.peer.get() {
+            Some(Ok(peer)) => peer,
+            Some(Err(reason)) => return Err(failed(format!("cannot send a handle: {reason}"))),
+            None => return Err(failed("cannot send a handle: no peer process yet".into())),
+        };
+        let mut values = Vec::with_capacity(handles.len());
+        for handle in handles {
+            match peer.duplicate(handle.as_handle()) {
+                Ok(value) => values.push(value),
+                Err(err) => {
+                    for value in values {
+                        peer.close(value);
+                    }
+                    return Err(failed(format!(
+                        "cannot duplicate a handle into the peer: {err}"
+                    )));
+                }
+            }
+        }
+        Ok((peer, values))
     }
 
     /// Checks the handles that came with `frame` against its HANDLES flag and trailer;
@@ -168,6 +233,11 @@ impl HandleFrames {
         }
         let (body, count, _values) =
             split_handle_trailer(&frame, cfg!(windows)).map_err(|err| err.to_string())?;
+        #[cfg(windows)]
+        for value in _values {
+            let handle = ferry_transport::handles::adopt(value).map_err(|err| err.to_string())?;
+            handles.push(Handle::from(handle));
+        }
         if count != handles.len() {
             return Err(format!(
                 "{:?} frame of request {} announces {count} handles, {} came",
@@ -178,5 +248,113 @@ impl HandleFrames {
         }
         frame.body = body;
         Ok((frame, handles))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_codec::{encode_frame_with, FormatId};
+
+    fn handle() -> Handle {
+        Handle::placeholder().expect("the null device")
+    }
+
+    fn encode<T: serde::Serialize>(
+        frames: &HandleFrames,
+        value: &T,
+        buf: &mut BytesMut,
+    ) -> Result<(), CodecError> {
+        frames.encode_frame(buf, 0, 1 << 20, |buf| {
+            encode_frame_with(buf, FrameKind::RESPONSE, 0, 0, 1, 1 << 20, |buf| {
+                FormatId::Bincode.encode(value, buf)
+            })
+        })
+    }
+
+    #[test]
+    fn a_version_2_connection_refuses_handles_and_queues_nothing() {
+        let frames = HandleFrames::new(2);
+        let mut buf = BytesMut::new();
+        let err = encode(&frames, &(handle(),), &mut buf).unwrap_err();
+        assert!(err.to_string().contains("failed to encode"), "{err}");
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("protocol version 2")),
+            "{source:?}"
+        );
+        assert!(buf.is_empty());
+        // Values without handles still go.
+        encode(&frames, &7u32, &mut buf).unwrap();
+        assert!(!buf.is_empty());
+    }
+
+    #[test]
+    fn more_than_the_limit_fails_before_anything_is_queued() {
+        let frames = HandleFrames::new(3);
+        let mut buf = BytesMut::from(&b"earlier"[..]);
+        let many: Vec<Handle> = (0..=ferry_codec::MAX_HANDLES).map(|_| handle()).collect();
+        let err = encode(&frames, &many, &mut buf).unwrap_err();
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("more than 64 handles")),
+            "{source:?}"
+        );
+        assert_eq!(&buf[..], b"earlier");
+        #[cfg(unix)]
+        assert!(frames.queue.is_empty());
+    }
+
+    #[test]
+    fn a_frame_with_handles_gets_the_flag_and_the_trailer() {
+        let frames = HandleFrames::new(3);
+        let mut buf = BytesMut::new();
+        encode(&frames, &(handle(), 5u8, handle()), &mut buf).unwrap();
+        let frame = ferry_codec::FrameDecoder::new(1 << 20)
+            .decode(&mut buf)
+            .unwrap()
+            .unwrap();
+        assert!(frame.has_flag(flags::HANDLES));
+        // Indexes 0 and 1, the byte between them, then the trailer.
+        if cfg!(unix) {
+            assert_eq!(&frame.body[..], &[0, 5, 1, 2, 0]);
+            #[cfg(unix)]
+            assert_eq!(frames.queue.len(), 1);
+        }
+    }
+
+    #[test]
+    fn stream_items_refuse_handles() {
+        let mut buf = BytesMut::new();
+        let err = scope::refusing("handles cannot be sent in stream items", || {
+            FormatId::Json.encode(&handle(), &mut buf)
+        })
+        .unwrap_err();
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("stream items")),
+            "{source:?}"
+        );
+    }
+
+    #[test]
+    fn decoding_outside_a_frame_fails_and_untaken_handles_close() {
+        let err = FormatId::Bincode
+            .decode::<Handle>(&[0])
+            .expect_err("no handles came");
+        assert!(err.to_string().contains("decode") || err.to_string().contains("handle"));
+        // Index 1 of one handle: an error, and the handle is dropped with the table.
+        let result = scope::decoding(vec![handle()], || {
+            FormatId::Bincode.decode::<(Handle,)>(&[1])
+        });
+        assert!(result.is_err());
+        let taken = scope::decoding(vec![handle()], || FormatId::Json.decode::<Handle>(b"0"));
+        assert!(taken.is_ok());
     }
 }

@@ -107,6 +107,7 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         shared.options.write_queue_limit,
         budget,
     ));
+    connection.handles.attach_writer(&mut writer);
     connection.run(ReadSide { reader, buf }, writer).await;
 }
 

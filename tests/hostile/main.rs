@@ -7,6 +7,7 @@ mod support;
 mod harness;
 
 mod frames;
+mod handles;
 mod handshake;
 mod limits;
 mod load;

@@ -126,8 +126,10 @@ const ALL_NAMES: &[&str] = &[
     "request",
     "request-deadline",
     "request-describe",
+    "request-handles",
     "request-json",
     "response",
+    "response-handles-windows",
     "schema-examples",
     "schema-json",
     "schema-method-hashes",
@@ -267,6 +269,50 @@ fn response() {
     expected.encode(&mut wire);
     assert_frame(&doc, &wire, &expected, "response");
     assert_eq!(FormatId::Bincode.decode::<i64>(&expected.body).unwrap(), 3);
+}
+
+/// Section 8.4: a request with one handle (Unix: the count alone), and a reply with one
+/// (Windows: the value, then the count). A handle is a newtype around its `u32` index, which
+/// bincode writes as the index alone.
+#[test]
+fn handles() {
+    use ferry_codec::{append_handle_trailer, encode_request_with, flags, split_handle_trailer};
+    let blocks = read_blocks();
+
+    let doc = hex_block(&blocks, "request-handles");
+    let mut wire = BytesMut::new();
+    encode_request_with(&mut wire, 4, 0, 0, None, DEFAULT_MAX_FRAME, |buf| {
+        FormatId::Bincode.encode(&(0u32,), buf)
+    })
+    .unwrap();
+    append_handle_trailer(&mut wire, 0, 1, &[], DEFAULT_MAX_FRAME).unwrap();
+    let mut expected = Frame::request(4, 0, Bytes::from_static(&[0x00, 0x01, 0x00]));
+    expected.flags = flags::HANDLES;
+    assert_frame(&doc, &wire, &expected, "request-handles");
+    let (payload, count, values) = split_handle_trailer(&expected, false).unwrap();
+    assert_eq!((count, values), (1, vec![]));
+    assert_eq!(FormatId::Bincode.decode::<(u32,)>(&payload).unwrap(), (0,));
+
+    let doc = hex_block(&blocks, "response-handles-windows");
+    let mut wire = BytesMut::new();
+    ferry_codec::encode_frame_with(
+        &mut wire,
+        FrameKind::RESPONSE,
+        0,
+        0,
+        4,
+        DEFAULT_MAX_FRAME,
+        |buf| FormatId::Bincode.encode(&0u32, buf),
+    )
+    .unwrap();
+    append_handle_trailer(&mut wire, 0, 1, &[0x1f4], DEFAULT_MAX_FRAME).unwrap();
+    let (_, frame_bytes) = wire.split_at(16);
+    let mut expected = Frame::new(FrameKind::RESPONSE, 4, Bytes::copy_from_slice(frame_bytes));
+    expected.flags = flags::HANDLES;
+    assert_frame(&doc, &wire, &expected, "response-handles-windows");
+    let (payload, count, values) = split_handle_trailer(&expected, true).unwrap();
+    assert_eq!((count, values), (1, vec![0x1f4]));
+    assert_eq!(FormatId::Bincode.decode::<u32>(&payload).unwrap(), 0);
 }
 
 #[test]

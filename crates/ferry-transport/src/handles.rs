@@ -1,4 +1,7 @@
-//! Operating-system handles passed with the bytes of a stream.
+//! Operating-system handles passed to the peer process.
+//!
+//! On Windows, a handle is duplicated into the peer's process ([`PeerProcess`]) and its
+//! value there travels in the bytes; the receiver takes ownership with [`adopt`].
 //!
 //! On Unix, file descriptors travel as `SCM_RIGHTS` control data. A stream knows bytes,
 //! not frames, so handles are tied to byte positions (counted from the first byte the half
@@ -20,24 +23,30 @@
 //! read half to be taken: more is an error of the read (a peer cannot make this process
 //! hold descriptors without bound).
 
+#[cfg(unix)]
 use std::collections::VecDeque;
+#[cfg(unix)]
 use std::os::fd::OwnedFd;
+#[cfg(unix)]
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The most descriptors sent with one byte, and the most a read half holds untaken.
 pub const MAX_HANDLES: usize = 64;
 
+#[cfg(unix)]
 /// Groups of descriptors, each with the position of the byte it goes with, in order.
 pub(crate) type Pending = VecDeque<(u64, Vec<OwnedFd>)>;
 
 /// Descriptors waiting to be sent, each group with the byte position it goes with.
 ///
 /// Cloning gives another reference to the same queue.
+#[cfg(unix)]
 #[derive(Clone, Debug, Default)]
 pub struct HandleQueue {
     inner: Arc<Mutex<Pending>>,
 }
 
+#[cfg(unix)]
 impl HandleQueue {
     /// An empty queue.
     pub fn new() -> Self {
@@ -71,6 +80,7 @@ impl HandleQueue {
     }
 }
 
+#[cfg(unix)]
 /// Descriptors that came with one read, and which bytes that read brought.
 #[derive(Debug)]
 pub struct ReceivedHandles {
@@ -82,4 +92,45 @@ pub struct ReceivedHandles {
     pub fds: Vec<OwnedFd>,
     /// The sender's control data did not fit: descriptors were lost (the kernel closed them).
     pub truncated: bool,
+}
+
+/// A peer process that this process duplicates handles into (Windows).
+#[cfg(windows)]
+#[derive(Debug)]
+pub struct PeerProcess {
+    process: std::os::windows::io::OwnedHandle,
+}
+
+#[cfg(windows)]
+impl PeerProcess {
+    /// Opens process `pid` with the right to duplicate handles into it
+    /// (`PROCESS_DUP_HANDLE`).
+    pub fn open(pid: u32) -> std::io::Result<PeerProcess> {
+        Ok(PeerProcess {
+            process: crate::sys::open_process(pid)?,
+        })
+    }
+
+    /// Duplicates `handle` into the peer with the same access rights, not inheritable;
+    /// returns its value there, which the peer owns from now on.
+    pub fn duplicate(
+        &self,
+        handle: std::os::windows::io::BorrowedHandle<'_>,
+    ) -> std::io::Result<u64> {
+        crate::sys::duplicate_into(&self.process, handle)
+    }
+
+    /// Closes the handle `value` in the peer: one duplicated into it that it will never
+    /// learn of (its frame was not sent).
+    pub fn close(&self, value: u64) {
+        crate::sys::close_in(&self.process, value);
+    }
+}
+
+/// Takes ownership of the handle `value` of this process, duplicated into it by a peer
+/// (Windows). Fails for values that cannot be handles (0, `INVALID_HANDLE_VALUE`); any
+/// other value is trusted to be what the peer says it is.
+#[cfg(windows)]
+pub fn adopt(value: u64) -> std::io::Result<std::os::windows::io::OwnedHandle> {
+    crate::sys::adopt(value)
 }

@@ -35,7 +35,6 @@
 mod connector;
 mod credentials;
 mod error;
-#[cfg(unix)]
 pub mod handles;
 mod listener;
 mod name;

@@ -144,6 +144,14 @@ impl WriteHalf {
     }
 }
 
+#[cfg(windows)]
+impl WriteHalf {
+    /// The process id of the peer, when it could be read from the pipe.
+    pub fn peer_pid(&self) -> Option<u32> {
+        self.inner.peer_pid()
+    }
+}
+
 /// The writing half of a [`Stream`], from [`Stream::into_split`].
 #[derive(Debug)]
 pub struct WriteHalf {

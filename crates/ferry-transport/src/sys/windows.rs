@@ -9,6 +9,7 @@
 //! - [`pair`]: two connected ends under a random name.
 //! - [`shm`]: shared-memory sections.
 
+mod handles;
 mod listener;
 mod pair;
 mod security;
@@ -16,6 +17,7 @@ pub(crate) mod shm;
 mod stream;
 mod target;
 
+pub(crate) use handles::{adopt, close_in, duplicate_into, open_process};
 pub(crate) use listener::Listener;
 pub(crate) use pair::pair;
 pub(crate) use stream::{ReadHalf, Stream, WriteHalf};

@@ -38,6 +38,8 @@ struct Pipe {
     /// The listener's permit for a server instance; released after the handle is
     /// closed. `pair` and clients have none.
     permit: Option<OwnedSemaphorePermit>,
+    /// The process id of the other end, when it could be read.
+    peer_pid: Option<u32>,
 }
 
 /// The tokio pipe of either side.
@@ -240,6 +242,7 @@ impl Stream {
                 pipe: Arc::new(Pipe {
                     io: Some(PipeIo::Server(pipe)),
                     permit,
+                    peer_pid: credentials.pid,
                 }),
             },
             credentials,
@@ -258,6 +261,7 @@ impl Stream {
                 pipe: Arc::new(Pipe {
                     io: Some(PipeIo::Client(pipe)),
                     permit: None,
+                    peer_pid: credentials.pid,
                 }),
             },
             credentials,
@@ -286,6 +290,13 @@ fn credentials_of(ok: bool, pid: u32, side: &str) -> PeerCredentials {
         gid: None,
         administrator: identity.as_ref().is_some_and(|id| id.administrator),
         sid: identity.map(|id| id.sid),
+    }
+}
+
+impl WriteHalf {
+    /// The process id of the other end, when it could be read.
+    pub(crate) fn peer_pid(&self) -> Option<u32> {
+        self.pipe.peer_pid
     }
 }
 
