@@ -81,7 +81,32 @@ pub struct Error {
 }
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of kind `kind` whose message is `message`, for code that stands in for a
+    /// ferry client (a fake in tests) or reports its own failures as ferry's.
+    ///
+    /// ```
+    /// use ferry::{Error, ErrorKind};
+    ///
+    /// /// A stand-in for a `CalcClient` in a test: the server is gone.
+    /// struct FakeCalc;
+    ///
+    /// impl FakeCalc {
+    ///     async fn add(&self, _a: i64, _b: i64) -> Result<i64, Error> {
+    ///         Err(Error::new(ErrorKind::Closed, "the connection closed"))
+    ///     }
+    /// }
+    ///
+    /// # tokio_test_block_on(async {
+    /// let err = FakeCalc.add(1, 2).await.unwrap_err();
+    /// assert!(err.is_closed());
+    /// assert_eq!(err.to_string(), "the connection closed");
+    /// assert_eq!(err.status(), None);
+    /// # });
+    /// # fn tokio_test_block_on(f: impl std::future::Future<Output = ()>) {
+    /// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    /// # }
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
             status: None,
@@ -90,10 +115,10 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_source(
-        mut self,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    /// This error with `source` as its [`source`](std::error::Error::source): the failure
+    /// underneath, which the message does not repeat.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
         self
     }

@@ -2,6 +2,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use support::{
     calc, serve_on_thread, unique_name, CalcBlockingClient, CalcClient, CalcServer, DivError,
 };
@@ -32,6 +34,28 @@ fn blocking_calls_from_plain_threads() {
     }
     let err = calc.boom().unwrap_err();
     assert!(err.is_internal(), "{err:?}");
+}
+
+#[test]
+fn a_blocking_client_has_a_deadline_with_timeout() {
+    let name = server_thread();
+    let calc = CalcBlockingClient::connect(name.as_str()).unwrap();
+    assert_eq!(calc.remaining_ms().unwrap(), None);
+    let bounded = calc.with_timeout(Duration::from_secs(30));
+    let seen = bounded
+        .remaining_ms()
+        .unwrap()
+        .expect("the deadline travels");
+    assert!(seen > 0 && seen <= 30_000, "{seen}");
+    // A handler that never ends: the call ends at its deadline.
+    let err = calc
+        .with_timeout(Duration::from_millis(100))
+        .hang(1)
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    // The handle it came from keeps no deadline, and the connection goes on.
+    assert_eq!(calc.remaining_ms().unwrap(), None);
+    assert_eq!(calc.add(1, 1).unwrap(), 2);
 }
 
 #[test]

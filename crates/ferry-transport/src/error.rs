@@ -21,11 +21,17 @@ pub enum TransportError {
         /// Why it was rejected.
         reason: String,
     },
-    /// A live server already listens on the address; it was left alone.
-    #[error("address {address} is in use by a running server")]
+    /// A live server already listens on the address; it was left alone. Which process
+    /// holds it is read from the peer credentials of a probe connection, where the platform
+    /// reports them (Unix socket paths).
+    #[error("address {address} is in use by a running server{}", holder(*.pid, *.uid))]
     AddressInUse {
         /// The platform address (socket path, `@name` or pipe name).
         address: String,
+        /// The process id of the server that holds the address, when known.
+        pid: Option<u32>,
+        /// The user id that server runs as, when known.
+        uid: Option<u32>,
     },
     /// Nobody listens on the address (no socket file, connection refused, no such pipe).
     #[error("no server at {address}: {source}")]
@@ -104,6 +110,16 @@ pub enum TransportError {
     /// The feature does not exist on this platform.
     #[error("{0} is not supported on this platform")]
     Unsupported(&'static str),
+}
+
+/// ` (process 1234, user 1000)`: who holds an address, as far as it is known.
+fn holder(pid: Option<u32>, uid: Option<u32>) -> String {
+    match (pid, uid) {
+        (Some(pid), Some(uid)) => format!(" (process {pid}, user {uid})"),
+        (Some(pid), None) => format!(" (process {pid})"),
+        (None, Some(uid)) => format!(" (user {uid})"),
+        (None, None) => String::new(),
+    }
 }
 
 impl TransportError {
@@ -185,6 +201,27 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "no server at /x.sock: Connection refused (os error 111)"
+        );
+    }
+
+    #[test]
+    fn address_in_use_names_the_process_when_known() {
+        let in_use = |pid, uid| TransportError::AddressInUse {
+            address: "/x.sock".into(),
+            pid,
+            uid,
+        };
+        assert_eq!(
+            in_use(Some(42), Some(1000)).to_string(),
+            "address /x.sock is in use by a running server (process 42, user 1000)"
+        );
+        assert_eq!(
+            in_use(Some(42), None).to_string(),
+            "address /x.sock is in use by a running server (process 42)"
+        );
+        assert_eq!(
+            in_use(None, None).to_string(),
+            "address /x.sock is in use by a running server"
         );
     }
 

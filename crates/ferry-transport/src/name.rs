@@ -22,7 +22,10 @@ pub const RUNTIME_DIR_ENV: &str = "FERRY_RUNTIME_DIR";
 ///   systems `$TMPDIR/ferry-<uid>/<name>.sock` (`/tmp` without `TMPDIR`); on Windows the pipe
 ///   `\\.\pipe\<name>`. The environment variable [`FERRY_RUNTIME_DIR`](RUNTIME_DIR_ENV)
 ///   replaces the Unix directory when set. The mapping is read when the name is used.
-/// - On Unix a string containing `/` is an explicit socket path (see also [`Name::path`]).
+/// - On Unix a string that starts with `/`, `./` or `../` is an explicit socket path (see
+///   also [`Name::path`]). Any other string containing `/` is refused, so a plain name with
+///   a typo never silently becomes a path relative to the working directory: write
+///   `./run/app.sock` for a relative path.
 /// - On Linux `"@foo"` is the abstract socket `foo` (see [`Name::abstract_name`]).
 /// - On Windows `\\.\pipe\...` is a full pipe name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,12 +60,21 @@ impl Name {
         if is_pipe_prefix(s) {
             return pipe_name(s);
         }
-        if s.contains('/') {
+        if is_path(s) {
             return if cfg!(unix) {
                 Ok(Name::path(s))
             } else {
                 Err(invalid(s, "socket paths are only supported on unix"))
             };
+        }
+        if s.contains('/') {
+            return Err(invalid(
+                s,
+                format!(
+                    "a plain name cannot contain '/'; a socket path starts with '/', './' or \
+                     '../' (write \"./{s}\" for a path relative to the working directory)"
+                ),
+            ));
         }
         validate_plain(s)?;
         Ok(Name {
@@ -145,6 +157,11 @@ impl Name {
 const MAX_ABSTRACT_LEN: usize = 107;
 
 const PIPE_PREFIX: &str = r"\\.\pipe\";
+
+/// Whether `s` is written as a socket path: absolute, or relative with `./` or `../`.
+fn is_path(s: &str) -> bool {
+    s.starts_with('/') || s.starts_with("./") || s.starts_with("../")
+}
 
 fn is_pipe_prefix(s: &str) -> bool {
     s.get(..PIPE_PREFIX.len())
@@ -315,7 +332,11 @@ mod tests {
         let name = Name::new("/tmp/x.sock").unwrap();
         assert_eq!(name, Name::path("/tmp/x.sock"));
         assert_eq!(name.address(), "/tmp/x.sock");
-        assert_eq!(Name::new("rel/x.sock").unwrap(), Name::path("rel/x.sock"));
+        assert_eq!(Name::new("./x.sock").unwrap(), Name::path("./x.sock"));
+        assert_eq!(
+            Name::new("../run/x.sock").unwrap(),
+            Name::path("../run/x.sock")
+        );
         assert!(reason(r"\\.\pipe\foo").contains("windows"));
     }
 
@@ -336,7 +357,21 @@ mod tests {
         let name = Name::new(r"\\.\pipe\foo").unwrap();
         assert_eq!(name.address(), r"\\.\pipe\foo");
         assert_eq!(Name::new("foo").unwrap().address(), r"\\.\pipe\foo");
-        assert!(reason("a/b").contains("unix"));
+        assert!(reason("./b").contains("unix"));
+    }
+
+    #[test]
+    fn a_plain_name_with_a_slash_is_refused_saying_how_to_write_a_path() {
+        for s in ["rel/x.sock", "myapp/calc", "a/"] {
+            assert_eq!(
+                Name::new(s).unwrap_err().to_string(),
+                format!(
+                    "invalid endpoint name \"{s}\": a plain name cannot contain '/'; a socket \
+                     path starts with '/', './' or '../' (write \"./{s}\" for a path relative \
+                     to the working directory)"
+                )
+            );
+        }
     }
 
     #[test]

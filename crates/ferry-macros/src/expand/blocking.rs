@@ -62,7 +62,7 @@ fn blocking_struct(service: &Service) -> TokenStream {
     }
 }
 
-/// `connect`, `connect_with` and `into_async`.
+/// `connect`, `connect_with`, `with_timeout` and `into_async`.
 fn blocking_constructors(service: &Service) -> TokenStream {
     let client = client_ident(service);
     quote! {
@@ -80,6 +80,15 @@ fn blocking_constructors(service: &Service) -> TokenStream {
         ) -> ::core::result::Result<Self, ::ferry::Error> {
             ::ferry::blocking::block_on(#client::connect_with(name, options))
                 .map(|client| Self { client })
+        }
+
+        /// A handle on the same connection whose calls use `timeout` as their deadline, as
+        /// the async client's `with_timeout`.
+        ///
+        /// The remaining time travels with each request, so the server stops working on a
+        /// call the client no longer waits for.
+        pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+            Self { client: self.client.with_timeout(timeout) }
         }
 
         /// The async client on the same connection.

@@ -82,7 +82,29 @@ async fn live_socket_is_not_stolen() {
     let name = Name::new(&unique_name("live")).unwrap();
     let first = Listener::bind(&name, &ListenerOptions::new()).unwrap();
     match Listener::bind(&name, &ListenerOptions::new()) {
-        Err(TransportError::AddressInUse { address }) => assert_eq!(address, name.address()),
+        Err(err @ TransportError::AddressInUse { .. }) => {
+            let TransportError::AddressInUse { address, pid, uid } = &err else {
+                unreachable!()
+            };
+            assert_eq!(*address, name.address());
+            // The server holding it is this process, found through a probe connection.
+            #[cfg(unix)]
+            {
+                let me = ferry_transport::PeerCredentials::of_this_process().unwrap();
+                assert_eq!(*pid, Some(std::process::id()));
+                assert_eq!(*uid, me.uid());
+                assert_eq!(
+                    err.to_string(),
+                    format!(
+                        "address {address} is in use by a running server (process {}, user {})",
+                        std::process::id(),
+                        me.uid().unwrap()
+                    )
+                );
+            }
+            #[cfg(not(unix))]
+            let _ = (pid, uid);
+        }
         other => panic!("expected AddressInUse, got {other:?}"),
     }
     // The first server still works.

@@ -357,7 +357,7 @@ async fn a_taken_name_is_refused() {
     let name = unique_name("squat");
     let squatter = Listener::bind(&name, &ListenerOptions::new()).unwrap();
     match Listener::bind(&name, &ListenerOptions::new()) {
-        Err(TransportError::AddressInUse { address }) => assert_eq!(address, name.address()),
+        Err(TransportError::AddressInUse { address, .. }) => assert_eq!(address, name.address()),
         other => panic!("expected AddressInUse, got {other:?}"),
     }
     drop(squatter);

@@ -3,6 +3,8 @@
 use std::fs;
 use std::future::Future;
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
@@ -66,8 +68,9 @@ impl Drop for Listener {
 /// What a connection attempt says about an existing socket file.
 #[derive(Debug, PartialEq, Eq)]
 enum Probe {
-    /// A server accepts (or queues) connections.
-    Live,
+    /// A server accepts (or queues) connections: its process and user id, when the probe
+    /// connection could read them.
+    Live { pid: Option<u32>, uid: Option<u32> },
     /// Connection refused: the server is gone, the file is left over.
     Stale,
     /// The file disappeared in the meantime.
@@ -109,9 +112,11 @@ impl Listener {
             });
         }
         match probe(path) {
-            Probe::Live => {
+            Probe::Live { pid, uid } => {
                 return Err(TransportError::AddressInUse {
                     address: address.to_owned(),
+                    pid,
+                    uid,
                 })
             }
             Probe::Stale if !options.reclaim_stale => {
@@ -133,6 +138,8 @@ impl Listener {
             // Someone else bound it between our probe and our bind.
             io::ErrorKind::AddrInUse => TransportError::AddressInUse {
                 address: address.to_owned(),
+                pid: None,
+                uid: None,
             },
             _ => TransportError::io("bind", address, err),
         })
@@ -179,6 +186,8 @@ fn bind_abstract(
         // Abstract sockets vanish with their server, so in use always means live.
         Err(err) if err.kind() == io::ErrorKind::AddrInUse => Err(TransportError::AddressInUse {
             address: address.to_owned(),
+            pid: None,
+            uid: None,
         }),
         Err(err) => Err(TransportError::io("bind", address, err)),
     }
@@ -190,7 +199,12 @@ fn probe(path: &Path) -> Probe {
     let socket = match UnixSocket::new_stream() {
         Ok(socket) => socket,
         // Cannot tell; never steal.
-        Err(_) => return Probe::Live,
+        Err(_) => {
+            return Probe::Live {
+                pid: None,
+                uid: None,
+            }
+        }
     };
     let connect = pin!(socket.connect(path));
     let mut cx = Context::from_waker(Waker::noop());
@@ -198,8 +212,55 @@ fn probe(path: &Path) -> Probe {
         Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::ConnectionRefused => Probe::Stale,
         Poll::Ready(Err(err)) if err.kind() == io::ErrorKind::NotFound => Probe::Gone,
         // Connected, queued (in progress), or an error we do not understand.
-        _ => Probe::Live,
+        _ => {
+            let (pid, uid) = holder(path).unwrap_or_default();
+            Probe::Live { pid, uid }
+        }
     }
+}
+
+/// The process and user id of the server listening at `path`, read from the credentials
+/// of a connection to it (those of a connected socket are the listener's, readable before
+/// the server accepts it). `None` when no connection is made at once: the connect never
+/// waits (a full backlog fails it with `EAGAIN`).
+fn holder(path: &Path) -> Option<(Option<u32>, Option<u32>)> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: `sockaddr_un` is plain old data, for which all zeroes is a valid value.
+    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    // One byte stays for the terminating NUL, which the zeroed buffer provides.
+    if bytes.len() >= address.sun_path.len() {
+        return None;
+    }
+    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
+        *slot = *byte as libc::c_char;
+    }
+    // tokio's socket is created non-blocking and close-on-exec.
+    let socket = UnixSocket::new_stream().ok()?;
+    let length = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_un>()).ok()?;
+    // SAFETY: the descriptor is the open socket `socket` owns for this whole call, and
+    // `address` is a valid, NUL-terminated `sockaddr_un` of `length` bytes that outlives it.
+    let connected = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            std::ptr::addr_of!(address).cast::<libc::sockaddr>(),
+            length,
+        )
+    };
+    if connected != 0 {
+        return None;
+    }
+    // SAFETY: `into_raw_fd` hands over the open descriptor `socket` owned; nothing else
+    // owns or closes it.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(socket.into_raw_fd()) };
+    let cred = tokio::net::UnixStream::from_std(stream)
+        .ok()?
+        .peer_cred()
+        .ok()?;
+    Some((
+        cred.pid().and_then(|pid| u32::try_from(pid).ok()),
+        Some(cred.uid()),
+    ))
 }
 
 #[cfg(test)]
@@ -219,7 +280,13 @@ mod tests {
         let path = dir.join("s.sock");
         assert_eq!(probe(&path), Probe::Gone);
         let live = std::os::unix::net::UnixListener::bind(&path).unwrap();
-        assert_eq!(probe(&path), Probe::Live);
+        assert_eq!(
+            probe(&path),
+            Probe::Live {
+                pid: Some(std::process::id()),
+                uid: Some(crate::sys::effective_uid()),
+            }
+        );
         drop(live);
         assert_eq!(probe(&path), Probe::Stale);
         fs::remove_dir_all(&dir).unwrap();

@@ -73,6 +73,8 @@ impl Listener {
             if is_taken(&err) {
                 TransportError::AddressInUse {
                     address: address.to_owned(),
+                    pid: None,
+                    uid: None,
                 }
             } else {
                 TransportError::io("bind", address, err)
