@@ -17,7 +17,7 @@
 //! for other connections to give bytes back.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,6 +29,9 @@ pub(crate) struct Pool {
     limit: usize,
     used: AtomicUsize,
     released: Notify,
+    /// Reservations waiting for room: bytes given back wake them only when there are any
+    /// (the common case, none, takes no lock).
+    waiting: AtomicUsize,
 }
 
 impl Pool {
@@ -38,6 +41,7 @@ impl Pool {
             limit,
             used: AtomicUsize::new(0),
             released: Notify::new(),
+            waiting: AtomicUsize::new(0),
         })
     }
 
@@ -70,7 +74,12 @@ impl Pool {
             return;
         }
         self.used.fetch_sub(bytes, Ordering::AcqRel);
-        self.released.notify_waiters();
+        // Pairs with the fence in `Budget::reserve`: either this sees the waiter counted,
+        // or the waiter's next try sees these bytes given back.
+        fence(Ordering::SeqCst);
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            self.released.notify_waiters();
+        }
     }
 
     fn full(&self) -> bool {
@@ -119,12 +128,19 @@ impl Budget {
     /// holds nothing takes any amount, so a connection never waits for itself.
     /// Cancel-safe: nothing is taken unless it returns.
     pub(crate) async fn reserve(self: &Arc<Self>, bytes: usize) -> Held {
+        // Most frames fit at once: no waiting, no lock.
+        if let Some(held) = self.try_reserve(bytes) {
+            return held;
+        }
+        let _waiting = Waiting::new([&self.own, &self.shared]);
         loop {
             let own = self.own.released.notified();
             let shared = self.shared.released.notified();
             tokio::pin!(own, shared);
             own.as_mut().enable();
             shared.as_mut().enable();
+            // Pairs with the fence in `Pool::give_back` (see there).
+            fence(Ordering::SeqCst);
             if self.own.try_take(bytes) {
                 if self.shared.try_take(bytes) {
                     return Held {
@@ -144,6 +160,24 @@ impl Budget {
         }
     }
 
+    /// Takes `bytes` from both pools if they fit now.
+    fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+        if !self.own.try_take(bytes) {
+            return None;
+        }
+        if self.shared.try_take(bytes) {
+            return Some(Held {
+                budget: Arc::clone(self),
+                bytes,
+                shared: None,
+                handles: Vec::new(),
+            });
+        }
+        // Undone quietly, as in `reserve`.
+        self.own.used.fetch_sub(bytes, Ordering::AcqRel);
+        None
+    }
+
     /// Counts `bytes` already allocated, without waiting; give them back with
     /// [`Budget::release`].
     pub(crate) fn charge(&self, bytes: usize) {
@@ -161,6 +195,27 @@ impl Budget {
     /// queue.
     pub(crate) fn over(&self) -> bool {
         self.own.full() || self.shared.full()
+    }
+}
+
+/// Counts a reservation as waiting on its pools while it lives (dropped with the wait,
+/// also when the wait is cancelled).
+struct Waiting<'a>([&'a Pool; 2]);
+
+impl<'a> Waiting<'a> {
+    fn new(pools: [&'a Pool; 2]) -> Self {
+        for pool in pools {
+            pool.waiting.fetch_add(1, Ordering::SeqCst);
+        }
+        Waiting(pools)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        for pool in &self.0 {
+            pool.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 

@@ -170,6 +170,10 @@ impl Outbox {
     /// a server's read loop whose requests may be answered by small error frames at once,
     /// waits here first so those frames stay within the bound too. Cancel-safe.
     pub(crate) async fn room(&self) {
+        if self.has_room() {
+            // The common case: no waiter to register.
+            return;
+        }
         loop {
             let drained = self.drained.notified();
             tokio::pin!(drained);
@@ -182,6 +186,11 @@ impl Outbox {
             }
             drained.await;
         }
+    }
+
+    fn has_room(&self) -> bool {
+        let state = self.lock();
+        state.closed || state.closing || state.buf.len() < self.limit
     }
 
     /// Writes what is queued now, from the caller, unless a write is under way: for a
