@@ -91,7 +91,7 @@ impl<T> BlockingStream<T> {
     }
 }
 
-impl<T: DeserializeOwned> Iterator for BlockingStream<T> {
+impl<T: DeserializeOwned + 'static> Iterator for BlockingStream<T> {
     type Item = Result<T, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use ferry_codec::FormatId;
+use ferry_codec::{Bulk, FormatId};
 use futures::Stream;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
@@ -152,7 +152,7 @@ impl<T> Incoming<T> {
     }
 }
 
-impl<T: DeserializeOwned> Stream for Incoming<T> {
+impl<T: DeserializeOwned + 'static> Stream for Incoming<T> {
     type Item = Result<T, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -164,10 +164,18 @@ impl<T: DeserializeOwned> Stream for Incoming<T> {
         match remote.poll_bytes(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(RemoteItem::Item(body, _held)) => {
-                // The item's share of the budget is given back once it is decoded.
-                Poll::Ready(Some(remote.format.decode_frame::<T>(&body).map_err(
-                    |err| Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err),
-                )))
+                // The item's share of the budget is given back once it is decoded (or, for a
+                // `Bytes` sliced from a large frame, once that slice is dropped). A `Vec<u8>`
+                // item is read in one copy, a `Bytes` item is a slice of its frame.
+                Poll::Ready(Some(
+                    remote
+                        .format
+                        .decode_frame::<Bulk<T>>(&body)
+                        .map(Bulk::into_inner)
+                        .map_err(|err| {
+                            Error::codec(ErrorKind::Protocol, "cannot decode a stream item", err)
+                        }),
+                ))
             }
             Poll::Ready(RemoteItem::End) => {
                 this.inner = None;

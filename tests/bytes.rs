@@ -256,3 +256,77 @@ fn the_schemas_do_not_see_the_bulk_path() {
         bulk[0].canonical()
     );
 }
+
+#[ferry::service]
+pub trait Chunks {
+    async fn vec_chunks(&self, count: u32, len: u32) -> ferry::Streaming<Vec<u8>>;
+    async fn bytes_chunks(&self, count: u32, len: u32) -> ferry::Streaming<Bytes>;
+    async fn total(&self, chunks: ferry::Streaming<Vec<u8>>) -> u64;
+}
+
+struct ChunksImpl;
+
+impl Chunks for ChunksImpl {
+    async fn vec_chunks(&self, count: u32, len: u32) -> ferry::Streaming<Vec<u8>> {
+        ferry::Streaming::from_iter((0..count).map(move |i| vec![i as u8; len as usize]))
+    }
+    async fn bytes_chunks(&self, count: u32, len: u32) -> ferry::Streaming<Bytes> {
+        ferry::Streaming::from_iter(
+            (0..count).map(move |i| Bytes::from(vec![i as u8; len as usize])),
+        )
+    }
+    async fn total(&self, mut chunks: ferry::Incoming<Vec<u8>>) -> u64 {
+        use futures::StreamExt;
+        let mut total = 0;
+        while let Some(chunk) = chunks.next().await {
+            let Ok(chunk) = chunk else { return u64::MAX };
+            total += chunk.iter().map(|&b| u64::from(b)).sum::<u64>();
+        }
+        total
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_stream_items_round_trip_in_both_formats() {
+    use futures::StreamExt;
+    let (name, _server, _task) = start(server().serve(ChunksServer::new(ChunksImpl))).await;
+    for format in [FormatId::Bincode, FormatId::Json] {
+        let chunks = within(ChunksClient::connect_with(name.as_str(), &options(format)))
+            .await
+            .unwrap();
+        for len in [0u32, 1, 8193, 300_000] {
+            let items: Vec<_> = within(
+                within(chunks.vec_chunks(3, len))
+                    .await
+                    .unwrap()
+                    .collect::<Vec<_>>(),
+            )
+            .await;
+            assert_eq!(items.len(), 3);
+            for (i, item) in items.into_iter().enumerate() {
+                assert!(
+                    item.unwrap() == vec![i as u8; len as usize],
+                    "{format} {len}"
+                );
+            }
+            let items: Vec<_> = within(
+                within(chunks.bytes_chunks(3, len))
+                    .await
+                    .unwrap()
+                    .collect::<Vec<_>>(),
+            )
+            .await;
+            for (i, item) in items.into_iter().enumerate() {
+                assert!(
+                    item.unwrap() == vec![i as u8; len as usize],
+                    "{format} {len}"
+                );
+            }
+            let upload = ferry::Streaming::from_iter((0..3).map(move |_| vec![2u8; len as usize]));
+            assert_eq!(
+                within(chunks.total(upload)).await.unwrap(),
+                6 * u64::from(len)
+            );
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ferry_codec::{CodecError, FormatId, Frame, FrameKind};
+use ferry_codec::{BulkRef, CodecError, FormatId, Frame, FrameKind};
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use tokio::sync::{mpsc, Semaphore};
@@ -150,7 +150,7 @@ pub(crate) enum PumpError {
 
 /// Sends the items of `stream` as STREAM_ITEM frames of stream `id`, one credit each, then
 /// STREAM_END.
-pub(crate) async fn pump<T: Serialize>(
+pub(crate) async fn pump<T: Serialize + 'static>(
     outbox: &Outbox,
     id: u64,
     format: FormatId,
@@ -167,6 +167,8 @@ pub(crate) async fn pump<T: Serialize>(
         let Some(item) = stream.next().await else {
             break;
         };
+        // A `Vec<u8>` item goes as one byte string (the same bytes as serde's own path).
+        let item = BulkRef(&item);
         send_payload(
             outbox,
             None,
