@@ -42,12 +42,13 @@
 //! deadline. Every client method returns `Result<T, ferry::Error>`: the error says whether
 //! the connection failed, the deadline passed, or the server rejected or failed the call.
 //!
-//! Byte payloads: an argument or return value written `Vec<u8>` is copied in bulk (not one
-//! element at a time), and one written `Bytes` (from the `bytes` crate) arrives as a slice of
-//! the frame it came in, without a copy. Inside your own types, mark a `Vec<u8>` field
-//! `#[serde(with = "serde_bytes")]` and a `Bytes` field `#[serde(with = "ferry::frame_bytes")]`
-//! for the same; neither changes the bytes on the wire nor the method's schema. A `Bytes`
-//! kept after its call keeps the whole frame it came in alive (see `docs/performance.md`).
+//! Byte payloads: an argument or return value written `Vec<u8>`, and a stream item of that
+//! type, is copied in bulk (not one element at a time); one written `Bytes` (from the `bytes`
+//! crate) arrives as a slice of the frame it came in, without a copy. Inside your own types,
+//! mark a `Vec<u8>` field `#[serde(with = "serde_bytes")]` and a `Bytes` field
+//! `#[serde(with = "ferry::frame_bytes")]` for the same; neither changes the bytes on the wire
+//! nor the method's schema. A `Bytes` kept after its call keeps the whole frame it came in
+//! alive, and counted in the connection's memory budget (see `docs/performance.md`).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
