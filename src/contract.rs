@@ -525,6 +525,8 @@ pub(crate) trait Responder: Send + Sync + 'static {
     fn outbox(&self) -> &Outbox;
     /// How handles go with frames on the connection.
     fn handles(&self) -> &crate::handle::HandleFrames;
+    /// The largest `SharedBytes` accepted in a call's arguments.
+    fn max_shared_bytes(&self) -> u64;
     /// Queues an ERROR frame for call `id` without waiting.
     fn send_error(&self, id: u64, status: StatusCode, message: &str);
     /// Opens the receiving end of call `id`'s stream argument and grants its first window.
@@ -577,8 +579,10 @@ impl Call {
                 .unwrap_or_else(|poison| poison.into_inner()),
         );
         // Handles the arguments do not take are closed here, whether they decode or not.
-        let args =
-            crate::handle::decoding(handles, || self.responder.format().decode_frame(&encoded))?;
+        let limit = self.responder.max_shared_bytes();
+        let args = crate::shared_bytes::receiving(limit, || {
+            crate::handle::decoding(handles, || self.responder.format().decode_frame(&encoded))
+        })?;
         *encoded = Bytes::new();
         Ok(args)
     }
@@ -709,7 +713,8 @@ impl Handler {
     pub fn bad_arguments(err: CodecError) -> Self {
         Handler(HandlerKind::Reject(
             StatusCode::BAD_ARGUMENTS,
-            format!("cannot decode arguments: {err}"),
+            // With the cause: a client learns why (a shared payload too short, a bad length).
+            format!("cannot decode arguments: {}", crate::error::chain(&err)),
         ))
     }
 

@@ -473,6 +473,10 @@ impl<R: Role> Responder for Engine<R> {
         &self.handles
     }
 
+    fn max_shared_bytes(&self) -> u64 {
+        self.role.max_shared_bytes()
+    }
+
     fn send_error(&self, id: u64, status: StatusCode, message: &str) {
         Engine::send_error(self, id, status, message);
     }

@@ -53,6 +53,9 @@ pub enum ErrorKind {
     /// arguments or return value differ in structure): the call was not sent. The message
     /// names the method and, when the server's schema could be read, the first difference.
     Incompatible,
+    /// A shared-memory segment for a [`SharedBytes`](crate::SharedBytes) could not be
+    /// created, sealed or mapped on this side (the system's memory or mapping limits).
+    SharedMemory,
     /// ferry was used in a way it cannot serve (for example a blocking client called from
     /// inside an async runtime).
     Usage,
@@ -212,6 +215,11 @@ impl Error {
         Error::new(kind, format!("{what}: {err}")).with_source(err)
     }
 
+    /// Creating, sealing or mapping a shared-memory segment failed.
+    pub(crate) fn shared_memory(err: ferry_transport::shm::SegmentError) -> Self {
+        Error::new(ErrorKind::SharedMemory, err.to_string()).with_source(err)
+    }
+
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -311,7 +319,7 @@ impl Error {
 
 /// `err` and its sources, joined by ": ", so the message says what failed down to the cause
 /// (a codec error's own text is "failed to decode bincode payload"; its source says why).
-fn chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

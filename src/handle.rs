@@ -12,7 +12,7 @@ use serde::ser::{self, Serializer};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use frames::{HandleFrames, Incoming};
-pub(crate) use scope::{decoding, encoding, refusing, tracing};
+pub(crate) use scope::{decoding, encoding, is_tracing, refusing, tracing};
 
 #[cfg(unix)]
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};

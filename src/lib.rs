@@ -77,6 +77,7 @@ mod identity;
 pub mod introspect;
 mod outbox;
 mod server;
+mod shared_bytes;
 mod streaming;
 mod wire;
 
@@ -89,6 +90,7 @@ pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials
 pub use handle::Handle;
 pub use identity::ServerUser;
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
+pub use shared_bytes::{SharedBytes, DEFAULT_MAX_SHARED_BYTES};
 pub use streaming::{Incoming, StreamSender, Streaming};
 
 /// `docs/guide.md`, the getting-started guide: its code blocks are doc tests.

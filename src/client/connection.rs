@@ -50,6 +50,8 @@ pub(crate) struct ClientRole {
     closed_signal: Notify,
     /// The keepalive interval asked for in the options.
     keepalive: Option<Duration>,
+    /// The largest `SharedBytes` accepted in a reply.
+    max_shared_bytes: u64,
     /// Set once the server said GOAWAY: no new call is sent.
     going_away: AtomicBool,
 }
@@ -145,6 +147,7 @@ pub(crate) fn new_connection(
         stop: Arc::new(Notify::new()),
         closed_signal: Notify::new(),
         keepalive: options.keepalive,
+        max_shared_bytes: options.max_shared_bytes,
         going_away: AtomicBool::new(false),
     };
     Arc::new(Engine::new(
@@ -361,6 +364,10 @@ impl Role for ClientRole {
 
     fn keepalive(&self) -> Option<Duration> {
         self.keepalive
+    }
+
+    fn max_shared_bytes(&self) -> u64 {
+        self.max_shared_bytes
     }
 
     fn stopping(
@@ -704,8 +711,11 @@ impl Connection {
         let (frame, handles) = frame?;
         if frame.kind == FrameKind::RESPONSE {
             // Handles the reply does not take are closed here.
-            crate::handle::decoding(handles, || self.format.decode_frame(&frame.body))
-                .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
+            let limit = self.role.max_shared_bytes;
+            crate::shared_bytes::receiving(limit, || {
+                crate::handle::decoding(handles, || self.format.decode_frame(&frame.body))
+            })
+            .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
         } else {
             Err(Error::from_remote(frame.status(), &frame.message()))
         }

@@ -30,6 +30,7 @@ pub struct ClientOptions {
     pub(crate) handshake_timeout: Duration,
     pub(crate) timeout: Option<Duration>,
     pub(crate) max_frame: u32,
+    pub(crate) max_shared_bytes: u64,
     pub(crate) write_queue_limit: usize,
     pub(crate) server_user: ServerUser,
     pub(crate) reconnect: Option<Reconnect>,
@@ -46,6 +47,7 @@ impl Default for ClientOptions {
             handshake_timeout: Duration::from_secs(5),
             timeout: None,
             max_frame: DEFAULT_MAX_FRAME,
+            max_shared_bytes: crate::shared_bytes::DEFAULT_MAX_SHARED_BYTES,
             write_queue_limit: 1024 * 1024,
             server_user: ServerUser::SameUser,
             reconnect: None,
@@ -93,6 +95,15 @@ impl ClientOptions {
     /// `ConnectOptions::attempt_timeout`.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// The largest [`SharedBytes`](crate::SharedBytes) the client accepts in a reply, in
+    /// bytes (default 1 GiB); it is not bounded by the frame limit, since its bytes do not
+    /// travel in the frame. A larger one fails the call with a protocol error; nothing is
+    /// mapped or copied.
+    pub fn max_shared_bytes(mut self, bytes: u64) -> Self {
+        self.max_shared_bytes = bytes;
         self
     }
 

@@ -36,6 +36,9 @@ pub(crate) trait Role: Send + Sync + Sized + 'static {
     /// The keepalive interval this side asked for (`None`: no keepalive).
     fn keepalive(&self) -> Option<Duration>;
 
+    /// The largest `SharedBytes` this side accepts in a received payload.
+    fn max_shared_bytes(&self) -> u64;
+
     /// Resolves when this side wants the connection to stop reading (the client was
     /// dropped; the server's shutdown has drained the connection). Created once per
     /// connection, and polled by the read loop between frames.

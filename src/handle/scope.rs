@@ -94,6 +94,11 @@ pub(crate) fn tracing<R>(trace: impl FnOnce() -> R) -> R {
     trace()
 }
 
+/// Whether a schema trace runs on this thread (handles decode as placeholders).
+pub(crate) fn is_tracing() -> bool {
+    DECODE.with(|slot| matches!(&*slot.borrow(), Some(DecodeScope::Tracing)))
+}
+
 /// Puts `handle` in the outgoing table; returns its index.
 pub(super) fn add(handle: &Handle) -> Result<u32, String> {
     ENCODE.with(|slot| match &mut *slot.borrow_mut() {

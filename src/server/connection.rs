@@ -154,6 +154,10 @@ impl Role for ServerRole {
         self.shared.options.keepalive
     }
 
+    fn max_shared_bytes(&self) -> u64 {
+        self.shared.options.max_shared_bytes
+    }
+
     fn stopping(
         connection: &Arc<Connection>,
     ) -> impl std::future::Future<Output = Stop> + Send + 'static {

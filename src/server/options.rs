@@ -16,6 +16,7 @@ use crate::identity::Authorization;
 /// | [`max_pending_handshakes`](ServerOptions::max_pending_handshakes) (connections that have not finished their hello) | 128 |
 /// | [`max_in_flight`](ServerOptions::max_in_flight) (calls per connection) | 64 |
 /// | [`max_frame`](ServerOptions::max_frame) | 16 MiB |
+/// | [`max_shared_bytes`](ServerOptions::max_shared_bytes) (one received [`SharedBytes`](crate::SharedBytes)) | 1 GiB |
 /// | [`write_queue_limit`](ServerOptions::write_queue_limit) (bytes per connection) | 1 MiB |
 /// | [`max_connection_memory`](ServerOptions::max_connection_memory) (bytes a connection holds) | 32 MiB |
 /// | [`memory_budget`](ServerOptions::memory_budget) (bytes all connections hold) | 256 MiB |
@@ -39,6 +40,7 @@ pub struct ServerOptions {
     pub(crate) max_pending_handshakes: usize,
     pub(crate) max_in_flight: usize,
     pub(crate) max_frame: u32,
+    pub(crate) max_shared_bytes: u64,
     pub(crate) write_queue_limit: usize,
     pub(crate) max_connection_memory: usize,
     pub(crate) memory_budget: usize,
@@ -66,6 +68,7 @@ impl Default for ServerOptions {
             max_pending_handshakes: 128,
             max_in_flight: 64,
             max_frame: DEFAULT_MAX_FRAME,
+            max_shared_bytes: crate::shared_bytes::DEFAULT_MAX_SHARED_BYTES,
             write_queue_limit: 1024 * 1024,
             max_connection_memory: DEFAULT_CONNECTION_MEMORY,
             memory_budget: DEFAULT_MEMORY_BUDGET,
@@ -107,6 +110,15 @@ impl ServerOptions {
     /// the server stops reading from it until one finishes (backpressure). At least 1.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.clamp(1, u32::MAX as usize);
+        self
+    }
+
+    /// The largest [`SharedBytes`](crate::SharedBytes) the server accepts in a call's
+    /// arguments, in bytes; it is not bounded by [`max_frame`](ServerOptions::max_frame),
+    /// since its bytes do not travel in the frame. A larger one fails the call's decoding
+    /// (the client gets a rejection); nothing is mapped or copied.
+    pub fn max_shared_bytes(mut self, bytes: u64) -> Self {
+        self.max_shared_bytes = bytes;
         self
     }
 

@@ -1,0 +1,303 @@
+//! `ferry::SharedBytes` across processes: 256 MiB both ways, a payload sent on without a
+//! copy, the mapping undone when the last reference drops, no descriptor growth, and a
+//! hostile client (truncated, unsealed or oversized segments) that gets a typed refusal
+//! while the server lives on.
+//!
+//! The server is this test binary run again through `ferry::child::spawn` with
+//! `FERRY_SHM_ROLE` set and `--exact child_role`. A server that died of `SIGBUS` would fail
+//! the next call with `Closed`.
+#![cfg(unix)]
+
+mod support;
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use ferry::{Handle, SharedBytes};
+use serde::{Deserialize, Serialize};
+use support::within;
+
+const ROLE: &str = "FERRY_SHM_ROLE";
+/// The server's bound on one shared payload in these tests.
+const SERVER_LIMIT: u64 = 300 << 20;
+
+/// What the server saw of a payload.
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Digest {
+    pub len: u64,
+    pub sum: u64,
+    pub mapped: bool,
+}
+
+#[ferry::service]
+pub trait Shm {
+    /// The payload's length and byte sum, and whether the server mapped it.
+    async fn digest(&self, data: SharedBytes) -> Digest;
+    /// A payload of `len` bytes, byte `i` = `(i + seed) % 251`.
+    async fn make(&self, len: u64, seed: u8) -> SharedBytes;
+    /// The payload, sent back as it came.
+    async fn echo(&self, data: SharedBytes) -> SharedBytes;
+    /// How many descriptors the server has open.
+    async fn open_fds(&self) -> usize;
+}
+
+/// What a hostile client sends in place of a `SharedBytes`: any handle, any length.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename = "SharedBytes")]
+pub struct Forged(pub Handle, pub u64);
+
+/// The same service seen by a hostile client.
+pub mod hostile {
+    use super::{Digest, Forged};
+
+    #[ferry::service(name = "Shm")]
+    pub trait Shm {
+        async fn digest(&self, data: Forged) -> Digest;
+    }
+}
+
+struct ShmImpl;
+
+impl Shm for ShmImpl {
+    async fn digest(&self, data: SharedBytes) -> Digest {
+        Digest {
+            len: data.len() as u64,
+            sum: sum(&data),
+            mapped: data.is_mapped(),
+        }
+    }
+
+    async fn make(&self, len: u64, seed: u8) -> SharedBytes {
+        SharedBytes::from_writer(len as usize, |buf| fill(buf, seed)).expect("segment")
+    }
+
+    async fn echo(&self, data: SharedBytes) -> SharedBytes {
+        data
+    }
+
+    async fn open_fds(&self) -> usize {
+        open_fds()
+    }
+}
+
+fn fill(buf: &mut [u8], seed: u8) {
+    for (i, byte) in buf.iter_mut().enumerate() {
+        *byte = ((i + seed as usize) % 251) as u8;
+    }
+}
+
+fn sum(data: &[u8]) -> u64 {
+    data.iter().map(|b| u64::from(*b)).sum()
+}
+
+fn expected_sum(len: usize, seed: u8) -> u64 {
+    let mut buf = vec![0; len];
+    fill(&mut buf, seed);
+    sum(&buf)
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
+}
+
+/// Not a test of its own: the server process. Without the role variable it does nothing.
+#[test]
+fn child_role() {
+    if std::env::var_os(ROLE).is_none() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let link = ferry::child::connect_parent().await.expect("parent link");
+        let options = ferry::ServerOptions::new().max_shared_bytes(SERVER_LIMIT);
+        ferry::Server::with_options(options)
+            .serve(ShmServer::new(ShmImpl))
+            .serve_stream(link)
+            .await;
+    });
+}
+
+/// A server process and the raw link to it.
+async fn spawn_server() -> (tokio::process::Child, ferry::transport::Stream) {
+    let mut command = tokio::process::Command::new(std::env::current_exe().expect("exe"));
+    command
+        .args(["child_role", "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, "1")
+        .kill_on_drop(true);
+    let child = within(ferry::child::spawn(command)).await.expect("spawn");
+    child.into_parts()
+}
+
+async fn server() -> (tokio::process::Child, ShmClient) {
+    let (process, link) = spawn_server().await;
+    let client = within(ShmClient::from_stream(
+        link,
+        &ferry::ClientOptions::default(),
+    ))
+    .await
+    .expect("client");
+    (process, client)
+}
+
+#[tokio::test]
+async fn payloads_of_256_mib_travel_both_ways() {
+    const LEN: usize = 256 << 20;
+    let (_process, client) = server().await;
+    let data = SharedBytes::from_writer(LEN, |buf| fill(buf, 3)).expect("segment");
+    let want = expected_sum(LEN, 3);
+    let digest = within(client.digest(data)).await.expect("digest");
+    assert_eq!(
+        digest,
+        Digest {
+            len: LEN as u64,
+            sum: want,
+            mapped: true
+        }
+    );
+
+    let reply = within(client.make(LEN as u64, 9)).await.expect("make");
+    assert!(reply.is_mapped());
+    assert_eq!(reply.len(), LEN);
+    assert_eq!(sum(&reply), expected_sum(LEN, 9));
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
+    let (_process, client) = server().await;
+    let reply = within(client.make(1 << 20, 1)).await.expect("make");
+    let address = reply.as_ptr() as usize;
+    let mapped = || {
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+        maps.lines()
+            .filter(|line| line.contains("ferry-shared"))
+            .any(|line| line.split('-').next() == Some(&format!("{address:x}")[..]))
+    };
+    assert!(mapped(), "the reply is not a mapping at {address:#x}");
+    let slice = reply.to_bytes().slice(100..200);
+    drop(reply);
+    assert!(mapped(), "unmapped while a slice lives");
+    drop(slice);
+    assert!(!mapped(), "still mapped after the last reference dropped");
+}
+
+#[tokio::test]
+async fn an_echoed_payload_and_many_calls_leave_no_descriptors_behind() {
+    let (_process, client) = server().await;
+    let data = SharedBytes::from_writer(64 << 10, |buf| fill(buf, 5)).expect("segment");
+    // Warm up: the connection's own descriptors settle.
+    within(client.echo(data.clone())).await.expect("echo");
+    let (ours, theirs) = (open_fds(), within(client.open_fds()).await.expect("fds"));
+    for _ in 0..300 {
+        let back = within(client.echo(data.clone())).await.expect("echo");
+        assert_eq!(back, data);
+        assert!(back.is_mapped());
+    }
+    assert_eq!(open_fds(), ours, "the client's descriptors grew");
+    assert_eq!(
+        within(client.open_fds()).await.expect("fds"),
+        theirs,
+        "the server's descriptors grew"
+    );
+}
+
+/// A memfd holding `len` bytes of pattern `seed`, with `seals` added, then cut to `cut`.
+fn forged_memfd(len: usize, seed: u8, seals: libc::c_int, cut: Option<u64>) -> OwnedFd {
+    // SAFETY: a NUL-terminated name and valid flags.
+    let raw = unsafe {
+        libc::memfd_create(
+            c"forged".as_ptr(),
+            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+        )
+    };
+    assert!(
+        raw >= 0,
+        "memfd_create: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: a new descriptor that nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let file = std::fs::File::from(fd.try_clone().expect("dup"));
+    let mut buf = vec![0; len];
+    fill(&mut buf, seed);
+    std::io::Write::write_all(&mut &file, &buf).expect("write");
+    if let Some(cut) = cut {
+        file.set_len(cut).expect("truncate");
+    }
+    if seals != 0 {
+        // SAFETY: fd is open; F_ADD_SEALS takes an int.
+        let added = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+        assert_eq!(added, 0, "seal: {}", std::io::Error::last_os_error());
+    }
+    fd
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
+    let (_process, link) = spawn_server().await;
+    let client = within(hostile::ShmClient::from_stream(
+        link,
+        &ferry::ClientOptions::default(),
+    ))
+    .await
+    .expect("client");
+    let sealed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+
+    // Claims more than the segment holds: refused, nothing read.
+    let fd = forged_memfd(8192, 1, 0, Some(1000));
+    let err = within(client.digest(Forged(Handle::from(fd), 8192)))
+        .await
+        .expect_err("a truncated segment was accepted");
+    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+    assert!(err.to_string().contains("shorter than"), "{err}");
+
+    // Sealed but short.
+    let fd = forged_memfd(4096, 1, sealed, None);
+    let err = within(client.digest(Forged(Handle::from(fd), 3 * 4096)))
+        .await
+        .expect_err("a short sealed segment was accepted");
+    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+
+    // Beyond the server's limit (sparse: nothing is written past the first page).
+    let fd = forged_memfd(4096, 1, 0, Some(SERVER_LIMIT + 1));
+    let err = within(client.digest(Forged(Handle::from(fd), SERVER_LIMIT + 1)))
+        .await
+        .expect_err("an oversized segment was accepted");
+    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+    assert!(err.to_string().contains("exceeds limit"), "{err}");
+
+    // Unsealed and whole: copied, not mapped, correct.
+    let fd = forged_memfd(50_000, 4, 0, None);
+    let digest = within(client.digest(Forged(Handle::from(fd), 50_000)))
+        .await
+        .expect("an unsealed segment");
+    assert_eq!(
+        digest,
+        Digest {
+            len: 50_000,
+            sum: expected_sum(50_000, 4),
+            mapped: false
+        }
+    );
+
+    // Not shared memory at all.
+    let (socket, _other) = std::os::unix::net::UnixStream::pair().expect("pair");
+    let err = within(client.digest(Forged(Handle::from(socket), 10)))
+        .await
+        .expect_err("a socket was accepted");
+    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+
+    // The server is alive and well: an honest segment.
+    let fd = forged_memfd(10_000, 6, sealed, None);
+    let digest = within(client.digest(Forged(Handle::from(fd), 10_000)))
+        .await
+        .expect("the server died");
+    assert_eq!(
+        digest,
+        Digest {
+            len: 10_000,
+            sum: expected_sum(10_000, 6),
+            mapped: true
+        }
+    );
+}
