@@ -33,6 +33,9 @@ impl Echo for EchoImpl {
 pub(crate) async fn serve(path: &Path) -> io::Result<()> {
     let server = ferry::Server::new()
         .serve(EchoServer::new(EchoImpl))
+        .serve(crate::shared::SharedEchoServer::new(
+            crate::shared::SharedEchoImpl,
+        ))
         .bind(path)
         .await
         .map_err(|err| other("ferry bind", err))?;

@@ -26,6 +26,8 @@ mod scenario;
 #[cfg(unix)]
 mod server;
 #[cfg(unix)]
+mod shared;
+#[cfg(unix)]
 mod tarpc_echo;
 
 use std::process::ExitCode;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::echo::Impl;
 
 pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--only raw,ferry,tarpc]
-                     [--scenarios a,b,c,d,e,f,g,h] [--reps N] [--out FILE]
+                     [--scenarios a,b,c,d,e,f,g,h,s,t] [--reps N] [--out FILE]
 
   --quick       fewer repetitions and shorter runs (under a minute)
   --rt          tokio runtime of client and servers: mt = multi-thread (default), ct = current-thread
@@ -20,6 +20,8 @@ pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--o
                   f  connect + first call latency
                   g  1 MiB echo with Vec<u8> argument and result, MB/s one way
                   h  1 MiB echo with Bytes (as d), held to >= 1.0x raw
+                  s  1 MiB echo through shared memory (ferry::SharedBytes; raw: its socket), MB/s
+                  t  16 MiB echo, the same way
   --reps        repetitions per scenario (medians are over these)
   --out         where to write the JSON (default target/ferry-bench/compare.json)";
 
@@ -50,7 +52,7 @@ impl Options {
         let mut quick = false;
         let mut multi_thread = true;
         let mut impls = vec![Impl::Raw, Impl::Ferry, Impl::Tarpc];
-        let mut scenarios: Vec<char> = "abcdefgh".chars().collect();
+        let mut scenarios: Vec<char> = "abcdefghst".chars().collect();
         let mut reps = None;
         let mut out = None;
         let mut it = args.iter();
@@ -80,7 +82,7 @@ impl Options {
                         .split(',')
                         .filter_map(|s| s.chars().next())
                         .collect();
-                    if let Some(bad) = scenarios.iter().find(|s| !"abcdefgh".contains(**s)) {
+                    if let Some(bad) = scenarios.iter().find(|s| !"abcdefghst".contains(**s)) {
                         return Err(format!("no scenario {bad:?}"));
                     }
                 }

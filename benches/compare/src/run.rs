@@ -14,6 +14,7 @@ use crate::raw::RawClient;
 use crate::report::{self, Results};
 use crate::scenario;
 use crate::server::{build_runtime, ServerProcess};
+use crate::shared;
 use crate::tarpc_echo::TarpcClient;
 
 /// One measurement may take this long before the run is abandoned.
@@ -135,6 +136,48 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
                                 .await,
                             )?;
                             results.push(report::F_CONNECT, imp, value);
+                        }
+                        's' | 't' => {
+                            let (metrics, size) = if scenario == 's' {
+                                (
+                                    [shared::S_SHARED_1MIB, shared::S_FRESH_1MIB],
+                                    shared::SHARED_SMALL,
+                                )
+                            } else {
+                                (
+                                    [shared::T_SHARED_16MIB, shared::T_FRESH_16MIB],
+                                    shared::SHARED_LARGE,
+                                )
+                            };
+                            let duration = options.duration;
+                            match imp {
+                                Impl::Raw => {
+                                    let value = timed("(s/t)")(
+                                        tokio::time::timeout(
+                                            MEASUREMENT_TIMEOUT,
+                                            shared::plain::<RawClient>(path, duration, size),
+                                        )
+                                        .await,
+                                    )?;
+                                    // One raw run is the reference of both entries.
+                                    results.push(metrics[0], imp, value);
+                                    results.push(metrics[1], imp, value);
+                                }
+                                Impl::Ferry => {
+                                    for (metric, fresh) in metrics.into_iter().zip([false, true]) {
+                                        let value = timed("(s/t)")(
+                                            tokio::time::timeout(
+                                                MEASUREMENT_TIMEOUT,
+                                                shared::ferry(path, duration, size, fresh),
+                                            )
+                                            .await,
+                                        )?;
+                                        results.push(metric, imp, value);
+                                    }
+                                }
+                                // tarpc has no shared memory.
+                                Impl::Tarpc => {}
+                            }
                         }
                         _ => {}
                     }

@@ -133,6 +133,7 @@ const ALL_NAMES: &[&str] = &[
     "schema-examples",
     "schema-json",
     "schema-method-hashes",
+    "shared-bytes",
     "welcome-ok",
     "welcome-rejected",
 ];
@@ -678,4 +679,26 @@ fn schema_json() {
     assert_eq!(block.lang, "json");
     let doc: serde_json::Value = serde_json::from_str(&block.lines.concat()).unwrap();
     assert_eq!(doc, job_method::<schema_types::Job>().to_json());
+}
+
+/// A handle's place in a payload: its index in the frame's handles (protocol.md 8.4).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "Handle")]
+struct HandleIndex(u32);
+
+/// `ferry::SharedBytes` on the wire: the segment's handle and the length (protocol.md 8.5).
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename = "SharedBytes")]
+struct SharedSegment(HandleIndex, u64);
+
+#[test]
+fn shared_bytes() {
+    check_lines(
+        "shared-bytes",
+        FormatId::Bincode,
+        vec![(
+            "SharedBytes: handle 0, 1048576 bytes",
+            check(SharedSegment(HandleIndex(0), 1 << 20)),
+        )],
+    );
 }

@@ -16,6 +16,13 @@ const FINAL_SEALS: libc::c_int =
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 const MAPPABLE_SEALS: libc::c_int = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK;
 
+/// Extra `mmap` flags for the writer's mapping, which is written whole: on Linux its pages
+/// are allocated in one go instead of one fault per page.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const POPULATE: libc::c_int = libc::MAP_POPULATE;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const POPULATE: libc::c_int = 0;
+
 /// A segment being written: its descriptor and a writable shared mapping.
 pub(crate) struct Writer {
     fd: OwnedFd,
@@ -37,7 +44,7 @@ impl Writer {
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size) } != 0 {
             return Err(SegmentError::os("ftruncate", io::Error::last_os_error()));
         }
-        let map = Mapping::new(&fd, len, libc::PROT_READ | libc::PROT_WRITE)?;
+        let map = Mapping::new(&fd, len, libc::PROT_READ | libc::PROT_WRITE, POPULATE)?;
         Ok(Writer { fd, read_only, map })
     }
 
@@ -129,7 +136,7 @@ pub(crate) struct View {
 impl View {
     pub(crate) fn map(fd: &OwnedFd, len: usize) -> Result<Self, SegmentError> {
         Ok(View {
-            map: Mapping::new(fd, len, libc::PROT_READ)?,
+            map: Mapping::new(fd, len, libc::PROT_READ, 0)?,
         })
     }
 
@@ -242,7 +249,12 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    fn new(fd: &OwnedFd, len: usize, protection: libc::c_int) -> Result<Self, SegmentError> {
+    fn new(
+        fd: &OwnedFd,
+        len: usize,
+        protection: libc::c_int,
+        flags: libc::c_int,
+    ) -> Result<Self, SegmentError> {
         if len == 0 {
             return Ok(Mapping {
                 ptr: NonNull::dangling(),
@@ -256,7 +268,7 @@ impl Mapping {
                 std::ptr::null_mut(),
                 len,
                 protection,
-                libc::MAP_SHARED,
+                libc::MAP_SHARED | flags,
                 fd.as_raw_fd(),
                 0,
             )
@@ -289,7 +301,7 @@ mod tests {
         let mut writer = Writer::create(4096).expect("create");
         writer.as_mut_slice().fill(3);
         let fd = writer.seal().expect("seal");
-        assert!(Mapping::new(&fd, 4096, libc::PROT_READ | libc::PROT_WRITE).is_err());
+        assert!(Mapping::new(&fd, 4096, libc::PROT_READ | libc::PROT_WRITE, 0).is_err());
         let view = View::map(&fd, 4096).expect("read-only view");
         assert!(view.as_slice().iter().all(|b| *b == 3));
     }
