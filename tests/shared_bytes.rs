@@ -17,6 +17,10 @@ use serde::{Deserialize, Serialize};
 use support::within;
 
 const ROLE: &str = "FERRY_SHM_ROLE";
+/// Held by each test: they count this process's descriptors and mappings, which tests
+/// running at once on other threads would change.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The server's bound on one shared payload in these tests.
 const SERVER_LIMIT: u64 = 300 << 20;
 
@@ -140,6 +144,7 @@ async fn server() -> (tokio::process::Child, ShmClient) {
 
 #[tokio::test]
 async fn payloads_of_256_mib_travel_both_ways() {
+    let _serial = SERIAL.lock().await;
     const LEN: usize = 256 << 20;
     let (_process, client) = server().await;
     let data = SharedBytes::from_writer(LEN, |buf| fill(buf, 3)).expect("segment");
@@ -163,6 +168,7 @@ async fn payloads_of_256_mib_travel_both_ways() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
+    let _serial = SERIAL.lock().await;
     let (_process, client) = server().await;
     let reply = within(client.make(1 << 20, 1)).await.expect("make");
     let address = reply.as_ptr() as usize;
@@ -182,6 +188,7 @@ async fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
 
 #[tokio::test]
 async fn an_echoed_payload_and_many_calls_leave_no_descriptors_behind() {
+    let _serial = SERIAL.lock().await;
     let (_process, client) = server().await;
     let data = SharedBytes::from_writer(64 << 10, |buf| fill(buf, 5)).expect("segment");
     // Warm up: the connection's own descriptors settle.
@@ -234,6 +241,7 @@ fn forged_memfd(len: usize, seed: u8, seals: libc::c_int, cut: Option<u64>) -> O
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
+    let _serial = SERIAL.lock().await;
     let (_process, link) = spawn_server().await;
     let client = within(hostile::ShmClient::from_stream(
         link,
