@@ -76,6 +76,21 @@ fn upload_position(method: &Method) -> Option<usize> {
     method.upload.as_ref().map(|(position, _)| *position)
 }
 
+/// Where an error about the argument tuple points: the argument's type when there is one
+/// (besides a stream argument), else the parameter list.
+fn args_span(method: &Method) -> proc_macro2::Span {
+    let upload_position = upload_position(method);
+    let mut sent = method
+        .args
+        .iter()
+        .enumerate()
+        .filter(|(position, _)| Some(*position) != upload_position);
+    match (sent.next(), sent.next()) {
+        (Some((_, (_, ty))), None) => syn::spanned::Spanned::span(ty),
+        _ => method.params_span,
+    }
+}
+
 /// The method's index as the `u16` the wire carries (the parser caps the count).
 fn method_index(index: usize) -> u16 {
     u16::try_from(index).unwrap_or(u16::MAX)

@@ -35,6 +35,8 @@ pub(crate) struct Method {
     pub(crate) stream_error: Option<Type>,
     /// The position in `args` and the item type of a `ferry::Streaming<T>` argument.
     pub(crate) upload: Option<(usize, Type)>,
+    /// The parenthesized parameter list, where errors about the arguments as a whole point.
+    pub(crate) params_span: proc_macro2::Span,
 }
 
 /// Parses the attribute arguments and the trait.
@@ -141,6 +143,7 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
             "a ferry service method cannot both take and return a `ferry::Streaming`; use two methods",
         ));
     }
+    let params_span = sig.paren_token.span.join();
     Ok(Method {
         attrs: method.attrs,
         ident: method.sig.ident,
@@ -150,6 +153,7 @@ fn parse_method(method: TraitItemFn) -> syn::Result<Method> {
         stream_output,
         stream_error,
         upload,
+        params_span,
     })
 }
 

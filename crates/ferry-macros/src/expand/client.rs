@@ -1,10 +1,10 @@
 //! `{Trait}Client`: the typed async client, one method per trait method.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 
 use super::info::info_ident;
-use super::{client_ident, method_index, upload_position, ClientSignature};
+use super::{args_span, client_ident, method_index, upload_position, ClientSignature};
 use crate::parse::{is_byte_string, Method, Service};
 
 /// In: the service. Out: the client struct, its constructors and its methods.
@@ -144,11 +144,13 @@ fn client_call(service: &Service, index: usize, method: &Method) -> TokenStream 
     let index = quote!(::ferry::__private::method_ref(&#info, #index));
     let encoded = encoded_args(method);
     let output = &method.output;
+    // Spanned at the arguments: a non-serde argument type is reported there.
+    let span = args_span(method);
     match (&method.stream_output, &method.stream_error, &method.upload) {
-        (Some(item), Some(error), _) => quote! {
+        (Some(item), Some(error), _) => quote_spanned! {span=>
             self.client.call_streaming_result::<_, #item, #error>(#index, #encoded).await
         },
-        (Some(item), None, _) => quote! {
+        (Some(item), None, _) => quote_spanned! {span=>
             self.client.call_streaming::<_, #item>(#index, #encoded).await
         },
         // A byte string result decodes through `Bulk` (one copy for `Vec<u8>`, none for
@@ -170,13 +172,13 @@ fn client_call(service: &Service, index: usize, method: &Method) -> TokenStream 
                 self.client.call_upload::<_, #output, #item>(#index, #encoded, #upload).await
             }
         }
-        (None, _, None) if is_byte_string(output) => quote! {
+        (None, _, None) if is_byte_string(output) => quote_spanned! {span=>
             self.client
                 .call::<_, ::ferry::__private::Bulk<#output>>(#index, #encoded)
                 .await
                 .map(::ferry::__private::Bulk::into_inner)
         },
-        (None, _, None) => quote! {
+        (None, _, None) => quote_spanned! {span=>
             self.client.call::<_, #output>(#index, #encoded).await
         },
     }

@@ -1,10 +1,10 @@
 //! `{Trait}Server<S>`: routes incoming calls to an implementation `S` of the trait.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 
 use super::info::info_ident;
-use super::{method_index, upload_position};
+use super::{args_span, method_index, upload_position};
 use crate::parse::{is_byte_string, Method, Service};
 
 /// In: the service. Out: the server struct, its constructors, `Clone`, `Debug` and its
@@ -161,8 +161,10 @@ fn decode_args(method: &Method) -> TokenStream {
             quote!(#ty)
         }
     });
+    // Spanned at the arguments: a non-serde argument type is reported there.
+    let decoded = quote_spanned!(args_span(method)=> call.args::<(#(#types,)*)>());
     quote! {
-        let (#(#patterns,)*) = match call.args::<(#(#types,)*)>() {
+        let (#(#patterns,)*) = match #decoded {
             ::core::result::Result::Ok(args) => args,
             ::core::result::Result::Err(err) => {
                 return ::ferry::contract::Handler::bad_arguments(err);
