@@ -133,15 +133,13 @@ macro_rules! convert {
     )*};
 }
 
-convert!(
-    File,
-    std::net::TcpStream,
-    std::net::TcpListener,
-    std::net::UdpSocket
-);
+convert!(File);
 
 #[cfg(unix)]
 convert!(
+    std::net::TcpStream,
+    std::net::TcpListener,
+    std::net::UdpSocket,
     std::os::unix::net::UnixStream,
     std::os::unix::net::UnixListener,
     std::os::unix::net::UnixDatagram
