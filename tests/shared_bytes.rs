@@ -6,7 +6,8 @@
 //! The server is this test binary run again through `ferry::child::spawn` with
 //! `FERRY_SHM_ROLE` set and `--exact child_role`. A server that died of `SIGBUS` would fail
 //! the next call with `Closed`.
-#![cfg(unix)]
+// Linux: the hostile sides make their segments with memfd_create.
+#![cfg(target_os = "linux")]
 
 mod support;
 
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use support::within;
 
 const ROLE: &str = "FERRY_SHM_ROLE";
+/// Set for a hostile server.
+const HOSTILE: &str = "FERRY_SHM_HOSTILE";
 /// Held by each test: they count this process's descriptors and mappings, which tests
 /// running at once on other threads would change.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -56,6 +59,36 @@ pub mod hostile {
     #[ferry::service(name = "Shm")]
     pub trait Shm {
         async fn digest(&self, data: Forged) -> Digest;
+        /// Seed 0: a segment cut short of the length claimed; otherwise an honest one.
+        async fn make(&self, len: u64, seed: u8) -> Forged;
+    }
+}
+
+/// A hostile server: `make` may answer with a truncated segment.
+struct HostileImpl;
+
+impl hostile::Shm for HostileImpl {
+    async fn digest(&self, _data: Forged) -> Digest {
+        Digest {
+            len: 0,
+            sum: 0,
+            mapped: false,
+        }
+    }
+
+    async fn make(&self, len: u64, seed: u8) -> Forged {
+        let sealed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+        if seed == 0 {
+            Forged(
+                Handle::from(forged_memfd(len as usize, 0, 0, Some(len / 2))),
+                len,
+            )
+        } else {
+            Forged(
+                Handle::from(forged_memfd(len as usize, seed, sealed, None)),
+                len,
+            )
+        }
     }
 }
 
@@ -113,20 +146,35 @@ fn child_role() {
     runtime.block_on(async {
         let link = ferry::child::connect_parent().await.expect("parent link");
         let options = ferry::ServerOptions::new().max_shared_bytes(SERVER_LIMIT);
-        ferry::Server::with_options(options)
-            .serve(ShmServer::new(ShmImpl))
-            .serve_stream(link)
-            .await;
+        let server = ferry::Server::with_options(options);
+        if std::env::var_os(HOSTILE).is_some() {
+            server
+                .serve(hostile::ShmServer::new(HostileImpl))
+                .serve_stream(link)
+                .await;
+        } else {
+            server
+                .serve(ShmServer::new(ShmImpl))
+                .serve_stream(link)
+                .await;
+        }
     });
 }
 
 /// A server process and the raw link to it.
 async fn spawn_server() -> (tokio::process::Child, ferry::transport::Stream) {
+    spawn(false).await
+}
+
+async fn spawn(hostile: bool) -> (tokio::process::Child, ferry::transport::Stream) {
     let mut command = tokio::process::Command::new(std::env::current_exe().expect("exe"));
     command
         .args(["child_role", "--exact", "--nocapture", "--test-threads=1"])
         .env(ROLE, "1")
         .kill_on_drop(true);
+    if hostile {
+        command.env(HOSTILE, "1");
+    }
     let child = within(ferry::child::spawn(command)).await.expect("spawn");
     child.into_parts()
 }
@@ -165,7 +213,6 @@ async fn payloads_of_256_mib_travel_both_ways() {
     assert_eq!(sum(&reply), expected_sum(LEN, 9));
 }
 
-#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
     let _serial = SERIAL.lock().await;
@@ -238,7 +285,6 @@ fn forged_memfd(len: usize, seed: u8, seals: libc::c_int, cut: Option<u64>) -> O
     fd
 }
 
-#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
     let _serial = SERIAL.lock().await;
@@ -308,4 +354,27 @@ async fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
             mapped: true
         }
     );
+}
+
+#[tokio::test]
+async fn a_truncated_segment_from_a_hostile_server_fails_the_call_not_the_client() {
+    let _serial = SERIAL.lock().await;
+    let (_process, link) = spawn(true).await;
+    let client = within(ShmClient::from_stream(
+        link,
+        &ferry::ClientOptions::default(),
+    ))
+    .await
+    .expect("client");
+    let err = within(client.make(64 << 10, 0))
+        .await
+        .expect_err("a truncated reply was accepted");
+    assert_eq!(err.kind(), ferry::ErrorKind::Protocol, "{err}");
+    assert!(err.to_string().contains("shorter than"), "{err}");
+    // The connection is still there: an honest reply maps.
+    let reply = within(client.make(64 << 10, 7))
+        .await
+        .expect("honest reply");
+    assert!(reply.is_mapped());
+    assert_eq!(sum(&reply), expected_sum(64 << 10, 7));
 }
