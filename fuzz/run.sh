@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
-targets=(frame_decoder handshake server_connection)
+targets=(frame_decoder handshake server_connection frames_with_handles)
 if [ $# -gt 1 ]; then
   targets=("${@:2}")
 fi

@@ -58,3 +58,17 @@ printf '%b' "$v1_hello$(block request)$(block ping)" >seeds/server_connection/se
 json_hello=$(block hello | sed 's/^\(\(\\x..\)\{6\}\)\\x00/\1\\x01/')
 mkdir -p seeds/server_connection
 printf '%b' "$json_hello$(block request-json)" >seeds/server_connection/seed-hello-json-request
+
+# Handles (section 8.4): the hello (25 bytes), then the request of section 8.4 with its
+# descriptor at byte 25 (a group header: 1 group, position 25, 1 descriptor); the same
+# request for method 1 (`take`, which takes the handle); descriptors the frame does not
+# claim (2 for a count of 1); a descriptor with a frame without the flag; and one in the
+# middle of a frame.
+mkdir -p seeds/frames_with_handles
+request_take=$(block request-handles | sed 's/^\(\(\\x..\)\{6\}\)\\x00/\1\\x01/')
+printf '%b' "\x01\x19\x00\x01$(block hello)$(block request-handles)" >seeds/frames_with_handles/seed-hello-request-handle
+printf '%b' "\x01\x19\x00\x01$(block hello)$request_take" >seeds/frames_with_handles/seed-hello-take-handle
+printf '%b' "\x01\x19\x00\x02$(block hello)$(block request-handles)" >seeds/frames_with_handles/seed-hello-more-fds-than-claimed
+printf '%b' "\x01\x19\x00\x01$(block hello)$(block request)" >seeds/frames_with_handles/seed-hello-fd-without-flag
+printf '%b' "\x01\x1d\x00\x01$(block hello)$(block request)" >seeds/frames_with_handles/seed-hello-fd-mid-frame
+printf '%b' "\x00$(block hello)$(block request)" >seeds/frames_with_handles/seed-hello-request
