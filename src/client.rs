@@ -6,10 +6,12 @@ mod early;
 mod options;
 mod reconnect;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_codec::Metadata;
 use ferry_transport::{Name, Stream, ToName};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -17,6 +19,7 @@ use serde::Serialize;
 use crate::contract::{MethodRef, ServiceInfo};
 use crate::error::{Error, ErrorKind};
 use crate::streaming::{Incoming, Streaming};
+use crate::trace::{TraceParent, TRACEPARENT};
 
 use connection::Connection as Shared;
 pub use options::ClientOptions;
@@ -32,6 +35,10 @@ pub struct Client {
     link: Link,
     /// The deadline of each call made through this handle.
     timeout: Option<Duration>,
+    /// The metadata sent with each call made through this handle.
+    metadata: Option<Arc<Metadata>>,
+    /// Whether each call carries a `traceparent` ([`ClientOptions::propagate_trace`]).
+    propagate_trace: bool,
 }
 
 /// How a client reaches its connection.
@@ -61,6 +68,7 @@ impl fmt::Debug for Client {
             .field("service", &service)
             .field("address", &address)
             .field("timeout", &self.timeout)
+            .field("metadata", &self.metadata)
             .field("closed", &self.is_closed())
             .field("reconnects", &matches!(self.link, Link::Reconnecting(_)))
             .finish()
@@ -89,6 +97,8 @@ impl Client {
         Ok(Client {
             link: Link::Reconnecting(reconnector),
             timeout: options.timeout,
+            metadata: None,
+            propagate_trace: options.propagate_trace,
         })
     }
 
@@ -112,6 +122,8 @@ impl Client {
             return Ok(Client {
                 link: Link::Early(link),
                 timeout: options.timeout,
+                metadata: None,
+                propagate_trace: options.propagate_trace,
             });
         }
         let (shared, owner) = connection::open(stream, name, service, options).await?;
@@ -121,6 +133,8 @@ impl Client {
                 _owner: Arc::new(owner),
             },
             timeout: options.timeout,
+            metadata: None,
+            propagate_trace: options.propagate_trace,
         })
     }
 
@@ -135,6 +149,58 @@ impl Client {
     /// The deadline applied to each call made through this handle, if any.
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// A handle on the same connection whose calls carry `metadata` (replacing what this
+    /// handle carried; an empty map sends none). The server reads it with
+    /// [`Context::metadata`](crate::Context::metadata).
+    ///
+    /// Metadata needs protocol version 3 on the connection: to an older server it is not
+    /// sent (the call goes without it, with a debug line); see
+    /// [`Client::supports_metadata`]. Metadata beyond
+    /// [`ClientOptions::metadata_limits`] fails the call at once, unsent, with
+    /// [`ErrorKind::Usage`]. A call with metadata is never sent as an early request
+    /// ([`ClientOptions::early_requests`]): it waits for the handshake.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: ferry::Client, hello: ferry::contract::MethodRef)
+    /// #     -> Result<(), ferry::Error> {
+    /// let mut md = ferry::Metadata::new();
+    /// md.insert("locale", "fr").expect("a valid key");
+    /// let french = client.with_metadata(md);
+    /// let greeting: String = french.call(hello, &()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_metadata(&self, metadata: Metadata) -> Client {
+        Client {
+            metadata: (!metadata.is_empty()).then(|| Arc::new(metadata)),
+            ..self.clone()
+        }
+    }
+
+    /// The metadata sent with each call made through this handle, if any.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_deref()
+    }
+
+    /// The metadata of the next call: the handle's, with a `traceparent` when the client
+    /// propagates traces and the handle's metadata has none.
+    fn call_metadata(&self) -> Option<Cow<'_, Metadata>> {
+        let own = self.metadata.as_deref();
+        if !self.propagate_trace || own.is_some_and(|md| md.get(TRACEPARENT).is_some()) {
+            return own.map(Cow::Borrowed);
+        }
+        let mut metadata = own.cloned().unwrap_or_default();
+        TraceParent::for_call().insert_into(&mut metadata);
+        Some(Cow::Owned(metadata))
+    }
+
+    /// Whether the connection carries metadata: the server speaks protocol version 3 or
+    /// later (`false` while the handshake of a client with
+    /// [`ClientOptions::early_requests`] is still under way).
+    pub fn supports_metadata(&self) -> bool {
+        self.current()
+            .is_some_and(|shared| shared.version >= ferry_codec::METADATA_VERSION)
     }
 
     /// Whether the connection is closed. Without [`ClientOptions::reconnect`] every further
@@ -186,13 +252,42 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        if let Link::Early(link) = &self.link {
+        let metadata = self.call_metadata();
+        // An early request carries no metadata: a call with metadata waits for the Welcome.
+        if let (Link::Early(link), None) = (&self.link, &metadata) {
             if link.open().is_none() {
                 return self.early_call(link, method, args).await;
             }
         }
         let (shared, timeout) = self.ready().await?;
-        shared.call(method, args, timeout).await
+        shared
+            .call(method, args, timeout, metadata.as_deref())
+            .await
+    }
+
+    /// Like [`Client::call`], and also returns the metadata the server's handler set for
+    /// the reply ([`Context::set_reply_metadata`](crate::Context::set_reply_metadata));
+    /// empty when it set none or the server speaks a protocol version before 3.
+    pub async fn call_with_reply_metadata<A, R>(
+        &self,
+        method: MethodRef,
+        args: &A,
+    ) -> Result<(R, Metadata), Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        let (shared, timeout) = self.ready().await?;
+        let (value, metadata) = shared
+            .call_with_upload::<A, R, ()>(
+                method,
+                args,
+                timeout,
+                self.call_metadata().as_deref(),
+                None,
+            )
+            .await?;
+        Ok((value, metadata.unwrap_or_default()))
     }
 
     /// A call on a connection whose handshake may be under way: sent as its early request
@@ -222,7 +317,7 @@ impl Client {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::deadline(self.timeout.unwrap_or_default()));
         }
-        shared.call(method, args, timeout).await
+        shared.call(method, args, timeout, None).await
     }
 
     /// Calls `method`, whose reply is a stream of `T`. Returns as soon as the request
@@ -237,7 +332,9 @@ impl Client {
         A: Serialize + ?Sized,
     {
         let (shared, timeout) = self.ready().await?;
-        shared.call_streaming(method, args, timeout).await
+        shared
+            .call_streaming(method, args, timeout, self.call_metadata().as_deref())
+            .await
     }
 
     /// Calls `method`, whose reply is `Result<Streaming<T>, E>`: waits for the
@@ -254,7 +351,9 @@ impl Client {
         E: DeserializeOwned,
     {
         let (shared, timeout) = self.ready().await?;
-        shared.call_streaming_result(method, args, timeout).await
+        shared
+            .call_streaming_result(method, args, timeout, self.call_metadata().as_deref())
+            .await
     }
 
     /// Calls `method` while sending `upload` to it (the method's stream argument),
@@ -271,9 +370,16 @@ impl Client {
         T: Serialize + Send + 'static,
     {
         let (shared, timeout) = self.ready().await?;
-        shared
-            .call_with_upload(method, args, timeout, Some(upload))
-            .await
+        let (value, _) = shared
+            .call_with_upload(
+                method,
+                args,
+                timeout,
+                self.call_metadata().as_deref(),
+                Some(upload),
+            )
+            .await?;
+        Ok(value)
     }
 
     /// Sends a PING frame and waits for the server's PONG: the round-trip time of the

@@ -4,9 +4,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ferry_codec::{Metadata, MetadataError, MetadataValue};
 use ferry_transport::PeerCredentials;
 
+use crate::metadata::ReplyState;
 use crate::server::Shared;
+
+/// The metadata of a call that has none.
+static NO_METADATA: Metadata = Metadata::new();
 
 /// Information about one call, passed to handlers that take `cx: &ferry::Context` as their
 /// first argument after `&self`.
@@ -31,6 +36,11 @@ pub struct Context {
     method: &'static str,
     request_id: u64,
     deadline: Option<Instant>,
+    /// The metadata the client sent with the call (protocol version 3), if any.
+    metadata: Option<Arc<Metadata>>,
+    /// What the handler puts in the reply besides its value: metadata, and the status
+    /// sent (for the call's log line and metrics).
+    pub(crate) reply: Arc<ReplyState>,
     /// The server, for its shutdown signal.
     server: Server,
 }
@@ -54,16 +64,69 @@ impl Context {
         method: &'static str,
         request_id: u64,
         deadline: Option<Instant>,
+        metadata: Option<Metadata>,
         server: Arc<Shared>,
     ) -> Self {
+        let reply = Arc::new(ReplyState::new(server.options.metadata_limits));
         Context {
             peer,
             service,
             method,
             request_id,
             deadline,
+            metadata: metadata.map(Arc::new),
+            reply,
             server: Server(server),
         }
+    }
+
+    /// The metadata the client sent with this call (empty when it sent none, or speaks a
+    /// protocol version older than 3).
+    ///
+    /// ```
+    /// #[ferry::service]
+    /// pub trait Greeter {
+    ///     async fn hello(&self, cx: &ferry::Context) -> String;
+    /// }
+    ///
+    /// struct Impl;
+    /// impl Greeter for Impl {
+    ///     async fn hello(&self, cx: &ferry::Context) -> String {
+    ///         match cx.metadata().get_str("locale") {
+    ///             Some("fr") => "bonjour".into(),
+    ///             _ => "hello".into(),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn metadata(&self) -> &Metadata {
+        self.metadata.as_deref().unwrap_or(&NO_METADATA)
+    }
+
+    /// The W3C trace context the client sent (metadata key `traceparent`), when it sent a
+    /// valid one: see [`ClientOptions::propagate_trace`](crate::ClientOptions::propagate_trace).
+    /// The call's span records its trace id (`trace_id`) and the caller's span id
+    /// (`parent_id`).
+    pub fn trace_parent(&self) -> Option<crate::TraceParent> {
+        crate::TraceParent::from_metadata(self.metadata())
+    }
+
+    /// Sets `key` to `value` in the metadata of this call's reply (sent with its RESPONSE
+    /// when the client speaks protocol version 3, dropped otherwise; a client reads it with
+    /// [`Client::call_with_reply_metadata`](crate::Client::call_with_reply_metadata)). Set it
+    /// before the handler returns.
+    ///
+    /// # Errors
+    ///
+    /// An invalid key, or reply metadata that would exceed the server's
+    /// [`ServerOptions::metadata_limits`](crate::ServerOptions::metadata_limits) (the value
+    /// is then not set).
+    pub fn set_reply_metadata(
+        &self,
+        key: &str,
+        value: impl Into<MetadataValue>,
+    ) -> Result<(), MetadataError> {
+        self.reply.insert(key, value.into())
     }
 
     /// Who is calling: process id, and user/group ids (Unix) or user SID (Windows), as the

@@ -52,6 +52,7 @@ use tokio::sync::Semaphore;
 use tracing::warn;
 
 use crate::budget::Held;
+use crate::capture::{Capture, Captured};
 use crate::context::Context;
 use crate::outbox::{Outbox, QueueError};
 use crate::streaming::{pump, Incoming, PumpError, Remote, Streaming};
@@ -519,6 +520,8 @@ pub trait ServiceDispatch: Send + Sync + 'static {
 pub(crate) trait Responder: Send + Sync + 'static {
     /// The payload format of the connection.
     fn format(&self) -> FormatId;
+    /// The protocol version of the connection.
+    fn version(&self) -> u16;
     /// The largest frame body the peer accepts.
     fn peer_max_frame(&self) -> u32;
     /// Where replies are queued.
@@ -544,6 +547,8 @@ pub struct Call {
     pub(crate) handles: Mutex<Vec<crate::handle::Handle>>,
     pub(crate) context: Context,
     pub(crate) responder: Arc<dyn Responder>,
+    /// Set when middleware wants the reply as bytes (the `tower` feature).
+    pub(crate) capture: Option<Arc<Capture>>,
     /// The request's share of the connection's memory budget, given back when the call
     /// (which its handler owns) is dropped.
     pub(crate) _held: Held,
@@ -595,6 +600,9 @@ impl Call {
     /// Sends `stream` as this call's reply: its items, then its end, paced by the client's
     /// credit.
     pub async fn reply_stream<T: Serialize + Send + 'static>(&self, stream: Streaming<T>) {
+        if let Some(capture) = &self.capture {
+            capture.streamed();
+        }
         let id = self.id;
         let stream = stream.into_source();
         let responder = &*self.responder;
@@ -617,6 +625,7 @@ impl Call {
             } else {
                 StatusCode::INTERNAL
             };
+            self.context.reply.set_status(status);
             responder.send_error(id, status, &message);
         }
     }
@@ -629,6 +638,9 @@ impl Call {
         T: Serialize + Send + 'static,
         E: Serialize,
     {
+        if let Some(capture) = &self.capture {
+            capture.streamed();
+        }
         match output {
             Ok(stream) => {
                 // `Ok(())` always encodes; if the connection is gone, so is the stream.
@@ -641,6 +653,17 @@ impl Call {
         }
     }
 
+    /// What sends this call's reply once middleware has it as a whole (the `tower`
+    /// feature).
+    #[cfg(feature = "tower")]
+    pub(crate) fn replier(&self) -> Replier {
+        Replier {
+            id: self.id,
+            responder: Arc::clone(&self.responder),
+            reply: Arc::clone(&self.context.reply),
+        }
+    }
+
     /// The stream argument of this call, as it arrives from the client.
     pub fn upload<T>(&self) -> Incoming<T> {
         Incoming::new(Arc::clone(&self.responder).open_upload(self.id))
@@ -648,14 +671,33 @@ impl Call {
 
     /// Encodes `value` as this call's reply and queues it. Waits while the connection's write
     /// queue is full. Failures to encode are reported to the client as errors of this call.
+    ///
+    /// The reply carries the metadata the handler set with
+    /// [`Context::set_reply_metadata`] (on a connection of protocol version 3).
     pub async fn reply<T: Serialize + ?Sized>(&self, value: &T) {
         let id = self.id;
         let responder = &*self.responder;
+        if let Some(capture) = &self.capture {
+            let mut body = bytes::BytesMut::new();
+            let captured = match responder.format().encode(value, &mut body) {
+                Ok(()) => Captured::Value(body.freeze()),
+                Err(err) => Captured::Error(
+                    StatusCode::INTERNAL,
+                    format!("cannot encode the reply: {err}"),
+                ),
+            };
+            if capture.keep(captured) {
+                return;
+            }
+        }
+        let metadata = self.context.reply.take();
+        let metadata = crate::metadata::for_version(metadata.as_ref(), responder.version(), id);
         let queued = crate::engine::send_payload(
             responder.outbox(),
             Some(responder.handles()),
             FrameKind::RESPONSE,
             id,
+            metadata,
             responder.format(),
             responder.peer_max_frame(),
             value,
@@ -674,6 +716,7 @@ impl Call {
                     )
                 };
                 warn!(request_id = id, %message, "reply not sent");
+                self.context.reply.set_status(status);
                 responder.send_error(id, status, &message);
             }
         }
@@ -724,5 +767,64 @@ impl Handler {
             StatusCode::UNKNOWN_METHOD,
             format!("no method {method}"),
         ))
+    }
+}
+
+/// Sends a call's reply that middleware produced as a whole: a RESPONSE with already
+/// encoded bytes (and the handler's reply metadata), or an ERROR.
+#[cfg(feature = "tower")]
+pub(crate) struct Replier {
+    id: u64,
+    responder: Arc<dyn Responder>,
+    reply: Arc<crate::metadata::ReplyState>,
+}
+
+#[cfg(feature = "tower")]
+impl Replier {
+    /// Queues `response` for the client (nothing for a streamed one: it went out already).
+    pub(crate) async fn send(self, response: crate::tower::CallResponse) {
+        let id = self.id;
+        let responder = &*self.responder;
+        if response.is_streamed() {
+            return;
+        }
+        let status = response.status();
+        if status != StatusCode::OK {
+            self.reply.set_status(status);
+            let message = String::from_utf8_lossy(response.body());
+            responder.send_error(id, status, &message);
+            return;
+        }
+        let metadata = self.reply.take();
+        let metadata = crate::metadata::for_version(metadata.as_ref(), responder.version(), id);
+        let frame_flags = crate::metadata::flag(metadata);
+        let max_frame = responder.peer_max_frame();
+        let body = response.body();
+        let queued = responder
+            .outbox()
+            .push(|buf| {
+                ferry_codec::encode_frame_with(
+                    buf,
+                    FrameKind::RESPONSE,
+                    frame_flags,
+                    0,
+                    id,
+                    max_frame,
+                    |buf| {
+                        crate::metadata::encode_with(metadata, buf, |buf| {
+                            buf.extend_from_slice(body);
+                            Ok(())
+                        })
+                    },
+                )
+            })
+            .await;
+        if let Err(QueueError::Encode(err)) = queued {
+            let status = err.status();
+            let message = format!("reply {err}");
+            warn!(request_id = id, %message, "reply not sent");
+            self.reply.set_status(status);
+            responder.send_error(id, status, &message);
+        }
     }
 }

@@ -270,6 +270,7 @@ impl<R: Role> Engine<R> {
                     return Stop::codec(err);
                 }
             };
+            crate::telemetry::bytes_received(ferry_codec::HEADER_LEN + frame.body.len());
             let incoming = reader.take_handles(&frame);
             let frame = match self.handles.receive(frame, incoming) {
                 Ok((frame, handles)) => {
@@ -410,21 +411,25 @@ impl<R: Role> Engine<R> {
 /// waiting while the queue is full. Nothing is queued when encoding fails.
 /// Handles in `value` go with the frame (see [`HandleFrames`]); with `handles` `None` (stream
 /// items) a handle fails the encoding.
+/// `metadata`, when given, goes in front of the value (flag METADATA, version 3).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn send_payload<T: Serialize + ?Sized>(
     outbox: &Outbox,
     handles: Option<&HandleFrames>,
     kind: FrameKind,
     id: u64,
+    metadata: Option<&ferry_codec::Metadata>,
     format: FormatId,
     max_frame: u32,
     value: &T,
 ) -> Result<(), QueueError<CodecError>> {
+    let frame_flags = crate::metadata::flag(metadata);
     outbox
         .push_at(
             |buf, position| {
                 let encode = |buf: &mut BytesMut| {
-                    encode_frame_with(buf, kind, 0, 0, id, max_frame, |buf| {
-                        format.encode(value, buf)
+                    encode_frame_with(buf, kind, frame_flags, 0, id, max_frame, |buf| {
+                        crate::metadata::encode_with(metadata, buf, |buf| format.encode(value, buf))
                     })
                 };
                 match handles {
@@ -459,6 +464,10 @@ impl<R: Role> StreamLink for Engine<R> {
 impl<R: Role> Responder for Engine<R> {
     fn format(&self) -> FormatId {
         self.format
+    }
+
+    fn version(&self) -> u16 {
+        self.version
     }
 
     fn peer_max_frame(&self) -> u32 {

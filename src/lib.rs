@@ -49,6 +49,24 @@
 //! `#[serde(with = "ferry::frame_bytes")]` for the same; neither changes the bytes on the wire
 //! nor the method's schema. A `Bytes` kept after its call keeps the whole frame it came in
 //! alive, and counted in the connection's memory budget (see `docs/performance.md`).
+//!
+//! Each call can carry [`Metadata`] both ways (protocol version 3): set it on a client
+//! handle with [`Client::with_metadata`] (or the typed client's `with_metadata`), read it
+//! in the handler with [`Context::metadata`], answer with
+//! [`Context::set_reply_metadata`], read that with [`Client::call_with_reply_metadata`].
+//! [`ClientOptions::propagate_trace`] sends a W3C [`TraceParent`] with each call, which the
+//! server's `call` span records; every finished call logs a debug line with its status and
+//! duration.
+//!
+//! # Cargo features
+//!
+//! Both are off by default.
+//!
+//! - `metrics`: calls, errors by status, latency per method, open connections and bytes in
+//!   and out, recorded through the [`metrics`](https://docs.rs/metrics) facade; the names
+//!   are in the `metric` module.
+//! - `tower`: tower layers around every call of a server (`Server::layer`) and a service's
+//!   dispatch as a `tower_service::Service` (the `tower` module); see `examples/tower.rs`.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -64,6 +82,7 @@ extern crate self as ferry;
 
 pub mod blocking;
 mod budget;
+mod capture;
 pub mod channel;
 pub mod child;
 mod client;
@@ -75,16 +94,25 @@ mod error;
 mod handle;
 mod identity;
 pub mod introspect;
+mod metadata;
+#[cfg(feature = "metrics")]
+pub mod metric;
 mod outbox;
 mod server;
 mod shared_bytes;
 mod streaming;
+mod telemetry;
+#[cfg(feature = "tower")]
+pub mod tower;
+mod trace;
 mod wire;
 
 pub use client::{Client, ClientOptions, Reconnect};
 pub use context::Context;
 pub use error::{Error, ErrorKind};
-pub use ferry_codec::{frame_bytes, FormatId, StatusCode};
+pub use ferry_codec::{
+    frame_bytes, FormatId, Metadata, MetadataError, MetadataLimits, MetadataValue, StatusCode,
+};
 pub use ferry_macros::service;
 pub use ferry_transport::{ConnectOptions, ListenerOptions, Name, PeerCredentials};
 pub use handle::Handle;
@@ -92,6 +120,7 @@ pub use identity::ServerUser;
 pub use server::{BoundServer, Server, ServerOptions, ShutdownHandle};
 pub use shared_bytes::{SharedBytes, DEFAULT_MAX_SHARED_BYTES};
 pub use streaming::{Incoming, StreamSender, Streaming};
+pub use trace::{TraceParent, TRACEPARENT};
 
 /// `docs/guide.md`, the getting-started guide: its code blocks are doc tests.
 #[cfg(doctest)]

@@ -266,6 +266,7 @@ impl Outbox {
         }
         let wrote = queued - batch.len();
         self.budget.release(wrote);
+        crate::telemetry::bytes_sent(wrote);
         let mut state = self.lock();
         state.put_io(io);
         let wake_writer = if batch.is_empty() {
@@ -405,6 +406,9 @@ impl Outbox {
                     let result = io.write_all(&batch).await;
                     self.lock().put_io(io);
                     self.budget.release(batch.len());
+                    if result.is_ok() {
+                        crate::telemetry::bytes_sent(batch.len());
+                    }
                     self.drained.notify_waiters();
                     if let Err(err) = result {
                         self.close();

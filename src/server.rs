@@ -51,6 +51,9 @@ pub struct Server {
     /// A service refused by [`Server::serve`] (a reserved name), reported by
     /// [`Server::bind`] and [`Server::serve_stream`].
     refused: Option<String>,
+    /// The tower layers around every service's dispatch ([`Server::layer`]).
+    #[cfg(feature = "tower")]
+    stack: Option<crate::tower::Stack>,
 }
 
 impl fmt::Debug for Server {
@@ -80,7 +83,54 @@ impl Server {
             services: HashMap::new(),
             options,
             refused: None,
+            #[cfg(feature = "tower")]
+            stack: None,
         }
+    }
+
+    /// Puts a tower [`Layer`](tower_layer::Layer) around the dispatch of every service of
+    /// this server (feature `tower`; see [`ferry::tower`](crate::tower)). Each call passes
+    /// through the layers as a [`CallRequest`](crate::tower::CallRequest) and comes back as
+    /// a [`CallResponse`](crate::tower::CallResponse); the layer added last is the
+    /// outermost. ferry's own services (`ferry.introspect`) are not layered.
+    #[cfg(feature = "tower")]
+    pub fn layer<L>(self, layer: L) -> Self
+    where
+        L: tower_layer::Layer<crate::tower::BoxCallService> + Send + Sync + 'static,
+        L::Service: tower_service::Service<crate::tower::CallRequest, Response = crate::tower::CallResponse>
+            + Clone
+            + Send
+            + 'static,
+        <L::Service as tower_service::Service<crate::tower::CallRequest>>::Error:
+            Into<crate::tower::BoxError>,
+        <L::Service as tower_service::Service<crate::tower::CallRequest>>::Future: Send + 'static,
+    {
+        Server {
+            stack: Some(crate::tower::push_layer(self.stack, layer)),
+            ..self
+        }
+    }
+
+    /// The services, each inside the server's tower layers (when it has any).
+    fn into_parts(
+        self,
+    ) -> (
+        HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+        ServerOptions,
+    ) {
+        #[cfg(feature = "tower")]
+        if let Some(stack) = &self.stack {
+            let services = self
+                .services
+                .into_iter()
+                .map(|(name, service)| {
+                    let layered = crate::tower::Layered::new(service, stack);
+                    (name, Arc::new(layered) as Arc<dyn ServiceDispatch>)
+                })
+                .collect();
+            return (services, self.options);
+        }
+        (self.services, self.options)
     }
 
     /// Adds a service (a generated `{Trait}Server`). A client names the service it wants in
@@ -135,17 +185,18 @@ impl Server {
     /// Must be called inside a tokio runtime. Fails when the name is invalid, a live server
     /// already has it, or the operating system refuses.
     pub async fn bind(self, name: impl ToName) -> Result<BoundServer, Error> {
-        if let Some(reason) = self.refused {
-            return Err(Error::new(ErrorKind::Usage, reason));
+        if let Some(reason) = &self.refused {
+            return Err(Error::new(ErrorKind::Usage, reason.clone()));
         }
         let name = name
             .to_name()
             .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
         let listener = Listener::bind(&name, &self.options.listener)
             .map_err(|err| Error::transport(ErrorKind::Server, "cannot bind the endpoint", err))?;
+        let (services, options) = self.into_parts();
         Ok(BoundServer {
             listener,
-            shared: Shared::new(self.services, self.options),
+            shared: Shared::new(services, options),
         })
     }
 
@@ -155,11 +206,12 @@ impl Server {
     /// When [`Server::serve`] refused a service (a reserved name), nothing is served: the
     /// reason is logged at `error` level and the stream closed.
     pub async fn serve_stream(self, stream: Stream) {
-        if let Some(reason) = self.refused {
+        if let Some(reason) = &self.refused {
             error!(%reason, "not serving the stream");
             return;
         }
-        let shared = Shared::new(self.services, self.options);
+        let (services, options) = self.into_parts();
+        let shared = Shared::new(services, options);
         shared.connections.fetch_add(1, Ordering::SeqCst);
         connection::serve(shared, stream, None).await;
     }

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferry_codec::schema::MethodSchema;
 use ferry_codec::{
-    encode_request_with, flags, FormatId, Frame, FrameKind, HandshakeStatus, Hello, Welcome,
-    PROTOCOL_VERSION,
+    encode_request_with, flags, FormatId, Frame, FrameKind, HandshakeStatus, Hello, Metadata,
+    MetadataLimits, StatusCode, Welcome, PROTOCOL_VERSION,
 };
 use ferry_transport::{Name, ReadHalf, Stream, WriteHalf};
 use serde::de::DeserializeOwned;
@@ -54,6 +54,8 @@ pub(crate) struct ClientRole {
     max_shared_bytes: u64,
     /// Set once the server said GOAWAY: no new call is sent.
     going_away: AtomicBool,
+    /// Bounds on the metadata of calls and replies.
+    metadata_limits: MetadataLimits,
 }
 
 impl CallEntry for oneshot::Sender<Reply> {
@@ -149,6 +151,7 @@ pub(crate) fn new_connection(
         keepalive: options.keepalive,
         max_shared_bytes: options.max_shared_bytes,
         going_away: AtomicBool::new(false),
+        metadata_limits: options.metadata_limits,
     };
     Arc::new(Engine::new(
         role,
@@ -412,7 +415,7 @@ impl Role for ClientRole {
                 let _ = reply.send(Ok((frame, handles)));
             }
             None if frame.kind == FrameKind::ERROR => {
-                let err = Error::from_remote(frame.status(), &frame.message());
+                let err = remote_error(connection, &frame);
                 if connection.streams().on_error(frame.id, err).is_err() {
                     debug!(request_id = frame.id, "error for a call no longer waiting");
                 }
@@ -526,13 +529,16 @@ impl Connection {
         method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
     ) -> Result<R, Error>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        self.call_with_upload::<A, R, ()>(method, args, timeout, None)
-            .await
+        let (value, _) = self
+            .call_with_upload::<A, R, ()>(method, args, timeout, metadata, None)
+            .await?;
+        Ok(value)
     }
 
     /// A call whose reply is a stream: returns at once with the receiving end.
@@ -541,6 +547,7 @@ impl Connection {
         method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
     ) -> Result<Incoming<T>, Error>
     where
         A: Serialize + ?Sized,
@@ -557,7 +564,7 @@ impl Connection {
             self.open_inbound(id)
         };
         // From here on, dropping `remote` cancels the call.
-        self.send_request(method, id, args, timeout, flags::STREAM)
+        self.send_request(method, id, args, timeout, metadata, flags::STREAM)
             .await?;
         self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
         Ok(Incoming::new(remote))
@@ -571,6 +578,7 @@ impl Connection {
         method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
     ) -> Result<Result<Incoming<T>, E>, Error>
     where
         A: Serialize + ?Sized,
@@ -605,7 +613,7 @@ impl Connection {
             upload: false,
         };
         let exchange = async {
-            self.send_request(method, id, args, timeout, flags::STREAM)
+            self.send_request(method, id, args, timeout, metadata, flags::STREAM)
                 .await?;
             self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
             reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
@@ -618,11 +626,18 @@ impl Connection {
             // The call failed before its stream began (bad arguments, a panic, its
             // deadline): it is over, nothing to cancel.
             remote.finish();
-            return Err(Error::from_remote(frame.status(), &frame.message()));
+            return Err(remote_error(self, &frame));
         }
+        let body = match self.reply_parts(&frame) {
+            Ok((_, body)) => body,
+            Err(err) => {
+                remote.finish();
+                return Err(err);
+            }
+        };
         let first: Result<(), E> = self
             .format
-            .decode_frame(&frame.body)
+            .decode_frame(&body)
             .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))?;
         match first {
             Ok(()) => Ok(Ok(Incoming::new(remote))),
@@ -634,14 +649,16 @@ impl Connection {
         }
     }
 
-    /// A call, optionally sending a stream of `T` while it runs (the method's stream argument).
+    /// A call, optionally sending a stream of `T` while it runs (the method's stream
+    /// argument); returns the reply and its metadata.
     pub(crate) async fn call_with_upload<A, R, T>(
         &self,
         method: MethodRef,
         args: &A,
         timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
         upload: Option<Streaming<T>>,
-    ) -> Result<R, Error>
+    ) -> Result<(R, Option<Metadata>), Error>
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
@@ -672,7 +689,7 @@ impl Connection {
         };
         let frame_flags = if upload.is_some() { flags::STREAM } else { 0 };
         let exchange = async {
-            self.send_request(method, id, args, timeout, frame_flags)
+            self.send_request(method, id, args, timeout, metadata, frame_flags)
                 .await?;
             guard.sent = true;
             let (Some(stream), Some(gate)) = (upload, gate) else {
@@ -709,16 +726,33 @@ impl Connection {
         let frame = within_deadline(timeout, exchange).await;
         guard.done = frame.is_ok();
         let (frame, handles) = frame?;
-        if frame.kind == FrameKind::RESPONSE {
-            // Handles the reply does not take are closed here.
-            let limit = self.role.max_shared_bytes;
-            crate::shared_bytes::receiving(limit, || {
-                crate::handle::decoding(handles, || self.format.decode_frame(&frame.body))
-            })
-            .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
-        } else {
-            Err(Error::from_remote(frame.status(), &frame.message()))
+        if frame.kind != FrameKind::RESPONSE {
+            return Err(remote_error(self, &frame));
         }
+        let (metadata, body) = self.reply_parts(&frame)?;
+        // Handles the reply does not take are closed here.
+        let limit = self.role.max_shared_bytes;
+        let value = crate::shared_bytes::receiving(limit, || {
+            crate::handle::decoding(handles, || self.format.decode_frame(&body))
+        })
+        .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))?;
+        Ok((value, metadata))
+    }
+
+    /// Splits a RESPONSE or ERROR body into its metadata (protocol version 3) and the rest;
+    /// metadata that breaks the client's limits or the block's format fails the call (the
+    /// connection stays open).
+    fn reply_parts(&self, frame: &Frame) -> Result<(Option<Metadata>, Bytes), Error> {
+        let limits = &self.role.metadata_limits;
+        crate::metadata::split(frame, frame.body.clone(), self.version, limits).map_err(|err| {
+            warn!(request_id = frame.id, error = %err, "bad metadata in a reply; call failed");
+            Error::new(
+                ErrorKind::Protocol,
+                format!("bad metadata in the server's reply: {err}"),
+            )
+            .with_status(StatusCode::PROTOCOL)
+            .with_source(err)
+        })
     }
 
     async fn send_request<A: Serialize + ?Sized>(
@@ -727,10 +761,18 @@ impl Connection {
         id: u64,
         args: &A,
         timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
         stream_flag: u8,
     ) -> Result<(), Error> {
         let format: FormatId = self.format;
         let max = self.peer_max_frame;
+        let metadata = crate::metadata::for_version(metadata, self.version, id);
+        if let Some(metadata) = metadata {
+            metadata.check(&self.role.metadata_limits).map_err(|err| {
+                Error::new(ErrorKind::Usage, format!("call not sent: {err}")).with_source(err)
+            })?;
+        }
+        let frame_flags = stream_flag | crate::metadata::flag(metadata);
         let deadline_ms =
             timeout.map(|timeout| u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX));
         // A lone call writes its request itself (no hop to the writer task); with other
@@ -739,8 +781,8 @@ impl Connection {
         let handles = &self.handles;
         let encode = |buf: &mut BytesMut, position: u64| {
             handles.encode_frame(buf, position, max, |buf| {
-                encode_request_with(buf, id, method, stream_flag, deadline_ms, max, |buf| {
-                    format.encode(args, buf)
+                encode_request_with(buf, id, method, frame_flags, deadline_ms, max, |buf| {
+                    crate::metadata::encode_with(metadata, buf, |buf| format.encode(args, buf))
                 })
             })
         };
@@ -752,6 +794,17 @@ impl Connection {
             }
         })
     }
+}
+
+/// The error a call's ERROR frame reports; its message is read after the metadata, if any
+/// (metadata that does not parse leaves the whole body as the message).
+fn remote_error(connection: &Connection, frame: &Frame) -> Error {
+    let limits = &connection.role.metadata_limits;
+    let body = match crate::metadata::split(frame, frame.body.clone(), connection.version, limits) {
+        Ok((_, body)) => body,
+        Err(_) => frame.body.clone(),
+    };
+    Error::from_remote(frame.status(), &String::from_utf8_lossy(&body))
 }
 
 /// Removes a call from the table when its future is dropped early, and tells the server.

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use ferry_codec::{FormatId, DEFAULT_MAX_FRAME};
+use ferry_codec::{FormatId, MetadataLimits, DEFAULT_MAX_FRAME};
 use ferry_transport::ConnectOptions;
 
 use crate::identity::ServerUser;
@@ -37,6 +37,8 @@ pub struct ClientOptions {
     pub(crate) keepalive: Option<Duration>,
     pub(crate) strict_contract: bool,
     pub(crate) early_requests: bool,
+    pub(crate) metadata_limits: MetadataLimits,
+    pub(crate) propagate_trace: bool,
 }
 
 impl Default for ClientOptions {
@@ -54,6 +56,8 @@ impl Default for ClientOptions {
             keepalive: None,
             strict_contract: false,
             early_requests: false,
+            metadata_limits: MetadataLimits::default(),
+            propagate_trace: false,
         }
     }
 }
@@ -187,6 +191,26 @@ impl ClientOptions {
     /// with `connect` reconnect; one made from a stream has no name to dial again.
     pub fn reconnect(mut self, policy: Reconnect) -> Self {
         self.reconnect = Some(policy);
+        self
+    }
+
+    /// Bounds on per-call metadata (protocol version 3; default 32 entries, 64-byte keys,
+    /// 8 KiB): a call whose metadata ([`Client::with_metadata`](crate::Client::with_metadata))
+    /// exceeds them fails at once with [`ErrorKind::Usage`](crate::ErrorKind::Usage), unsent,
+    /// and a reply whose metadata exceeds them fails its call with
+    /// [`ErrorKind::Protocol`](crate::ErrorKind::Protocol) (the connection stays open).
+    pub fn metadata_limits(mut self, limits: MetadataLimits) -> Self {
+        self.metadata_limits = limits;
+        self
+    }
+
+    /// Send a W3C trace context ([`TraceParent`](crate::TraceParent), metadata key
+    /// `traceparent`) with every call, so the server's call span records the trace it
+    /// belongs to (off by default). Calls made inside one `tracing` span of this process
+    /// share a trace id; a call whose metadata has a `traceparent` already keeps it. Needs
+    /// protocol version 3 on the connection, like all metadata.
+    pub fn propagate_trace(mut self, propagate: bool) -> Self {
+        self.propagate_trace = propagate;
         self
     }
 }

@@ -71,7 +71,9 @@ impl CallEntry for Running {
 /// `ticket` is the connection's place among those in their handshake (see
 /// [`admission`](crate::server::admission)); it is given up once the hello is read.
 pub(crate) async fn serve(shared: Arc<Shared>, stream: Stream, ticket: Option<Ticket>) {
+    crate::telemetry::connection(true);
     serve_inner(&shared, stream, ticket).await;
+    crate::telemetry::connection(false);
     let open = shared.connections.fetch_sub(1, Ordering::SeqCst) - 1;
     debug!(open, "connection closed");
 }
@@ -343,6 +345,16 @@ fn start_call(
     let Some((deadline, args)) = request_deadline(connection, &frame) else {
         return;
     };
+    let limits = &role.shared.options.metadata_limits;
+    let (metadata, args) = match crate::metadata::split(&frame, args, connection.version, limits) {
+        Ok(split) => split,
+        Err(err) => {
+            let message = format!("bad metadata: {err}");
+            warn!(request_id = id, %message, "call rejected");
+            connection.send_error(id, StatusCode::BAD_ARGUMENTS, &message);
+            return;
+        }
+    };
     let Some(method) = info.methods.get(usize::from(frame.aux)).copied() else {
         let message = format!("no method {} in service `{}`", frame.aux, info.name);
         debug!(request_id = id, %message, "call rejected");
@@ -352,21 +364,48 @@ fn start_call(
     let Some(registration) = register_call(connection, id) else {
         return;
     };
-    let Some(work) = dispatch(connection, &frame, method, deadline, args, held) else {
+    let trace = metadata
+        .as_ref()
+        .and_then(crate::TraceParent::from_metadata);
+    let context = Context::new(
+        Arc::clone(&role.peer),
+        info.name,
+        method,
+        id,
+        deadline,
+        metadata,
+        Arc::clone(&role.shared),
+    );
+    let reply = Arc::clone(&context.reply);
+    let Some(work) = dispatch(connection, &frame, context, args, held) else {
         connection.calls().remove(id);
         return;
     };
     let started = Started {
         id,
+        service: info.name,
         method,
         deadline,
         streaming: frame.has_flag(flags::STREAM),
+        at: Instant::now(),
+        reply,
     };
     if started.streaming {
         // Credit for a stream reply may arrive before the handler starts sending.
         connection.streams().outbound(id);
     }
-    let span = info_span!("call", service = info.name, method, request_id = id);
+    let span = info_span!(
+        "call",
+        service = info.name,
+        method,
+        request_id = id,
+        trace_id = tracing::field::Empty,
+        parent_id = tracing::field::Empty,
+    );
+    if let Some(trace) = trace {
+        span.record("trace_id", tracing::field::display(trace.trace_id_hex()));
+        span.record("parent_id", tracing::field::display(trace.parent_id_hex()));
+    }
     let connection = Arc::clone(connection);
     let counted = Counted::new(&role.shared);
     let task = async move {
@@ -380,10 +419,15 @@ fn start_call(
 /// What the task of a started call needs to finish it.
 struct Started {
     id: u64,
+    service: &'static str,
     method: &'static str,
     deadline: Option<Instant>,
     /// Whether the call has a reply or upload stream to take out of the table at its end.
     streaming: bool,
+    /// When the request was read (for the call's duration).
+    at: Instant,
+    /// The status the handler's reply sent.
+    reply: Arc<crate::metadata::ReplyState>,
 }
 
 /// The request's deadline as an instant, and its arguments; `None` when the deadline flag
@@ -434,17 +478,20 @@ async fn run_call(
 ) {
     let Started {
         id,
+        service,
         method,
         deadline,
         streaming,
+        at,
+        reply,
     } = started;
     let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
     let outcome = match deadline {
         Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
         None => Some(work.await),
     };
-    match outcome {
-        Some(Ok(Ok(()))) => {}
+    let status = match outcome {
+        Some(Ok(Ok(()))) => reply.status(),
         Some(Ok(Err(panic))) => {
             let message = panic_message(&panic);
             error!(panic = %message, "handler panicked");
@@ -453,8 +500,12 @@ async fn run_call(
                 StatusCode::INTERNAL,
                 &format!("the handler of `{method}` panicked"),
             );
+            StatusCode::INTERNAL
         }
-        Some(Err(_aborted)) => debug!("handler cancelled"),
+        Some(Err(_aborted)) => {
+            debug!("handler cancelled");
+            StatusCode::CANCELLED
+        }
         None => {
             debug!("deadline passed; handler stopped");
             connection.send_error(
@@ -462,8 +513,10 @@ async fn run_call(
                 StatusCode::DEADLINE_EXCEEDED,
                 &format!("`{method}` did not finish before the client's deadline"),
             );
+            StatusCode::DEADLINE_EXCEEDED
         }
-    }
+    };
+    crate::telemetry::call_finished(service, method, status, at.elapsed());
     connection.calls().remove(id);
     if streaming {
         let mut streams = connection.streams();
@@ -489,22 +542,14 @@ fn poll_first_then_spawn(task: impl Future<Output = ()> + Send + 'static) {
 fn dispatch(
     connection: &Arc<Connection>,
     frame: &Frame,
-    method: &'static str,
-    deadline: Option<Instant>,
+    context: Context,
     args: Bytes,
     held: Held,
 ) -> Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>> {
     let role = &connection.role;
     let info = role.service.info();
     let id = frame.id;
-    let context = Context::new(
-        Arc::clone(&role.peer),
-        info.name,
-        method,
-        id,
-        deadline,
-        Arc::clone(&role.shared),
-    );
+    let method = context.method();
     let mut held = held;
     let call = Call {
         id,
@@ -512,6 +557,7 @@ fn dispatch(
         handles: std::sync::Mutex::new(std::mem::take(&mut held.handles)),
         context,
         responder: Arc::clone(connection) as Arc<dyn crate::contract::Responder>,
+        capture: None,
         _held: held,
     };
     match role.service.dispatch(frame.aux, call).0 {
@@ -519,6 +565,7 @@ fn dispatch(
         HandlerKind::Reject(status, message) => {
             let message = format!("`{}.{method}`: {message}", info.name);
             debug!(request_id = id, %status, %message, "call rejected");
+            crate::telemetry::call_finished(info.name, method, status, Duration::ZERO);
             connection.send_error(id, status, &message);
             None
         }

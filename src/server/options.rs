@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferry_codec::DEFAULT_MAX_FRAME;
+use ferry_codec::{MetadataLimits, DEFAULT_MAX_FRAME};
 use ferry_transport::{ListenerOptions, PeerCredentials};
 
 use crate::identity::Authorization;
@@ -25,6 +25,7 @@ use crate::identity::Authorization;
 /// | idle time between frames | unlimited |
 /// | [`shutdown_grace`](ServerOptions::shutdown_grace) | 5 s |
 /// | [`keepalive`](ServerOptions::keepalive) (PING a silent client) | off |
+/// | [`metadata_limits`](ServerOptions::metadata_limits) (per call, each way) | 32 entries, 64-byte keys, 8 KiB |
 /// | [`listener`](ServerOptions::listener) | owner-only socket / local-only pipe |
 /// | who may connect ([`authorize`](ServerOptions::authorize)) | the server's own user, and root / LocalSystem / Administrators |
 ///
@@ -50,6 +51,7 @@ pub struct ServerOptions {
     pub(crate) keepalive: Option<Duration>,
     pub(crate) authorization: Authorization,
     pub(crate) listener: ListenerOptions,
+    pub(crate) metadata_limits: MetadataLimits,
 }
 
 /// Two frames of the default 16 MiB limit: a max-size request and a max-size reply (or
@@ -78,6 +80,7 @@ impl Default for ServerOptions {
             keepalive: None,
             authorization: Authorization::default(),
             listener: ListenerOptions::default(),
+            metadata_limits: MetadataLimits::default(),
         }
     }
 }
@@ -249,6 +252,15 @@ impl ServerOptions {
     /// Options of the endpoint itself (permissions, stale-socket handling).
     pub fn listener(mut self, options: ListenerOptions) -> Self {
         self.listener = options;
+        self
+    }
+
+    /// Bounds on per-call metadata (protocol version 3): a request whose metadata exceeds
+    /// them is answered with an ERROR `BAD_ARGUMENTS` naming the limit, without running
+    /// (the connection stays open), and a handler cannot set reply metadata beyond them
+    /// ([`Context::set_reply_metadata`](crate::Context::set_reply_metadata) fails).
+    pub fn metadata_limits(mut self, limits: MetadataLimits) -> Self {
+        self.metadata_limits = limits;
         self
     }
 }

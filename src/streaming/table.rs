@@ -174,6 +174,7 @@ pub(crate) async fn pump<T: Serialize + 'static>(
             None,
             FrameKind::STREAM_ITEM,
             id,
+            None,
             format,
             max_frame,
             &item,

@@ -94,6 +94,9 @@ pub mod flags {
     pub const STREAM: u8 = 0x02;
     /// Reserved: the last frame of a stream.
     pub const END: u8 = 0x04;
+    /// REQUEST, RESPONSE, ERROR (protocol version 3): the body starts (after a REQUEST's
+    /// deadline) with a [`Metadata`](crate::Metadata) block.
+    pub const METADATA: u8 = 0x08;
     /// Version 3, REQUEST and RESPONSE: operating-system handles go with the frame; the
     /// body ends with the handle trailer ([`split_handle_trailer`](crate::split_handle_trailer)).
     pub const HANDLES: u8 = 0x10;

@@ -10,6 +10,7 @@
 //! - [`FormatId`], [`Format`], [`Bincode`], [`Json`]: how arguments and return values are encoded;
 //!   [`Bulk`], [`BulkRef`] and [`frame_bytes`]: byte strings in one copy, or none.
 //! - [`signature_hash`]: the hash of a service's canonical signature, sent in the [`Hello`].
+//! - [`Metadata`]: per-call metadata, the block a frame with [`flags::METADATA`] carries.
 //! - [`schema`]: structural schemas of methods, their canonical text, hash and differences.
 //!
 //! Every decoder checks announced sizes against a limit before it reserves memory; the
@@ -30,6 +31,7 @@ mod frame;
 mod handles;
 mod handshake;
 mod kind;
+mod metadata;
 pub mod schema;
 mod signature;
 mod status;
@@ -47,6 +49,10 @@ pub use handshake::{
     MAX_SERVICE_NAME, MAX_WELCOME_MESSAGE,
 };
 pub use kind::{flags, FrameKind};
+pub use metadata::{
+    Metadata, MetadataError, MetadataLimits, MetadataValue, DEFAULT_MAX_METADATA_ENTRIES,
+    DEFAULT_MAX_METADATA_KEY, DEFAULT_MAX_METADATA_SIZE, MAX_METADATA_KEY,
+};
 pub use signature::signature_hash;
 pub use status::StatusCode;
 
@@ -56,9 +62,15 @@ pub const MAGIC: [u8; 4] = *b"FRRY";
 /// The highest protocol version this crate speaks. Version 2 is version 1 plus the
 /// connection-level frames GOAWAY, PING and PONG, and the method table in an accepting
 /// [`Welcome`]. Version 3 adds early requests ([`Hello::EARLY`],
-/// [`FrameKind::EARLY_REQUEST`]) and operating-system handles passed with frames
-/// ([`HANDLES_VERSION`]).
+/// [`FrameKind::EARLY_REQUEST`]), operating-system handles passed with frames
+/// ([`HANDLES_VERSION`]) and per-call [`Metadata`] (flag [`flags::METADATA`]).
 pub const PROTOCOL_VERSION: u16 = 3;
+
+/// The first protocol version whose REQUEST, RESPONSE and ERROR frames may carry a
+/// [`Metadata`] block: a peer sends one only on a connection whose negotiated version is
+/// at least this, and reads one only there (on older connections the flag is reserved and
+/// ignored).
+pub const METADATA_VERSION: u16 = 3;
 
 /// The first protocol version whose accepting [`Welcome`] carries the service's method
 /// table (and whose [`Hello`] may ask, with [`Hello::BIND_BY_NAME`], to be checked per

@@ -8,8 +8,9 @@ use std::fmt::Debug;
 
 use bytes::{Bytes, BytesMut};
 use ferry_codec::{
-    begin_request, finish_frame, signature_hash, FormatId, Frame, FrameDecoder, FrameKind,
-    HandshakeStatus, Hello, MethodEntry, MethodTable, StatusCode, Welcome, DEFAULT_MAX_FRAME,
+    begin_request, encode_request_with, finish_frame, flags, signature_hash, FormatId, Frame,
+    FrameDecoder, FrameKind, HandshakeStatus, Hello, Metadata, MetadataLimits, MethodEntry,
+    MethodTable, StatusCode, Welcome, DEFAULT_MAX_FRAME,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -128,8 +129,10 @@ const ALL_NAMES: &[&str] = &[
     "request-describe",
     "request-handles",
     "request-json",
+    "request-metadata",
     "response",
     "response-handles-windows",
+    "response-metadata",
     "schema-examples",
     "schema-json",
     "schema-method-hashes",
@@ -258,6 +261,57 @@ fn request_json() {
         FormatId::Json.decode::<(i64, i64)>(&expected.body).unwrap(),
         (1, 2)
     );
+}
+
+#[test]
+fn request_with_metadata() {
+    let doc = hex_block(&read_blocks(), "request-metadata");
+    let metadata = Metadata::new().with("locale", "fr").unwrap();
+    let mut wire = BytesMut::new();
+    encode_request_with(
+        &mut wire,
+        5,
+        0,
+        flags::METADATA,
+        Some(1500),
+        DEFAULT_MAX_FRAME,
+        |buf| {
+            metadata.encode(buf);
+            FormatId::Bincode.encode(&(1i64, 2i64), buf)
+        },
+    )
+    .unwrap();
+    let mut body = BytesMut::new();
+    metadata.encode(&mut body);
+    body.extend_from_slice(&[0x02, 0x04]);
+    let mut expected = Frame::request(5, 0, body.freeze()).with_deadline(1500);
+    expected.flags |= flags::METADATA;
+    assert_frame(&doc, &wire, &expected, "request-metadata");
+    let (deadline, rest) = expected.split_deadline().unwrap();
+    assert_eq!(deadline, Some(1500));
+    let (decoded, args) = Metadata::split(&rest, &MetadataLimits::default()).unwrap();
+    assert_eq!(decoded, metadata);
+    assert_eq!(
+        FormatId::Bincode.decode::<(i64, i64)>(&args).unwrap(),
+        (1, 2)
+    );
+}
+
+#[test]
+fn response_with_metadata() {
+    let doc = hex_block(&read_blocks(), "response-metadata");
+    let metadata = Metadata::new().with("cost", vec![0x2au8]).unwrap();
+    let mut body = BytesMut::new();
+    metadata.encode(&mut body);
+    FormatId::Bincode.encode(&3i64, &mut body).unwrap();
+    let mut expected = Frame::new(FrameKind::RESPONSE, 5, body.freeze());
+    expected.flags = flags::METADATA;
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "response-metadata");
+    let (decoded, value) = Metadata::split(&expected.body, &MetadataLimits::default()).unwrap();
+    assert_eq!(decoded.get("cost").unwrap().as_bytes(), &[0x2a]);
+    assert_eq!(FormatId::Bincode.decode::<i64>(&value).unwrap(), 3);
 }
 
 #[test]

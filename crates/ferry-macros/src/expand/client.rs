@@ -48,7 +48,7 @@ fn client_struct(service: &Service) -> TokenStream {
     }
 }
 
-/// `connect`, `connect_with`, `from_stream`, `with_timeout` and `client`.
+/// `connect`, `connect_with`, `from_stream`, `with_timeout`, `with_metadata` and `client`.
 fn client_constructors(service: &Service) -> TokenStream {
     let info = info_ident(service);
     quote! {
@@ -89,6 +89,12 @@ fn client_constructors(service: &Service) -> TokenStream {
         /// call the client no longer waits for.
         pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
             Self { client: self.client.with_timeout(timeout) }
+        }
+
+        /// A handle on the same connection whose calls carry `metadata` (protocol
+        /// version 3; see `ferry::Client::with_metadata`).
+        pub fn with_metadata(&self, metadata: ::ferry::Metadata) -> Self {
+            Self { client: self.client.with_metadata(metadata) }
         }
 
         /// The untyped client underneath (connection state, options).

@@ -1,0 +1,118 @@
+//! Per-call metadata in the runtime: what a handler puts in its reply, and how a block is
+//! written in front of a frame body and read from one. The map itself and its wire block are
+//! the codec's ([`Metadata`]).
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::Mutex;
+
+use bytes::{Bytes, BytesMut};
+use ferry_codec::{
+    flags, CodecError, Frame, Metadata, MetadataError, MetadataLimits, MetadataValue, StatusCode,
+    METADATA_VERSION,
+};
+use tracing::debug;
+
+/// What one call's handler adds to its reply besides the value: metadata, and the status
+/// the call ended with (for its log line and metrics).
+#[derive(Debug)]
+pub(crate) struct ReplyState {
+    metadata: Mutex<Metadata>,
+    limits: MetadataLimits,
+    status: AtomicU16,
+}
+
+impl ReplyState {
+    pub(crate) fn new(limits: MetadataLimits) -> Self {
+        ReplyState {
+            metadata: Mutex::new(Metadata::new()),
+            limits,
+            status: AtomicU16::new(StatusCode::OK.0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Metadata> {
+        // A panic while holding this lock leaves a valid map.
+        self.metadata
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Sets one entry, unless the map would then exceed the limits.
+    pub(crate) fn insert(&self, key: &str, value: MetadataValue) -> Result<(), MetadataError> {
+        let mut metadata = self.lock();
+        let mut next = metadata.clone();
+        next.insert(key, value)?;
+        next.check(&self.limits)?;
+        *metadata = next;
+        Ok(())
+    }
+
+    /// Takes the reply metadata (`None` when there is none).
+    pub(crate) fn take(&self) -> Option<Metadata> {
+        let metadata = std::mem::take(&mut *self.lock());
+        (!metadata.is_empty()).then_some(metadata)
+    }
+
+    /// Records the status the call was answered with.
+    pub(crate) fn set_status(&self, status: StatusCode) {
+        self.status.store(status.0, Ordering::Relaxed);
+    }
+
+    /// The status recorded (OK unless an error was sent).
+    pub(crate) fn status(&self) -> StatusCode {
+        StatusCode(self.status.load(Ordering::Relaxed))
+    }
+}
+
+/// The metadata to send on a connection of `version`: `None` when there is none, or when
+/// the peer speaks a version without metadata (then it is dropped, with a debug line).
+pub(crate) fn for_version(metadata: Option<&Metadata>, version: u16, id: u64) -> Option<&Metadata> {
+    let metadata = metadata.filter(|metadata| !metadata.is_empty())?;
+    if version < METADATA_VERSION {
+        debug!(
+            request_id = id,
+            entries = metadata.len(),
+            version,
+            "the peer speaks a protocol version without metadata; metadata not sent"
+        );
+        return None;
+    }
+    Some(metadata)
+}
+
+/// The flag bits for a frame that carries `metadata`.
+pub(crate) fn flag(metadata: Option<&Metadata>) -> u8 {
+    if metadata.is_some() {
+        flags::METADATA
+    } else {
+        0
+    }
+}
+
+/// Writes `metadata`'s block, if any, then `body`: a frame body with metadata in front.
+pub(crate) fn encode_with(
+    metadata: Option<&Metadata>,
+    buf: &mut BytesMut,
+    body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    if let Some(metadata) = metadata {
+        metadata.encode(buf);
+    }
+    body(buf)
+}
+
+/// Splits `body` (a REQUEST's after its deadline, a RESPONSE's or an ERROR's) into its
+/// metadata and the rest, on a connection of `version`: no metadata unless the frame has the
+/// flag and the version has metadata.
+pub(crate) fn split(
+    frame: &Frame,
+    body: Bytes,
+    version: u16,
+    limits: &MetadataLimits,
+) -> Result<(Option<Metadata>, Bytes), MetadataError> {
+    if version < METADATA_VERSION || !frame.has_flag(flags::METADATA) {
+        return Ok((None, body));
+    }
+    let (metadata, rest) = Metadata::split(&body, limits)?;
+    Ok((Some(metadata), rest))
+}

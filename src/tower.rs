@@ -1,0 +1,411 @@
+//! tower integration (feature `tower`): a service's dispatch as a
+//! [`tower_service::Service`], and tower layers ([`tower_layer::Layer`]) on a server
+//! ([`Server::layer`](crate::Server::layer)).
+//!
+//! A call reaches the stack as a [`CallRequest`] (method, encoded arguments, the
+//! [`Context`] with the caller's metadata) and leaves it as a [`CallResponse`] (a status and
+//! the encoded return value or the error message). The innermost service is [`Dispatch`]:
+//! it decodes the arguments and runs the handler, like a server without layers. A layer can
+//! look at a call, answer it itself ([`CallResponse::error`]), bound it in time or in
+//! number, or log it; `examples/tower.rs` stacks a timeout, a concurrency limit and a
+//! logging layer.
+//!
+//! ```
+//! use std::task::{Context, Poll};
+//! use ferry::tower::{CallRequest, CallResponse};
+//!
+//! /// Refuses calls without an `auth` metadata entry.
+//! #[derive(Clone)]
+//! struct RequireAuth<S>(S);
+//!
+//! impl<S> tower_service::Service<CallRequest> for RequireAuth<S>
+//! where
+//!     S: tower_service::Service<CallRequest, Response = CallResponse>,
+//!     S::Future: Send + 'static,
+//!     S::Error: 'static,
+//! {
+//!     type Response = CallResponse;
+//!     type Error = S::Error;
+//!     type Future = futures::future::BoxFuture<'static, Result<CallResponse, S::Error>>;
+//!
+//!     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+//!         self.0.poll_ready(cx)
+//!     }
+//!
+//!     fn call(&mut self, request: CallRequest) -> Self::Future {
+//!         if request.metadata().get("auth").is_none() {
+//!             let refused = CallResponse::error(ferry::StatusCode::NOT_AUTHORIZED, "no auth");
+//!             return Box::pin(async move { Ok(refused) });
+//!         }
+//!         Box::pin(self.0.call(request))
+//!     }
+//! }
+//!
+//! struct AuthLayer;
+//! impl<S> tower_layer::Layer<S> for AuthLayer {
+//!     type Service = RequireAuth<S>;
+//!     fn layer(&self, inner: S) -> RequireAuth<S> {
+//!         RequireAuth(inner)
+//!     }
+//! }
+//!
+//! # #[ferry::service] pub trait Calc { async fn add(&self, a: i64, b: i64) -> i64; }
+//! # struct MyCalc;
+//! # impl Calc for MyCalc { async fn add(&self, a: i64, b: i64) -> i64 { a + b } }
+//! let server = ferry::Server::new().layer(AuthLayer).serve(CalcServer::new(MyCalc));
+//! # drop(server);
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use ferry_codec::{Metadata, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::debug;
+
+use crate::capture::Captured;
+use crate::context::Context;
+use crate::contract::{Call, Handler, HandlerKind, ServiceDispatch, ServiceInfo};
+
+/// The error type of a layered stack: whatever a layer fails with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A boxed future of a [`CallResponse`].
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<CallResponse, BoxError>> + Send>>;
+
+/// One call on its way through a server's tower stack.
+pub struct CallRequest {
+    method: u16,
+    call: Call,
+}
+
+impl fmt::Debug for CallRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CallRequest")
+            .field("service", &self.service())
+            .field("method", &self.method())
+            .field("request_id", &self.call.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallRequest {
+    /// The service name.
+    pub fn service(&self) -> &'static str {
+        self.call.context.service()
+    }
+
+    /// The method name.
+    pub fn method(&self) -> &'static str {
+        self.call.context.method()
+    }
+
+    /// The method index (the REQUEST's `aux`).
+    pub fn method_index(&self) -> u16 {
+        self.method
+    }
+
+    /// The encoded arguments (the connection's payload format).
+    pub fn args(&self) -> Bytes {
+        self.call
+            .args
+            .lock()
+            .map_or_else(|poison| poison.into_inner().clone(), |args| args.clone())
+    }
+
+    /// The call's context: caller, deadline, metadata.
+    pub fn context(&self) -> &Context {
+        &self.call.context
+    }
+
+    /// The metadata the client sent with the call.
+    pub fn metadata(&self) -> &Metadata {
+        self.call.context.metadata()
+    }
+}
+
+/// What a server's tower stack answers for one call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallResponse {
+    status: StatusCode,
+    body: Bytes,
+    streamed: bool,
+}
+
+impl CallResponse {
+    /// A successful reply whose return value is already encoded in the connection's
+    /// payload format.
+    pub fn ok(body: Bytes) -> Self {
+        CallResponse {
+            status: StatusCode::OK,
+            body,
+            streamed: false,
+        }
+    }
+
+    /// A failed call: the client receives an ERROR with `status` and `message`.
+    pub fn error(status: StatusCode, message: impl Into<String>) -> Self {
+        CallResponse {
+            status,
+            body: Bytes::from(message.into()),
+            streamed: false,
+        }
+    }
+
+    /// The status: [`StatusCode::OK`] for a reply.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The encoded return value (status OK) or the UTF-8 error message.
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
+    /// Whether the handler answered with a stream, sent directly to the client as it was
+    /// produced (stream items do not pass through the stack).
+    pub fn is_streamed(&self) -> bool {
+        self.streamed
+    }
+}
+
+/// An error a layer returns to answer the call with a status of its choosing; any other
+/// error from the stack is answered with `INTERNAL` and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    status: StatusCode,
+    message: String,
+}
+
+impl CallError {
+    /// An error the client sees with `status` and `message`.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        CallError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// The status the client sees.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// A service's dispatch as a tower service: decodes the arguments, runs the handler and
+/// hands back its reply. The innermost service of every server stack.
+#[derive(Clone)]
+pub struct Dispatch {
+    service: Arc<dyn ServiceDispatch>,
+}
+
+impl fmt::Debug for Dispatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatch")
+            .field("service", &self.service.info().name)
+            .finish()
+    }
+}
+
+impl Dispatch {
+    /// The dispatch of `service` (a generated `{Trait}Server`).
+    pub fn new(service: impl ServiceDispatch) -> Self {
+        Dispatch {
+            service: Arc::new(service),
+        }
+    }
+
+    fn from_arc(service: Arc<dyn ServiceDispatch>) -> Self {
+        Dispatch { service }
+    }
+}
+
+impl Service<CallRequest> for Dispatch {
+    type Response = CallResponse;
+    type Error = BoxError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: CallRequest) -> CallFuture {
+        let CallRequest { method, mut call } = request;
+        let capture = Arc::clone(call.capture.get_or_insert_with(Default::default));
+        let Handler(kind) = self.service.dispatch(method, call);
+        Box::pin(async move {
+            match kind {
+                HandlerKind::Reject(status, message) => Ok(CallResponse::error(status, message)),
+                HandlerKind::Run(work) => {
+                    work.await;
+                    Ok(match capture.take() {
+                        Captured::Value(body) => CallResponse::ok(body),
+                        Captured::Error(status, message) => CallResponse::error(status, message),
+                        Captured::Streamed => CallResponse {
+                            status: StatusCode::OK,
+                            body: Bytes::new(),
+                            streamed: true,
+                        },
+                        Captured::Waiting => CallResponse::error(
+                            StatusCode::INTERNAL,
+                            "the handler ended without a reply",
+                        ),
+                    })
+                }
+            }
+        })
+    }
+}
+
+/// A type-erased, cloneable server stack.
+pub struct BoxCallService(Box<dyn CloneCallService>);
+
+impl fmt::Debug for BoxCallService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxCallService")
+    }
+}
+
+trait CloneCallService: Send {
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>>;
+    fn call(&mut self, request: CallRequest) -> CallFuture;
+    fn clone_box(&self) -> Box<dyn CloneCallService>;
+}
+
+impl<S> CloneCallService for S
+where
+    S: Service<CallRequest, Response = CallResponse> + Clone + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send + 'static,
+{
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        Service::poll_ready(self, cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: CallRequest) -> CallFuture {
+        let future = Service::call(self, request);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+
+    fn clone_box(&self) -> Box<dyn CloneCallService> {
+        Box::new(self.clone())
+    }
+}
+
+impl BoxCallService {
+    /// Boxes `service`.
+    pub fn new<S>(service: S) -> Self
+    where
+        S: Service<CallRequest, Response = CallResponse> + Clone + Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        BoxCallService(Box::new(service))
+    }
+}
+
+impl Clone for BoxCallService {
+    fn clone(&self) -> Self {
+        BoxCallService(self.0.clone_box())
+    }
+}
+
+impl Service<CallRequest> for BoxCallService {
+    type Response = CallResponse;
+    type Error = BoxError;
+    type Future = CallFuture;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: CallRequest) -> CallFuture {
+        self.0.call(request)
+    }
+}
+
+/// Wraps a stack around the dispatch of each service of a server.
+pub(crate) type Stack = Arc<dyn Fn(BoxCallService) -> BoxCallService + Send + Sync>;
+
+/// `stack` then `layer` (the new layer is outermost).
+pub(crate) fn push_layer<L>(stack: Option<Stack>, layer: L) -> Stack
+where
+    L: Layer<BoxCallService> + Send + Sync + 'static,
+    L::Service: Service<CallRequest, Response = CallResponse> + Clone + Send + 'static,
+    <L::Service as Service<CallRequest>>::Error: Into<BoxError>,
+    <L::Service as Service<CallRequest>>::Future: Send + 'static,
+{
+    Arc::new(move |inner: BoxCallService| {
+        let inner = match &stack {
+            Some(stack) => stack(inner),
+            None => inner,
+        };
+        BoxCallService::new(layer.layer(inner))
+    })
+}
+
+/// A service whose calls pass through a tower stack: what [`Server::layer`](crate::Server::layer)
+/// makes of each service.
+pub(crate) struct Layered {
+    info: &'static ServiceInfo,
+    /// Cloned for each call (layers need not be `Sync`).
+    stack: Mutex<BoxCallService>,
+}
+
+impl Layered {
+    pub(crate) fn new(service: Arc<dyn ServiceDispatch>, stack: &Stack) -> Self {
+        let info = service.info();
+        Layered {
+            info,
+            stack: Mutex::new(stack(BoxCallService::new(Dispatch::from_arc(service)))),
+        }
+    }
+}
+
+impl ServiceDispatch for Layered {
+    fn info(&self) -> &'static ServiceInfo {
+        self.info
+    }
+
+    fn dispatch(&self, method: u16, call: Call) -> Handler {
+        // A panic while holding this lock leaves a valid stack.
+        let mut stack = self
+            .stack
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone();
+        Handler::run(async move {
+            let replier = call.replier();
+            let request = CallRequest { method, call };
+            let answered = async {
+                std::future::poll_fn(|cx| Service::poll_ready(&mut stack, cx)).await?;
+                Service::call(&mut stack, request).await
+            };
+            let response = match answered.await {
+                Ok(response) => response,
+                Err(err) => {
+                    let (status, message) = match err.downcast_ref::<CallError>() {
+                        Some(err) => (err.status, err.message.clone()),
+                        None => (StatusCode::INTERNAL, format!("middleware failed: {err}")),
+                    };
+                    debug!(%status, %message, "the stack failed the call");
+                    CallResponse::error(status, message)
+                }
+            };
+            replier.send(response).await;
+        })
+    }
+}
