@@ -10,7 +10,7 @@ mod support;
 use std::sync::atomic::Ordering;
 
 use ferry::{ClientOptions, ErrorKind, Server, ServerOptions};
-use support::{start, unique_name, within};
+use support::{start, within};
 
 /// The server's build of the service: `first` is method 0, `second` method 1.
 mod server_build {
@@ -166,6 +166,7 @@ async fn other_indices_never_run_the_wrong_method() {
 /// Scripted servers over a Unix socket: they see the bytes the client sends.
 #[cfg(unix)]
 mod scripted {
+    use super::support::unique_name;
     use super::*;
     use bytes::BytesMut;
     use ferry::codec::{Frame, FrameDecoder, FrameKind, Hello, Welcome};
