@@ -268,11 +268,24 @@ async fn a_thousand_calls_leave_no_descriptor_behind() {
         let handle = within(client.pipe_with("y".into())).await.unwrap();
         assert_eq!(read_to_string(handle), "y");
     }
-    assert_eq!(open_fds(), mine, "descriptors left open in the client");
-    assert_eq!(
-        within(client.open_fds()).await.unwrap(),
-        theirs,
-        "descriptors left open in the server"
+    // A sent descriptor is closed once its frame is written, which can be a moment after
+    // the reply arrived: wait (bounded) for the counts to come back, never past them.
+    let settled = async {
+        loop {
+            let now = (open_fds(), client.open_fds().await.unwrap());
+            if now == (mine, theirs) {
+                return now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    let counts = tokio::time::timeout(std::time::Duration::from_secs(5), settled).await;
+    let now = (open_fds(), within(client.open_fds()).await.unwrap());
+    assert!(
+        counts.is_ok(),
+        "descriptors left open: client {} (was {mine}), server {} (was {theirs})",
+        now.0,
+        now.1
     );
 }
 

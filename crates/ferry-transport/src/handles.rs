@@ -1,7 +1,8 @@
 //! Operating-system handles passed to the peer process.
 //!
-//! On Windows, a handle is duplicated into the peer's process ([`PeerProcess`]) and its
-//! value there travels in the bytes; the receiver takes ownership with [`adopt`].
+//! On Windows, a handle is duplicated into the peer's process (`PeerProcess`) and its
+//! value there travels in the bytes; the receiver takes ownership with `adopt` (both exist
+//! only on Windows).
 //!
 //! On Unix, file descriptors travel as `SCM_RIGHTS` control data. A stream knows bytes,
 //! not frames, so handles are tied to byte positions (counted from the first byte the half

@@ -40,10 +40,9 @@ use std::ops::Deref;
 use crate::sys::shm as sys;
 
 /// The OS handle that carries a segment between processes: an [`OwnedFd`] on Unix, an
-/// [`OwnedHandle`] (a section) on Windows.
+/// `OwnedHandle` (a section) on Windows.
 ///
 /// [`OwnedFd`]: std::os::fd::OwnedFd
-/// [`OwnedHandle`]: std::os::windows::io::OwnedHandle
 #[cfg(unix)]
 pub type SegmentHandle = std::os::fd::OwnedFd;
 /// The OS handle that carries a segment between processes: an `OwnedFd` on Unix, an
