@@ -45,6 +45,7 @@ impl Writer {
             return Err(SegmentError::os("ftruncate", io::Error::last_os_error()));
         }
         let map = Mapping::new(&fd, len, libc::PROT_READ | libc::PROT_WRITE, POPULATE)?;
+        keep_from_children(&map)?;
         Ok(Writer { fd, read_only, map })
     }
 
@@ -247,6 +248,29 @@ struct Mapping {
 unsafe impl Send for Mapping {}
 // SAFETY: as above; `&Mapping` gives no way to write.
 unsafe impl Sync for Mapping {}
+
+/// Keeps the writable mapping out of child processes: a child forked by another thread
+/// (any `Command::spawn`) between `mmap` and `seal` would inherit it until it execs, and a
+/// writable shared mapping anywhere makes `F_SEAL_WRITE` fail with `EBUSY`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn keep_from_children(map: &Mapping) -> Result<(), SegmentError> {
+    if map.len == 0 {
+        return Ok(());
+    }
+    // SAFETY: ptr/len are exactly the mapping mmap returned; MADV_DONTFORK only changes
+    // whether a fork copies it, never its contents.
+    if unsafe { libc::madvise(map.ptr.as_ptr().cast(), map.len, libc::MADV_DONTFORK) } != 0 {
+        return Err(SegmentError::os("madvise", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Elsewhere a fork in the window can still make sealing fail (a typed error, never a
+/// wrong segment); FreeBSD's `minherit` could close that window.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn keep_from_children(_map: &Mapping) -> Result<(), SegmentError> {
+    Ok(())
+}
 
 impl Mapping {
     fn new(
