@@ -2,43 +2,21 @@
 //! a server out of file descriptors keeps serving what it has and refuses newcomers
 //! clearly instead of leaving them waiting.
 //!
-//! The file-descriptor test runs a server in a child process (this test binary again, with
-//! `FERRY_ADMISSION_ROLE` set) whose descriptor limit is set low.
+//! The file-descriptor test runs a server in a child process (this test binary again,
+//! `support::child`) whose descriptor limit is set low.
 #![cfg(unix)]
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use ferry::transport::ToName;
 use ferry::{ErrorKind, Server, ServerOptions};
+use support::child::{run_role, say, ChildProcess};
 use support::*;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
-const ROLE: &str = "FERRY_ADMISSION_ROLE";
-const NAME: &str = "FERRY_ADMISSION_NAME";
 /// The child server's open-file limit.
 const CHILD_FD_LIMIT: u64 = 96;
-
-/// Raises this process's open-file soft limit to its hard limit (both ends of every test
-/// connection live in this process).
-fn raise_fd_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
-        && limit.rlim_cur < limit.rlim_max
-    {
-        limit.rlim_cur = limit.rlim_max;
-        // SAFETY: `limit` is a valid rlimit; raising the soft limit to the hard one needs no
-        // privilege.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-    }
-}
 
 /// Sets this process's open-file limit (soft and hard) to `max`.
 fn lower_fd_limit(max: u64) {
@@ -123,21 +101,12 @@ async fn ten_thousand_silent_connections_do_not_starve_a_calling_client() {
     drop(silent);
 }
 
-/// Not a test of its own: the entry point of the child server. Without the role variable
-/// (a normal test run) it does nothing.
+/// Not a test of its own: the entry point of the child server. Without a role (a normal
+/// test run) it does nothing.
 #[test]
 fn child_role() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    assert_eq!(role, "server", "unknown child role");
-    let name = std::env::var(NAME).expect("child without an endpoint name");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    run_role(|role, name| async move {
+        assert_eq!(role, "server", "unknown child role");
         let (service, _probe) = calc();
         let bound = Server::new()
             .serve(CalcServer::new(service))
@@ -147,7 +116,7 @@ fn child_role() {
         // Learn the process's own user while descriptors are plenty.
         lower_fd_limit(CHILD_FD_LIMIT);
         tokio::spawn(bound.run());
-        println!("\nready");
+        say("ready");
         std::future::pending::<()>().await;
     });
 }
@@ -156,24 +125,7 @@ fn child_role() {
 async fn out_of_file_descriptors_the_server_refuses_newcomers_clearly_and_serves_the_rest() {
     raise_fd_limit();
     let name = unique_name("fd-limit");
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "server")
-        .env(NAME, &name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn child");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        match within(lines.next_line()).await.expect("child output") {
-            Some(line) if line == "ready" => break,
-            Some(_) => continue,
-            None => panic!("child exited before it was ready"),
-        }
-    }
+    let _child = ChildProcess::server(&name).await;
 
     // Connect until the server runs out of descriptors; every client up to there works.
     let first = within(CalcClient::connect(&name))

@@ -2,48 +2,37 @@
 //! killed with handlers running, a client that reconnects to a restarted server, and a
 //! restarted server that replaces the socket file its killed predecessor left behind.
 //!
-//! The other process is this test binary run again (`current_exe()`), with
-//! `FERRY_CRASH_ROLE` naming its role and `--exact child_role` so that only the role runs.
+//! The other process is this test binary run again in a role (`support::child`).
 #![cfg(unix)]
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use ferry::{ClientOptions, ErrorKind, Reconnect};
+use support::child::{command, run_role, say, ChildProcess};
 use support::*;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 
-const ROLE: &str = "FERRY_CRASH_ROLE";
-const NAME: &str = "FERRY_CRASH_NAME";
+/// How many calls a child client starts.
 const CALLS: &str = "FERRY_CRASH_CALLS";
 
-/// Not a test of its own: the entry point of the child processes. Without the role
-/// variable (a normal test run) it does nothing.
+/// Not a test of its own: the entry point of the child processes. Without a role (a normal
+/// test run) it does nothing.
 #[test]
 fn child_role() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let name = std::env::var(NAME).expect("child without an endpoint name");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    match role.as_str() {
-        "server" => runtime.block_on(run_server(&name)),
-        "client" => {
-            let calls = std::env::var(CALLS)
-                .ok()
-                .and_then(|calls| calls.parse().ok())
-                .unwrap_or(1);
-            runtime.block_on(run_client(&name, calls))
+    run_role(|role, name| async move {
+        match role.as_str() {
+            "server" => run_server(&name).await,
+            "client" => {
+                let calls = std::env::var(CALLS)
+                    .ok()
+                    .and_then(|calls| calls.parse().ok())
+                    .unwrap_or(1);
+                run_client(&name, calls).await
+            }
+            other => panic!("unknown child role {other}"),
         }
-        other => panic!("unknown child role {other}"),
-    }
+    });
 }
 
 /// Serves Calc on `name`; says `ready`, then `started <tag>` for each `hang` call.
@@ -74,84 +63,10 @@ async fn run_client(name: &str, calls: u64) {
     std::future::pending::<()>().await;
 }
 
-/// Writes `line` on a line of its own (the test harness may have begun one).
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = write!(out, "\n{line}\n");
-    let _ = out.flush();
-}
-
-/// A child process; dropping it kills it, so a failing test leaves nothing behind.
-struct ChildProcess {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl ChildProcess {
-    fn spawn(role: &str, name: &str, calls: u64) -> ChildProcess {
-        let exe = std::env::current_exe().expect("test binary path");
-        let mut child = Command::new(exe)
-            .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
-            .env(NAME, name)
-            .env(CALLS, calls.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("child stdout");
-        ChildProcess {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        }
-    }
-
-    /// Reads the child's output until a line equal to `wanted`.
-    async fn expect_line(&mut self, wanted: &str) {
-        loop {
-            let line = within(self.lines.next_line())
-                .await
-                .expect("read child output");
-            match line {
-                Some(line) if line == wanted => return,
-                Some(_) => continue,
-                None => panic!("child exited before saying {wanted:?}"),
-            }
-        }
-    }
-
-    /// SIGKILL, then wait until the process is gone.
-    async fn kill(&mut self) {
-        self.child.start_kill().expect("kill child");
-        within(self.child.wait()).await.expect("wait for child");
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Polls `condition` every few milliseconds until it holds (bounded by [`within`]).
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let wait = async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_fails_every_pending_call_with_closed() {
     let name = unique_name("crash-server");
-    let mut server = ChildProcess::spawn("server", &name, 0);
-    server.expect_line("ready").await;
+    let mut server = ChildProcess::server(&name).await;
 
     let mut calls = tokio::task::JoinSet::new();
     let mut clients = Vec::new();
@@ -164,15 +79,7 @@ async fn a_killed_server_fails_every_pending_call_with_closed() {
         clients.push(calc);
     }
     // The server says `started <tag>` per handler, in any order: wait for all of them.
-    let mut started = 0;
-    while started < 12 {
-        let line = within(server.lines.next_line()).await.unwrap();
-        match line {
-            Some(line) if line.starts_with("started ") => started += 1,
-            Some(_) => {}
-            None => panic!("server exited early"),
-        }
-    }
+    server.expect_lines_starting("started ", 12).await;
 
     server.kill().await;
     // The process is gone: every call must come back, with Closed, within a second.
@@ -200,7 +107,11 @@ async fn a_killed_server_fails_every_pending_call_with_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_client_gets_its_handlers_cancelled_and_its_connection_freed() {
     let (name, server, mut probe) = start_calc().await;
-    let mut client = ChildProcess::spawn("client", &name, 5);
+    let mut client = ChildProcess::start({
+        let mut client = command("client", &name);
+        client.env(CALLS, "5");
+        client
+    });
     client.expect_line("calling").await;
     let mut started = Vec::new();
     for _ in 0..5 {
@@ -229,8 +140,7 @@ async fn a_killed_client_gets_its_handlers_cancelled_and_its_connection_freed() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnecting_client_works_again_after_the_server_restarts() {
     let name = unique_name("crash-restart");
-    let mut server = ChildProcess::spawn("server", &name, 0);
-    server.expect_line("ready").await;
+    let mut server = ChildProcess::server(&name).await;
 
     let policy = Reconnect::new()
         .initial_backoff(Duration::from_millis(10))
@@ -249,14 +159,7 @@ async fn a_reconnecting_client_works_again_after_the_server_restarts() {
     // One call in flight on each client when the server dies.
     let in_flight =
         [fast.clone(), waiting.clone()].map(|calc| tokio::spawn(async move { calc.hang(1).await }));
-    let mut started = 0;
-    while started < 2 {
-        match within(server.lines.next_line()).await.unwrap() {
-            Some(line) if line.starts_with("started ") => started += 1,
-            Some(_) => {}
-            None => panic!("server exited early"),
-        }
-    }
+    server.expect_lines_starting("started ", 2).await;
     server.kill().await;
     for call in in_flight {
         // In flight when the connection died: Closed, and not sent again.
@@ -274,8 +177,7 @@ async fn a_reconnecting_client_works_again_after_the_server_restarts() {
         async move { waiting.add(20, 22).await }
     });
 
-    let mut restarted = ChildProcess::spawn("server", &name, 0);
-    restarted.expect_line("ready").await;
+    let restarted = ChildProcess::server(&name).await;
     assert_eq!(within(held).await.unwrap().unwrap(), 42);
     assert_eq!(within(add_until_reconnected(&fast)).await, 7);
     assert!(!fast.client().is_closed());
@@ -285,8 +187,7 @@ async fn a_reconnecting_client_works_again_after_the_server_restarts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_replaces_the_socket_file_left_behind() {
     let name = unique_name("crash-stale");
-    let mut server = ChildProcess::spawn("server", &name, 0);
-    server.expect_line("ready").await;
+    let mut server = ChildProcess::server(&name).await;
     let address = ferry::transport::ToName::to_name(name.as_str())
         .unwrap()
         .address();

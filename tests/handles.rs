@@ -2,25 +2,21 @@
 //! handle inside a struct, and 1000 calls passing descriptors with no descriptor growth on
 //! either side.
 //!
-//! The server is this test binary run again (`current_exe()`) with `FERRY_HANDLES_ROLE`
-//! set and `--exact child_role`, so that only the role runs. On Windows (under Wine too)
-//! the "pipe" is a file holding the text, and descriptors are not counted.
+//! The server is this test binary run again in a role (`support::child`). On Windows (under
+//! Wine too) the "pipe" is a file holding the text, and descriptors are not counted.
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Read;
+#[cfg(unix)]
+use std::io::Write;
 #[cfg(unix)]
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::process::Stdio;
 
 use ferry::Handle;
 use serde::{Deserialize, Serialize};
+use support::child::{run_role, say, ChildProcess};
 use support::{unique_name, within};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-const ROLE: &str = "FERRY_HANDLES_ROLE";
-const NAME: &str = "FERRY_HANDLES_NAME";
 
 /// A handle with a label, to pass one inside a struct.
 #[derive(Debug, Serialize, Deserialize)]
@@ -119,68 +115,27 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
 }
 
-/// Not a test of its own: the entry point of the server process. Without the role
-/// variable (a normal test run) it does nothing.
+/// Not a test of its own: the entry point of the server process. Without a role (a normal
+/// test run) it does nothing.
 #[test]
 fn child_role() {
-    let Ok(_role) = std::env::var(ROLE) else {
-        return;
-    };
-    let name = std::env::var(NAME).expect("child without an endpoint name");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    run_role(|_role, name| async move {
         let bound = ferry::Server::new()
             .serve(FdsServer::new(FdsImpl))
             .bind(&*name)
             .await
             .expect("child server bind");
-        let mut out = std::io::stdout().lock();
-        let _ = write!(out, "\nready\n");
-        let _ = out.flush();
-        drop(out);
+        say("ready");
         let _ = bound.run().await;
     });
 }
 
-/// The server process; dropping it kills it.
-struct ServerProcess {
-    _child: Child,
-    _lines: Lines<BufReader<ChildStdout>>,
-}
-
-async fn spawn_server() -> (ServerProcess, FdsClient) {
+/// A server process (killed when dropped) and a client of it.
+async fn spawn_server() -> (ChildProcess, FdsClient) {
     let name = unique_name("handles");
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "server")
-        .env(NAME, &name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the server");
-    let stdout = child.stdout.take().expect("child stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        match within(lines.next_line()).await.expect("child output") {
-            Some(line) if line == "ready" => break,
-            Some(_) => continue,
-            None => panic!("the server exited before it was ready"),
-        }
-    }
+    let server = ChildProcess::server(&name).await;
     let client = within(FdsClient::connect(&*name)).await.expect("connect");
-    (
-        ServerProcess {
-            _child: child,
-            _lines: lines,
-        },
-        client,
-    )
+    (server, client)
 }
 
 /// Held by every test: the descriptor count of this process is only meaningful while no

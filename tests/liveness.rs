@@ -3,43 +3,30 @@
 //! idle peer answers the PINGs and stays connected; against a server that answered protocol
 //! version 1 a client sends no PING at all.
 //!
-//! The other process is this test binary run again (`current_exe()`), with
-//! `FERRY_LIVENESS_ROLE` naming its role and `--exact child_role` so that only the role runs.
+//! The other process is this test binary run again in a role (`support::child`).
 #![cfg(unix)]
 
 mod support;
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use ferry::codec::{Frame, FrameDecoder, FrameKind, Hello, Welcome};
 use ferry::transport::{Listener, ListenerOptions, ToName};
 use ferry::{ClientOptions, ErrorKind, Server, ServerOptions};
+use support::child::{run_role, say, ChildProcess};
 use support::*;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-const ROLE: &str = "FERRY_LIVENESS_ROLE";
-const NAME: &str = "FERRY_LIVENESS_NAME";
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
 
 /// The keepalive interval of these tests.
 const INTERVAL: Duration = Duration::from_millis(200);
 
-/// Not a test of its own: the entry point of the child processes. Without the role
-/// variable (a normal test run) it does nothing.
+/// Not a test of its own: the entry point of the child processes. Without a role (a normal
+/// test run) it does nothing.
 #[test]
 fn child_role() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let name = std::env::var(NAME).expect("child without an endpoint name");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async move {
+    run_role(|role, name| async move {
         match role.as_str() {
             "server" => {
                 let (service, _probe) = calc();
@@ -65,81 +52,23 @@ fn child_role() {
     });
 }
 
-/// Writes `line` on a line of its own (the test harness may have begun one).
-fn say(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = write!(out, "\n{line}\n");
-    let _ = out.flush();
-}
-
-/// A child process; dropping it kills it (SIGKILL ends a stopped process too), so a
-/// failing test leaves nothing behind.
-struct ChildProcess {
-    child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl ChildProcess {
-    fn spawn(role: &str, name: &str) -> ChildProcess {
-        let exe = std::env::current_exe().expect("test binary path");
-        let mut child = Command::new(exe)
-            .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-            .env(ROLE, role)
-            .env(NAME, name)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn child");
-        let stdout = child.stdout.take().expect("child stdout");
-        ChildProcess {
-            child,
-            lines: BufReader::new(stdout).lines(),
-        }
-    }
-
-    /// Reads the child's output until a line equal to `wanted`.
-    async fn expect_line(&mut self, wanted: &str) {
-        loop {
-            match within(self.lines.next_line()).await.expect("child output") {
-                Some(line) if line == wanted => return,
-                Some(_) => continue,
-                None => panic!("child exited before saying {wanted:?}"),
-            }
-        }
-    }
-
-    /// Freezes the child (SIGSTOP): it keeps its sockets open and answers nothing.
-    async fn freeze(&self) {
-        let pid = self.child.id().expect("child running");
-        let status = within(
-            Command::new("kill")
-                .args(["-STOP", &pid.to_string()])
-                .status(),
-        )
-        .await
-        .expect("run kill -STOP");
-        assert!(status.success(), "kill -STOP {pid} failed");
-        // The signal is sent, but a thread running on another core stops a moment later: wait
-        // until every thread of the child is stopped, where /proc says so (Linux).
-        eventually("every thread of the child is stopped", || {
-            all_threads_stopped(pid)
-        })
-        .await;
-    }
-
-    /// SIGKILL, then wait until the process is gone.
-    async fn kill(&mut self) {
-        self.child.start_kill().expect("kill child");
-        within(self.child.wait()).await.expect("wait for child");
-    }
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
+/// Freezes the child (SIGSTOP): it keeps its sockets open and answers nothing.
+async fn freeze(child: &ChildProcess) {
+    let pid = child.id();
+    let status = within(
+        Command::new("kill")
+            .args(["-STOP", &pid.to_string()])
+            .status(),
+    )
+    .await
+    .expect("run kill -STOP");
+    assert!(status.success(), "kill -STOP {pid} failed");
+    // The signal is sent, but a thread running on another core stops a moment later: wait
+    // until every thread of the child is stopped, where /proc says so (Linux).
+    eventually("every thread of the child is stopped", || {
+        all_threads_stopped(pid)
+    })
+    .await;
 }
 
 /// Whether every thread of process `pid` is stopped (state `T`), read from
@@ -158,23 +87,10 @@ fn all_threads_stopped(pid: u32) -> bool {
     })
 }
 
-/// Polls `condition` every few milliseconds until it holds (bounded).
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let wait = async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_with_keepalive_detects_a_frozen_server() {
     let name = unique_name("frozen-server");
-    let mut server = ChildProcess::spawn("server", &name);
-    server.expect_line("ready").await;
+    let mut server = ChildProcess::server(&name).await;
     let options = ClientOptions::new().keepalive(INTERVAL);
     let calc = within(CalcClient::connect_with(name.as_str(), &options))
         .await
@@ -185,7 +101,7 @@ async fn a_client_with_keepalive_detects_a_frozen_server() {
     assert!(!calc.client().is_closed());
     assert_eq!(within(calc.add(2, 3)).await.unwrap(), 5);
 
-    server.freeze().await;
+    freeze(&server).await;
     let frozen = Instant::now();
     let err = within(calc.add(3, 4)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Closed, "{err:?}");
@@ -216,7 +132,7 @@ async fn a_server_with_keepalive_frees_a_frozen_client() {
         "a live client's call was cancelled"
     );
 
-    client.freeze().await;
+    freeze(&client).await;
     // Its handler is cancelled and its connection freed.
     assert_eq!(within(probe.dropped.recv()).await, Some(7));
     eventually("the frozen client's connection is freed", || {

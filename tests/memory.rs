@@ -1,26 +1,21 @@
 //! Memory held by the server under clients that send big frames and never read: bounded by
 //! `max_connection_memory` and `memory_budget`, measured from the outside.
 //!
-//! The server runs in a child process (this test binary again, with `FERRY_MEMORY_ROLE`
-//! set), so its peak and current resident memory can be read from `/proc/<pid>/status`
+//! The server runs in a child process (this test binary again, `support::child`), so its peak and current resident memory can be read from `/proc/<pid>/status`
 //! without the test's own buffers in the numbers.
 #![cfg(target_os = "linux")]
 
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use ferry::codec::{Frame, Hello, Welcome, DEFAULT_MAX_FRAME};
 use ferry::transport::{Stream, ToName};
 use ferry::{FormatId, Server};
+use support::child::{run_role, say, ChildProcess};
 use support::{unique_name, within};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
-
-const ROLE: &str = "FERRY_MEMORY_ROLE";
-const NAME: &str = "FERRY_MEMORY_NAME";
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Max-size requests each hostile client pipelines.
 const REQUESTS: u64 = 24;
@@ -56,20 +51,11 @@ impl Store for StoreImpl {
 }
 
 /// Not a test of its own: the entry point of the child server (default options). Without
-/// the role variable (a normal test run) it does nothing.
+/// a role (a normal test run) it does nothing.
 #[test]
 fn child_role() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    assert_eq!(role, "server", "unknown child role");
-    let name = std::env::var(NAME).expect("child without an endpoint name");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    run_role(|role, name| async move {
+        assert_eq!(role, "server", "unknown child role");
         let bound = Server::new()
             .serve(StoreServer::new(StoreImpl {
                 open: tokio::sync::watch::channel(false).0,
@@ -78,32 +64,9 @@ fn child_role() {
             .await
             .expect("child server bind");
         tokio::spawn(bound.run());
-        println!("\nready");
+        say("ready");
         std::future::pending::<()>().await;
     });
-}
-
-/// Starts the child server on `name`; it is killed when the handle drops.
-async fn child_server(name: &str) -> Child {
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "server")
-        .env(NAME, name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn child");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        match within(lines.next_line()).await.expect("child output") {
-            Some(line) if line == "ready" => break,
-            Some(_) => continue,
-            None => panic!("child exited before it was ready"),
-        }
-    }
-    child
 }
 
 /// A field of `/proc/<pid>/status` in bytes (`VmHWM`, `VmRSS`).
@@ -181,8 +144,8 @@ async fn pipeline_without_reading(mut stream: Stream) -> (u64, Stream) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_size_requests_from_clients_that_never_read_stay_within_the_budget() {
     let name = unique_name("memory");
-    let child = child_server(&name).await;
-    let pid = child.id().expect("child pid");
+    let child = ChildProcess::server(&name).await;
+    let pid = child.id();
 
     // A well-behaved client, calling throughout.
     let steady = within(StoreClient::connect(&name)).await.expect("connect");

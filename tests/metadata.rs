@@ -1,22 +1,17 @@
 //! Per-call metadata (protocol version 3): round trips across processes, limits on both
 //! sides, malformed blocks, and peers of protocol version 2.
 //!
-//! The server of the cross-process test is this test binary run again (`current_exe()`),
-//! with `FERRY_METADATA_ROLE` set and `--exact child_role` so that only the role runs.
+//! The server of the cross-process test is this test binary run again in a role
+//! (`support::child`).
 
 mod support;
-
-use std::process::Stdio;
 
 use bytes::{Bytes, BytesMut};
 use ferry::codec::{flags, FormatId, Frame, FrameDecoder, FrameKind, Hello, Welcome};
 use ferry::{ClientOptions, ErrorKind, Metadata, MetadataLimits, MetadataValue, StatusCode};
+use support::child::{run_role, say, ChildProcess};
 use support::{unique_name, within};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
-
-const ROLE: &str = "FERRY_METADATA_ROLE";
-const NAME: &str = "FERRY_METADATA_NAME";
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[ferry::service]
 pub trait Tags {
@@ -66,28 +61,19 @@ impl Tags for TagsImpl {
     }
 }
 
-/// Not a test of its own: the entry point of the child server. Without the role variable
-/// (a normal test run) it does nothing.
+/// Not a test of its own: the entry point of the child server. Without a role (a normal
+/// test run) it does nothing.
 #[test]
 fn child_role() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    assert_eq!(role, "server");
-    let name = std::env::var(NAME).expect("child without an endpoint name");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    run_role(|role, name| async move {
+        assert_eq!(role, "server");
         let bound = ferry::Server::new()
             .serve(TagsServer::new(TagsImpl))
             .bind(name.as_str())
             .await
             .expect("child server bind");
         let server = tokio::spawn(bound.run());
-        println!("\nready");
+        say("ready");
         let _ = server.await;
     });
 }
@@ -103,24 +89,7 @@ fn text(md: &Metadata, key: &str) -> String {
 #[tokio::test]
 async fn metadata_round_trips_across_processes() {
     let name = unique_name("metadata");
-    let exe = std::env::current_exe().expect("test binary path");
-    let mut child = Command::new(exe)
-        .args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-        .env(ROLE, "server")
-        .env(NAME, &name)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn child");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    loop {
-        match within(lines.next_line()).await.expect("child output") {
-            Some(line) if line == "ready" => break,
-            Some(_) => continue,
-            None => panic!("child exited before it was ready"),
-        }
-    }
+    let mut child = ChildProcess::server(&name).await;
 
     let tags = within(TagsClient::connect(name.as_str())).await.unwrap();
     assert!(tags.client().supports_metadata());
@@ -157,7 +126,7 @@ async fn metadata_round_trips_across_processes() {
     assert_eq!(within(tags.answer()).await.unwrap(), 7);
 
     drop(tags);
-    child.kill().await.ok();
+    child.kill().await;
 }
 
 /// A Tags server on one end of a socket pair, with `options`, and a client on the other.

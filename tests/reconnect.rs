@@ -8,18 +8,6 @@ use std::time::Duration;
 use ferry::{ClientOptions, ErrorKind, Reconnect, Server};
 use support::*;
 
-/// Polls `condition` every few milliseconds until it holds (at most 10 s).
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let wait = async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), wait)
-        .await
-        .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
-}
-
 fn policy() -> Reconnect {
     Reconnect::new()
         .initial_backoff(Duration::from_millis(5))

@@ -338,24 +338,3 @@ pub fn args<T: serde::Serialize>(value: &T) -> Bytes {
 pub fn add_request(id: u64, a: i64, b: i64) -> Frame {
     Frame::request(id, method("add"), args(&(a, b)))
 }
-
-/// Raises this process's open-file soft limit to its hard limit, for tests that hold
-/// thousands of sockets (both ends live in this process).
-pub fn raise_fd_limit() {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `limit` is a valid, writable rlimit for the duration of the call.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0
-            && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            // SAFETY: `limit` is a valid rlimit; raising the soft limit up to the hard
-            // limit needs no privilege.
-            unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-        }
-    }
-}
