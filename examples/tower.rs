@@ -1,20 +1,22 @@
-//! tower middleware on a ferry server: a logging layer of our own, a concurrency limit and a
-//! timeout from the `tower` crate, around every call of a service.
+//! tower middleware on both sides of a ferry connection. On the server: a logging layer of
+//! our own, a concurrency limit and a timeout from the `tower` crate, around every call of
+//! a service. Around the client's calls: a timeout and the same kind of logging layer.
 //!
 //! ```text
 //! cargo run --example tower --features tower
 //! ```
 //!
 //! The example checks what it shows (it panics otherwise, and CI runs it): a quick call
-//! passes, no more than two calls run at once, and a call that outlives the timeout fails
-//! on the client while its handler is stopped.
+//! passes, no more than two calls run at once, a call that outlives the server's timeout
+//! fails with `DEADLINE_EXCEEDED` while its handler is stopped, and a call that outlives
+//! the client's timeout layer fails on the client.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use ferry::tower::{CallRequest, CallResponse};
+use ferry::tower::{CallRequest, CallResponse, ClientRequest, ClientResponse};
 use futures::future::BoxFuture;
 use tower::limit::ConcurrencyLimitLayer;
 use tower::timeout::TimeoutLayer;
@@ -104,6 +106,50 @@ impl<S> Layer<S> for LogLayer {
     }
 }
 
+/// Logs each call a client makes, with its method, argument size and duration.
+#[derive(Clone)]
+struct ClientLog<S>(S);
+
+impl<S> Service<ClientRequest> for ClientLog<S>
+where
+    S: Service<ClientRequest, Response = ClientResponse>,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display + 'static,
+{
+    type Response = ClientResponse;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<ClientResponse, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: ClientRequest) -> Self::Future {
+        let method = request.method_name();
+        let size = request.args().len();
+        let start = Instant::now();
+        let answer = self.0.call(request);
+        Box::pin(async move {
+            let answer = answer.await;
+            let elapsed = start.elapsed();
+            match &answer {
+                Ok(_) => println!("[client] {method} ({size} B of arguments): ok in {elapsed:?}"),
+                Err(err) => println!("[client] {method}: failed in {elapsed:?}: {err}"),
+            }
+            answer
+        })
+    }
+}
+
+struct ClientLogLayer;
+
+impl<S> Layer<S> for ClientLogLayer {
+    type Service = ClientLog<S>;
+    fn layer(&self, inner: S) -> ClientLog<S> {
+        ClientLog(inner)
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), ferry::Error> {
     let jobs = Arc::new(JobsImpl::default());
@@ -132,11 +178,30 @@ async fn main() -> Result<(), ferry::Error> {
     println!("most calls running at once: {peak}");
     assert_eq!(peak, 2, "the concurrency limit holds");
 
-    // A call that outlives the timeout fails; its handler is stopped.
+    // A call that outlives the server's timeout fails; its handler is stopped.
     let err = client.slow(5_000).await.unwrap_err();
     println!("the slow call failed: {err}");
-    assert!(err.to_string().contains("request timed out"), "{err}");
+    assert_eq!(
+        err.status(),
+        Some(ferry::StatusCode::DEADLINE_EXCEEDED),
+        "{err}"
+    );
+    assert!(err.is_timeout(), "{err}");
     assert_eq!(jobs.running.load(Ordering::SeqCst), 0, "handler stopped");
+
+    // Layers around the client's calls: a timeout inside a logging layer. The typed client
+    // is built over the layered untyped one.
+    let layered = JobsClient::from_client(
+        client
+            .client()
+            .layer(TimeoutLayer::new(Duration::from_millis(100)))
+            .layer(ClientLogLayer),
+    );
+    assert_eq!(layered.quick(1).await?, 2);
+    let err = layered.slow(250).await.unwrap_err();
+    println!("the slow call failed on the client: {err}");
+    assert!(err.is_timeout(), "{err}");
+    assert_eq!(err.status(), Some(ferry::StatusCode::DEADLINE_EXCEEDED));
     println!("ok");
     Ok(())
 }

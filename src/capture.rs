@@ -17,8 +17,8 @@ pub(crate) enum Captured {
     /// Nothing replied yet.
     #[default]
     Waiting,
-    /// The encoded return value.
-    Value(Bytes),
+    /// The encoded return value, and the handles it holds (by index).
+    Value(Bytes, Vec<crate::handle::Handle>),
     /// An error status and its message.
     Error(StatusCode, String),
     /// The call replied with a stream, sent directly (streams are not captured).

@@ -39,6 +39,9 @@ pub struct Client {
     metadata: Option<Arc<Metadata>>,
     /// Whether each call carries a `traceparent` ([`ClientOptions::propagate_trace`]).
     propagate_trace: bool,
+    /// The tower layers each plain call passes through ([`Client::layer`]).
+    #[cfg(feature = "tower")]
+    stack: Option<Arc<crate::tower::ClientStack>>,
 }
 
 /// How a client reaches its connection.
@@ -99,6 +102,8 @@ impl Client {
             timeout: options.timeout,
             metadata: None,
             propagate_trace: options.propagate_trace,
+            #[cfg(feature = "tower")]
+            stack: None,
         })
     }
 
@@ -124,6 +129,8 @@ impl Client {
                 timeout: options.timeout,
                 metadata: None,
                 propagate_trace: options.propagate_trace,
+                #[cfg(feature = "tower")]
+                stack: None,
             });
         }
         let (shared, owner) = connection::open(stream, name, service, options).await?;
@@ -135,6 +142,8 @@ impl Client {
             timeout: options.timeout,
             metadata: None,
             propagate_trace: options.propagate_trace,
+            #[cfg(feature = "tower")]
+            stack: None,
         })
     }
 
@@ -252,6 +261,12 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        #[cfg(feature = "tower")]
+        if let Some(stack) = &self.stack {
+            // Boxed: the future of a plain call stays as small as without layers.
+            let layered = Box::pin(self.call_layered(stack, method, args));
+            return layered.await.map(|(value, _)| value);
+        }
         let metadata = self.call_metadata();
         // An early request carries no metadata: a call with metadata waits for the Welcome.
         if let (Link::Early(link), None) = (&self.link, &metadata) {
@@ -277,6 +292,10 @@ impl Client {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
+        #[cfg(feature = "tower")]
+        if let Some(stack) = &self.stack {
+            return Box::pin(self.call_layered(stack, method, args)).await;
+        }
         let (shared, timeout) = self.ready().await?;
         let (value, metadata) = shared
             .call_with_upload::<A, R, ()>(
@@ -400,34 +419,151 @@ impl Client {
 
     /// The connection for the next call, and the part of the deadline left for it.
     async fn ready(&self) -> Result<(Arc<Shared>, Option<Duration>), Error> {
+        self.ready_within(self.timeout).await
+    }
+
+    /// The connection for a call whose deadline is `timeout`, and the part of it left.
+    async fn ready_within(
+        &self,
+        timeout: Option<Duration>,
+    ) -> Result<(Arc<Shared>, Option<Duration>), Error> {
         match &self.link {
-            Link::Fixed { shared, .. } => Ok((Arc::clone(shared), self.timeout)),
+            Link::Fixed { shared, .. } => Ok((Arc::clone(shared), timeout)),
             Link::Reconnecting(reconnector) => {
                 let start = Instant::now();
-                let shared = reconnector.connection(self.timeout).await?;
+                let shared = reconnector.connection(timeout).await?;
                 // Time spent waiting for the connection counts against the deadline.
-                let timeout = self
-                    .timeout
-                    .map(|timeout| timeout.saturating_sub(start.elapsed()));
-                if timeout == Some(Duration::ZERO) {
-                    return Err(Error::deadline(self.timeout.unwrap_or_default()));
+                let left = timeout.map(|timeout| timeout.saturating_sub(start.elapsed()));
+                if left == Some(Duration::ZERO) {
+                    return Err(Error::deadline(timeout.unwrap_or_default()));
                 }
-                Ok((shared, timeout))
+                Ok((shared, left))
             }
             Link::Early(link) => {
                 if let Some(shared) = link.open() {
-                    return Ok((Arc::clone(shared), self.timeout));
+                    return Ok((Arc::clone(shared), timeout));
                 }
                 let start = Instant::now();
-                let shared = connection::within_deadline(self.timeout, link.connection()).await?;
-                let timeout = self
-                    .timeout
-                    .map(|timeout| timeout.saturating_sub(start.elapsed()));
-                if timeout == Some(Duration::ZERO) {
-                    return Err(Error::deadline(self.timeout.unwrap_or_default()));
+                let shared = connection::within_deadline(timeout, link.connection()).await?;
+                let left = timeout.map(|timeout| timeout.saturating_sub(start.elapsed()));
+                if left == Some(Duration::ZERO) {
+                    return Err(Error::deadline(timeout.unwrap_or_default()));
                 }
-                Ok((shared, timeout))
+                Ok((shared, left))
             }
         }
+    }
+}
+
+#[cfg(feature = "tower")]
+impl Client {
+    /// A handle on the same connection whose plain calls pass through the tower `layer`
+    /// (feature `tower`; see [`ferry::tower`](crate::tower)): timeouts, retries,
+    /// concurrency and rate limits, logging. Each call enters the layers as a
+    /// [`ClientRequest`](crate::tower::ClientRequest), its arguments already encoded, and
+    /// comes back as a [`ClientResponse`](crate::tower::ClientResponse) or an [`Error`]; the
+    /// layer added last is the outermost. Layers put on a handle stay on the handles made
+    /// from it ([`with_timeout`](Client::with_timeout), [`with_metadata`](Client::with_metadata),
+    /// clones). A typed client goes through them when built over this handle
+    /// (`{Trait}Client::from_client`).
+    ///
+    /// [`Client::call`] and [`Client::call_with_reply_metadata`] go through the layers;
+    /// calls with streams (a reply stream, a stream argument) do not. A call through
+    /// layers waits for the handshake (it is never an early request). An error of a layer
+    /// becomes the call's [`Error`] as the table of the [module docs](crate::tower#errors-of-layers)
+    /// says (a timeout layer's: [`ErrorKind::DeadlineExceeded`]).
+    pub fn layer<L>(&self, layer: L) -> Client
+    where
+        L: tower_layer::Layer<crate::tower::BoxClientService>,
+        L::Service: tower_service::Service<
+                crate::tower::ClientRequest,
+                Response = crate::tower::ClientResponse,
+            > + Clone
+            + Send
+            + 'static,
+        <L::Service as tower_service::Service<crate::tower::ClientRequest>>::Error:
+            Into<crate::tower::BoxError>,
+        <L::Service as tower_service::Service<crate::tower::ClientRequest>>::Future: Send + 'static,
+    {
+        let inner = match &self.stack {
+            Some(stack) => stack.service(),
+            None => crate::tower::BoxClientService::new(Client {
+                stack: None,
+                ..self.clone()
+            }),
+        };
+        let service = crate::tower::BoxClientService::new(layer.layer(inner));
+        Client {
+            stack: Some(Arc::new(crate::tower::ClientStack::new(service))),
+            ..self.clone()
+        }
+    }
+
+    /// The layers of this handle, if any.
+    pub(crate) fn stack(&self) -> Option<&crate::tower::ClientStack> {
+        self.stack.as_deref()
+    }
+
+    /// A plain call through the layers: the arguments are encoded once, here, then the
+    /// request passes through the stack; the reply is decoded as `R`.
+    async fn call_layered<A, R>(
+        &self,
+        stack: &crate::tower::ClientStack,
+        method: MethodRef,
+        args: &A,
+    ) -> Result<(R, Metadata), Error>
+    where
+        A: Serialize + ?Sized,
+        R: DeserializeOwned,
+    {
+        // The connection's payload format (the same on every connection of a reconnecting
+        // client), and where the reply is decoded.
+        let (shared, _) = self.ready().await?;
+        let mut body = bytes::BytesMut::new();
+        let (encoded, handles) = crate::handle::encoding(|| shared.format.encode(args, &mut body));
+        encoded
+            .map_err(|err| Error::codec(ErrorKind::Encode, "cannot encode the arguments", err))?;
+        let metadata = self
+            .call_metadata()
+            .map(Cow::into_owned)
+            .unwrap_or_default();
+        let request = crate::tower::ClientRequest::new(
+            method,
+            body.freeze(),
+            handles,
+            metadata,
+            self.timeout,
+        );
+        let response = stack
+            .send(request)
+            .await
+            .map_err(|err| crate::tower::client_error(err, method.name()))?;
+        let (body, handles, metadata) = response.into_parts();
+        let value = shared.decode_reply(&body, handles)?;
+        Ok((value, metadata))
+    }
+
+    /// Sends a request that passed the layers, on this handle's connection.
+    pub(crate) async fn send_encoded(
+        &self,
+        request: crate::tower::ClientRequest,
+    ) -> Result<crate::tower::ClientResponse, Error> {
+        let (shared, timeout) = self.ready_within(request.timeout()).await?;
+        let metadata = request.metadata();
+        let metadata = (!metadata.is_empty()).then_some(metadata);
+        let (body, handles, metadata) = shared
+            .call_encoded(
+                request.method(),
+                request.args(),
+                request.handles(),
+                timeout,
+                metadata,
+            )
+            .await?;
+        Ok(crate::tower::ClientResponse::new(
+            body,
+            handles,
+            metadata.unwrap_or_default(),
+        ))
     }
 }

@@ -530,8 +530,6 @@ pub(crate) trait Responder: Send + Sync + 'static {
     fn handles(&self) -> &crate::handle::HandleFrames;
     /// The largest `SharedBytes` accepted in a call's arguments.
     fn max_shared_bytes(&self) -> u64;
-    /// Queues an ERROR frame for call `id` without waiting.
-    fn send_error(&self, id: u64, status: StatusCode, message: &str);
     /// Opens the receiving end of call `id`'s stream argument and grants its first window.
     fn open_upload(self: Arc<Self>, id: u64) -> Remote;
     /// The credit gate of call `id`'s reply stream.
@@ -625,8 +623,14 @@ impl Call {
             } else {
                 StatusCode::INTERNAL
             };
-            self.context.reply.set_status(status);
-            responder.send_error(id, status, &message);
+            crate::metadata::send_error(
+                responder.outbox(),
+                responder.version(),
+                id,
+                status,
+                &message,
+                &self.context.reply,
+            );
         }
     }
 
@@ -679,8 +683,11 @@ impl Call {
         let responder = &*self.responder;
         if let Some(capture) = &self.capture {
             let mut body = bytes::BytesMut::new();
-            let captured = match responder.format().encode(value, &mut body) {
-                Ok(()) => Captured::Value(body.freeze()),
+            // Handles in the value are kept beside its bytes, as the frame would carry them.
+            let (encoded, handles) =
+                crate::handle::encoding(|| responder.format().encode(value, &mut body));
+            let captured = match encoded {
+                Ok(()) => Captured::Value(body.freeze(), handles),
                 Err(err) => Captured::Error(
                     StatusCode::INTERNAL,
                     format!("cannot encode the reply: {err}"),
@@ -716,8 +723,14 @@ impl Call {
                     )
                 };
                 warn!(request_id = id, %message, "reply not sent");
-                self.context.reply.set_status(status);
-                responder.send_error(id, status, &message);
+                crate::metadata::send_error(
+                    responder.outbox(),
+                    responder.version(),
+                    id,
+                    status,
+                    &message,
+                    &self.context.reply,
+                );
             }
         }
     }
@@ -782,6 +795,7 @@ pub(crate) struct Replier {
 #[cfg(feature = "tower")]
 impl Replier {
     /// Queues `response` for the client (nothing for a streamed one: it went out already).
+    /// An ERROR carries the reply metadata too (protocol version 3).
     pub(crate) async fn send(self, response: crate::tower::CallResponse) {
         let id = self.id;
         let responder = &*self.responder;
@@ -790,9 +804,15 @@ impl Replier {
         }
         let status = response.status();
         if status != StatusCode::OK {
-            self.reply.set_status(status);
             let message = String::from_utf8_lossy(response.body());
-            responder.send_error(id, status, &message);
+            crate::metadata::send_error(
+                responder.outbox(),
+                responder.version(),
+                id,
+                status,
+                &message,
+                &self.reply,
+            );
             return;
         }
         let metadata = self.reply.take();
@@ -800,31 +820,47 @@ impl Replier {
         let frame_flags = crate::metadata::flag(metadata);
         let max_frame = responder.peer_max_frame();
         let body = response.body();
+        let handles = response.handles();
         let queued = responder
             .outbox()
-            .push(|buf| {
-                ferry_codec::encode_frame_with(
-                    buf,
-                    FrameKind::RESPONSE,
-                    frame_flags,
-                    0,
-                    id,
-                    max_frame,
-                    |buf| {
-                        crate::metadata::encode_with(metadata, buf, |buf| {
-                            buf.extend_from_slice(body);
-                            Ok(())
+            .push_at(
+                |buf, position| {
+                    responder
+                        .handles()
+                        .encode_frame(buf, position, max_frame, |buf| {
+                            ferry_codec::encode_frame_with(
+                                buf,
+                                FrameKind::RESPONSE,
+                                frame_flags,
+                                0,
+                                id,
+                                max_frame,
+                                |buf| {
+                                    crate::metadata::encode_with(metadata, buf, |buf| {
+                                        // Under the same indices as in `body`.
+                                        crate::handle::resend(handles)?;
+                                        buf.extend_from_slice(body);
+                                        Ok(())
+                                    })
+                                },
+                            )
                         })
-                    },
-                )
-            })
+                },
+                false,
+            )
             .await;
         if let Err(QueueError::Encode(err)) = queued {
             let status = err.status();
             let message = format!("reply {err}");
             warn!(request_id = id, %message, "reply not sent");
-            self.reply.set_status(status);
-            responder.send_error(id, status, &message);
+            crate::metadata::send_error(
+                responder.outbox(),
+                responder.version(),
+                id,
+                status,
+                &message,
+                &self.reply,
+            );
         }
     }
 }

@@ -486,10 +486,6 @@ impl<R: Role> Responder for Engine<R> {
         self.role.max_shared_bytes()
     }
 
-    fn send_error(&self, id: u64, status: StatusCode, message: &str) {
-        Engine::send_error(self, id, status, message);
-    }
-
     fn open_upload(self: Arc<Self>, id: u64) -> Remote {
         let remote = self.open_inbound(id);
         self.outbox.push_frame_now(&Frame::credit(id, WINDOW));

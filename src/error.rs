@@ -59,6 +59,10 @@ pub enum ErrorKind {
     /// ferry was used in a way it cannot serve (for example a blocking client called from
     /// inside an async runtime).
     Usage,
+    /// A tower layer around the client's calls failed the call with an error of its own
+    /// (feature `tower`, `Client::layer`); its
+    /// [`source`](std::error::Error::source) is the layer's error.
+    Middleware,
 }
 
 /// The error type of every ferry client call and server operation.
@@ -81,6 +85,8 @@ pub struct Error {
     status: Option<StatusCode>,
     message: String,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    /// The metadata the server sent with its ERROR (protocol version 3).
+    reply_metadata: Option<Box<ferry_codec::Metadata>>,
 }
 
 impl Error {
@@ -115,6 +121,7 @@ impl Error {
             status: None,
             message: message.into(),
             source: None,
+            reply_metadata: None,
         }
     }
 
@@ -123,6 +130,22 @@ impl Error {
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         self.source = Some(Box::new(source));
+        self
+    }
+
+    /// This error with an already boxed `source`.
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn with_boxed_source(
+        mut self,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    ) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// This error with the metadata the server sent on its ERROR frame.
+    pub(crate) fn with_reply_metadata(mut self, metadata: Option<ferry_codec::Metadata>) -> Self {
+        self.reply_metadata = metadata.filter(|md| !md.is_empty()).map(Box::new);
         self
     }
 
@@ -228,6 +251,16 @@ impl Error {
     /// The wire status code, when the error came from (or was sent as) an ERROR frame.
     pub fn status(&self) -> Option<StatusCode> {
         self.status
+    }
+
+    /// The metadata the server sent with the ERROR that failed this call (protocol
+    /// version 3): what the handler set with
+    /// [`Context::set_reply_metadata`](crate::Context::set_reply_metadata) before it failed
+    /// (panicked, passed its deadline, or was failed by a server layer), for example a
+    /// `retry-after` or an error id. `None` when the server sent none, and for errors that
+    /// did not come from the server.
+    pub fn reply_metadata(&self) -> Option<&ferry_codec::Metadata> {
+        self.reply_metadata.as_deref()
     }
 
     /// Could not connect: no server, timeout, permission denied.
@@ -344,6 +377,9 @@ impl fmt::Debug for Error {
         if let Some(source) = &self.source {
             debug.field("source", source);
         }
+        if let Some(metadata) = &self.reply_metadata {
+            debug.field("reply_metadata", metadata);
+        }
         debug.finish()
     }
 }
@@ -371,6 +407,7 @@ impl Error {
             status: self.status,
             message: self.message.clone(),
             source: None,
+            reply_metadata: self.reply_metadata.clone(),
         }
     }
 }

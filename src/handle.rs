@@ -12,6 +12,8 @@ use serde::ser::{self, Serializer};
 use serde::{Deserialize, Serialize};
 
 pub(crate) use frames::{HandleFrames, Incoming};
+#[cfg(feature = "tower")]
+pub(crate) use scope::resend;
 pub(crate) use scope::{decoding, encoding, is_tracing, refusing, tracing};
 
 #[cfg(unix)]

@@ -101,6 +101,42 @@ pub(crate) fn encode_with(
     body(buf)
 }
 
+/// An ERROR frame for call `id`, with `metadata`'s block in front of the message when
+/// there is metadata to send (flag METADATA, `docs/protocol.md` 8.6).
+pub(crate) fn error_frame(
+    id: u64,
+    status: StatusCode,
+    message: &str,
+    metadata: Option<&Metadata>,
+) -> Frame {
+    let mut frame = Frame::error(id, status, message);
+    if let Some(metadata) = metadata {
+        let mut body = BytesMut::with_capacity(metadata.encoded_len() + message.len());
+        metadata.encode(&mut body);
+        body.extend_from_slice(message.as_bytes());
+        frame.flags |= flags::METADATA;
+        frame.body = body.freeze();
+    }
+    frame
+}
+
+/// Queues an ERROR for call `id` on a connection of `version`, carrying the metadata the
+/// handler set for its reply (when the connection has metadata), and records `status` as
+/// the call's.
+pub(crate) fn send_error(
+    outbox: &crate::outbox::Outbox,
+    version: u16,
+    id: u64,
+    status: StatusCode,
+    message: &str,
+    reply: &ReplyState,
+) {
+    reply.set_status(status);
+    let metadata = reply.take();
+    let metadata = for_version(metadata.as_ref(), version, id);
+    outbox.push_frame_now(&error_frame(id, status, message, metadata));
+}
+
 /// Splits `body` (a REQUEST's after its deadline, a RESPONSE's or an ERROR's) into its
 /// metadata and the rest, on a connection of `version`: no metadata unless the frame has the
 /// flag and the version has metadata.

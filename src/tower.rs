@@ -1,6 +1,9 @@
-//! tower integration (feature `tower`): a service's dispatch as a
-//! [`tower_service::Service`], and tower layers ([`tower_layer::Layer`]) on a server
-//! ([`Server::layer`](crate::Server::layer)).
+//! tower integration (feature `tower`): tower layers ([`tower_layer::Layer`]) on a server
+//! ([`Server::layer`](crate::Server::layer)) and around a client's calls
+//! ([`Client::layer`](crate::Client::layer)), and a service's dispatch as a
+//! [`tower_service::Service`].
+//!
+//! # On a server
 //!
 //! A call reaches the stack as a [`CallRequest`] (method, encoded arguments, the
 //! [`Context`] with the caller's metadata) and leaves it as a [`CallResponse`] (a status and
@@ -8,7 +11,38 @@
 //! it decodes the arguments and runs the handler, like a server without layers. A layer can
 //! look at a call, answer it itself ([`CallResponse::error`]), bound it in time or in
 //! number, or log it; `examples/tower.rs` stacks a timeout, a concurrency limit and a
-//! logging layer.
+//! logging layer. A layer that wants the client to learn more than a status (a
+//! `retry-after`, an error id) sets reply metadata through a clone of the request's
+//! [`Context`] ([`Context::set_reply_metadata`]): it goes with the RESPONSE or the ERROR.
+//! [`Handle`](crate::Handle)s in the arguments and the result pass through the stack; a
+//! layer that drops a call closes the handles that came with it.
+//!
+//! # Around a client
+//!
+//! [`Client::layer`](crate::Client::layer) returns a handle whose plain calls pass through
+//! the layer: each call enters as a [`ClientRequest`] (the method, its arguments encoded
+//! once, the metadata, the deadline) and comes back as a [`ClientResponse`] (the encoded
+//! value and the reply metadata) or a [`ferry::Error`](crate::Error). The innermost
+//! service is the [`Client`](crate::Client) itself. A typed client goes through the layers
+//! when built over the layered handle with `{Trait}Client::from_client`. Without layers a
+//! call takes the same path as without the feature.
+//!
+//! # Errors of layers
+//!
+//! What a layer fails a call with (the first error of its `source()` chain that ferry
+//! recognises) becomes, on a server, the status the client receives, and around a client,
+//! the call's [`Error`](crate::Error):
+//!
+//! | error | server: status sent | client: error |
+//! |---|---|---|
+//! | [`CallError`] | its status and message | kind [`Middleware`](crate::ErrorKind::Middleware), its status |
+//! | a [`ferry::Error`](crate::Error) | its status (`INTERNAL` without one) and message | that error |
+//! | a timeout: `tower::timeout::error::Elapsed`, `tokio::time::error::Elapsed`, an I/O error of kind `TimedOut` | `DEADLINE_EXCEEDED` | kind [`DeadlineExceeded`](crate::ErrorKind::DeadlineExceeded) |
+//! | `tower::load_shed::error::Overloaded` | `OVERLOADED` (retry later) | kind [`Rejected`](crate::ErrorKind::Rejected), status `OVERLOADED` |
+//! | anything else | `INTERNAL`, with the error's text | kind [`Middleware`](crate::ErrorKind::Middleware) |
+//!
+//! A concurrency or rate limit makes calls wait, it fails none; put a load-shed layer
+//! outside it to refuse calls instead (`OVERLOADED`).
 //!
 //! ```
 //! use std::task::{Context, Poll};
@@ -68,9 +102,17 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::debug;
 
+mod client;
+mod status;
+
+pub(crate) use client::ClientStack;
+pub use client::{BoxClientService, ClientRequest, ClientResponse};
+pub(crate) use status::client_error;
+
 use crate::capture::Captured;
 use crate::context::Context;
 use crate::contract::{Call, Handler, HandlerKind, ServiceDispatch, ServiceInfo};
+use crate::handle::Handle;
 
 /// The error type of a layered stack: whatever a layer fails with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -130,11 +172,13 @@ impl CallRequest {
 }
 
 /// What a server's tower stack answers for one call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct CallResponse {
     status: StatusCode,
     body: Bytes,
     streamed: bool,
+    /// The handles the encoded return value names by index (`docs/protocol.md` 8.4).
+    handles: Option<Arc<[Handle]>>,
 }
 
 impl CallResponse {
@@ -145,6 +189,7 @@ impl CallResponse {
             status: StatusCode::OK,
             body,
             streamed: false,
+            handles: None,
         }
     }
 
@@ -154,6 +199,7 @@ impl CallResponse {
             status,
             body: Bytes::from(message.into()),
             streamed: false,
+            handles: None,
         }
     }
 
@@ -167,6 +213,12 @@ impl CallResponse {
         &self.body
     }
 
+    /// The handles that go with the reply: those the handler's return value holds
+    /// ([`Handle`](crate::Handle)s), which the encoded body names by index.
+    pub(crate) fn handles(&self) -> &[Handle] {
+        self.handles.as_deref().unwrap_or_default()
+    }
+
     /// Whether the handler answered with a stream, sent directly to the client as it was
     /// produced (stream items do not pass through the stack).
     pub fn is_streamed(&self) -> bool {
@@ -174,8 +226,10 @@ impl CallResponse {
     }
 }
 
-/// An error a layer returns to answer the call with a status of its choosing; any other
-/// error from the stack is answered with `INTERNAL` and its text.
+/// An error a layer returns to answer the call with a status of its choosing. Other errors
+/// of a server's stack are answered as the table of the [module docs](self#errors-of-layers)
+/// says: a timeout layer's with `DEADLINE_EXCEEDED`, a load-shedding layer's with
+/// `OVERLOADED`, anything else with `INTERNAL` and its text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CallError {
     status: StatusCode,
@@ -252,12 +306,14 @@ impl Service<CallRequest> for Dispatch {
                 HandlerKind::Run(work) => {
                     work.await;
                     Ok(match capture.take() {
-                        Captured::Value(body) => CallResponse::ok(body),
+                        Captured::Value(body, handles) => CallResponse {
+                            handles: (!handles.is_empty()).then(|| handles.into()),
+                            ..CallResponse::ok(body)
+                        },
                         Captured::Error(status, message) => CallResponse::error(status, message),
                         Captured::Streamed => CallResponse {
-                            status: StatusCode::OK,
-                            body: Bytes::new(),
                             streamed: true,
+                            ..CallResponse::ok(Bytes::new())
                         },
                         Captured::Waiting => CallResponse::error(
                             StatusCode::INTERNAL,
@@ -387,6 +443,8 @@ impl ServiceDispatch for Layered {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone();
+        let method_name = call.context.method();
+        let info = self.info;
         Handler::run(async move {
             let replier = call.replier();
             let request = CallRequest { method, call };
@@ -397,11 +455,8 @@ impl ServiceDispatch for Layered {
             let response = match answered.await {
                 Ok(response) => response,
                 Err(err) => {
-                    let (status, message) = match err.downcast_ref::<CallError>() {
-                        Some(err) => (err.status, err.message.clone()),
-                        None => (StatusCode::INTERNAL, format!("middleware failed: {err}")),
-                    };
-                    debug!(%status, %message, "the stack failed the call");
+                    let (status, message) = status::server_reply(&err, info.name, method_name);
+                    debug!(%status, %message, error = %err, "a layer failed the call");
                     CallResponse::error(status, message)
                 }
             };

@@ -22,6 +22,9 @@ pub trait Tags {
     /// Sets `count` reply entries (as many as the server's limits allow) and returns how
     /// many it set.
     async fn many(&self, cx: &ferry::Context, count: u32) -> u32;
+    /// Sets reply metadata `error-id` to the request's `ask`, then panics: the ERROR
+    /// carries it.
+    async fn fails(&self, cx: &ferry::Context) -> u32;
 }
 
 struct TagsImpl;
@@ -58,6 +61,13 @@ impl Tags for TagsImpl {
             set += 1;
         }
         set
+    }
+
+    async fn fails(&self, cx: &ferry::Context) -> u32 {
+        let ask = cx.metadata().get_str("ask").unwrap_or("none").to_owned();
+        cx.set_reply_metadata("error-id", ask)
+            .expect("reply metadata");
+        panic!("failing on purpose, after setting reply metadata");
     }
 }
 
@@ -124,6 +134,27 @@ async fn metadata_round_trips_across_processes() {
     assert_eq!(text(&reply, "echo"), "hi");
     // A typed call ignores reply metadata and still decodes its value.
     assert_eq!(within(tags.answer()).await.unwrap(), 7);
+
+    // A handler that fails after setting reply metadata: the ERROR carries it.
+    let err = within(
+        tags.with_metadata(Metadata::new().with("ask", "e-7").unwrap())
+            .fails(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.status(), Some(StatusCode::INTERNAL), "{err}");
+    let reply = err.reply_metadata().expect("metadata on the ERROR");
+    assert_eq!(text(reply, "error-id"), "e-7");
+    // The same through `call_with_reply_metadata`.
+    let err = within(asking.call_with_reply_metadata::<_, u32>(method("fails"), &()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.reply_metadata()
+            .map(|md| text(md, "error-id"))
+            .as_deref(),
+        Some("hi")
+    );
 
     drop(tags);
     child.kill().await;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use ferry_codec::schema::MethodSchema;
 use ferry_codec::{
-    encode_request_with, flags, FormatId, Frame, FrameKind, HandshakeStatus, Hello, Metadata,
-    MetadataLimits, StatusCode, Welcome, PROTOCOL_VERSION,
+    encode_request_with, flags, CodecError, FormatId, Frame, FrameKind, HandshakeStatus, Hello,
+    Metadata, MetadataLimits, StatusCode, Welcome, PROTOCOL_VERSION,
 };
 use ferry_transport::{Name, ReadHalf, Stream, WriteHalf};
 use serde::de::DeserializeOwned;
@@ -564,7 +564,7 @@ impl Connection {
             self.open_inbound(id)
         };
         // From here on, dropping `remote` cancels the call.
-        self.send_request(method, id, args, timeout, metadata, flags::STREAM)
+        self.send_request(method, id, &Typed(args), timeout, metadata, flags::STREAM)
             .await?;
         self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
         Ok(Incoming::new(remote))
@@ -613,7 +613,7 @@ impl Connection {
             upload: false,
         };
         let exchange = async {
-            self.send_request(method, id, args, timeout, metadata, flags::STREAM)
+            self.send_request(method, id, &Typed(args), timeout, metadata, flags::STREAM)
                 .await?;
             self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
             reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
@@ -662,6 +662,61 @@ impl Connection {
     where
         A: Serialize + ?Sized,
         R: DeserializeOwned,
+        T: Serialize + Send + 'static,
+    {
+        let (frame, handles) = self
+            .exchange(method, &Typed(args), timeout, metadata, upload)
+            .await?;
+        let (metadata, body) = self.reply_parts(&frame)?;
+        let value = self.decode_reply(&body, handles)?;
+        Ok((value, metadata))
+    }
+
+    /// A call whose arguments are already encoded (with the handles they name by index),
+    /// as tower layers around a client pass it on: returns the reply's encoded value, its
+    /// handles and its metadata.
+    #[cfg(feature = "tower")]
+    pub(crate) async fn call_encoded(
+        &self,
+        method: MethodRef,
+        args: &Bytes,
+        handles: &[crate::handle::Handle],
+        timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
+    ) -> Result<(Bytes, Vec<crate::handle::Handle>, Option<Metadata>), Error> {
+        let payload = Encoded { args, handles };
+        let (frame, handles) = self
+            .exchange::<_, ()>(method, &payload, timeout, metadata, None)
+            .await?;
+        let (metadata, body) = self.reply_parts(&frame)?;
+        Ok((body, handles, metadata))
+    }
+
+    /// Decodes a reply's value; handles it does not take are closed here.
+    pub(crate) fn decode_reply<R: DeserializeOwned>(
+        &self,
+        body: &Bytes,
+        handles: Vec<crate::handle::Handle>,
+    ) -> Result<R, Error> {
+        let limit = self.role.max_shared_bytes;
+        crate::shared_bytes::receiving(limit, || {
+            crate::handle::decoding(handles, || self.format.decode_frame(body))
+        })
+        .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
+    }
+
+    /// Sends a call and waits for its RESPONSE (an ERROR fails it), optionally sending a
+    /// stream of `T` while it runs; returns the frame and the handles that came with it.
+    async fn exchange<P, T>(
+        &self,
+        method: MethodRef,
+        args: &P,
+        timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
+        upload: Option<Streaming<T>>,
+    ) -> Result<(Frame, Vec<crate::handle::Handle>), Error>
+    where
+        P: Payload + ?Sized,
         T: Serialize + Send + 'static,
     {
         let method = self.server_method(method)?;
@@ -729,14 +784,7 @@ impl Connection {
         if frame.kind != FrameKind::RESPONSE {
             return Err(remote_error(self, &frame));
         }
-        let (metadata, body) = self.reply_parts(&frame)?;
-        // Handles the reply does not take are closed here.
-        let limit = self.role.max_shared_bytes;
-        let value = crate::shared_bytes::receiving(limit, || {
-            crate::handle::decoding(handles, || self.format.decode_frame(&body))
-        })
-        .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))?;
-        Ok((value, metadata))
+        Ok((frame, handles))
     }
 
     /// Splits a RESPONSE or ERROR body into its metadata (protocol version 3) and the rest;
@@ -755,11 +803,11 @@ impl Connection {
         })
     }
 
-    async fn send_request<A: Serialize + ?Sized>(
+    async fn send_request<P: Payload + ?Sized>(
         &self,
         method: u16,
         id: u64,
-        args: &A,
+        args: &P,
         timeout: Option<Duration>,
         metadata: Option<&Metadata>,
         stream_flag: u8,
@@ -782,7 +830,7 @@ impl Connection {
         let encode = |buf: &mut BytesMut, position: u64| {
             handles.encode_frame(buf, position, max, |buf| {
                 encode_request_with(buf, id, method, frame_flags, deadline_ms, max, |buf| {
-                    crate::metadata::encode_with(metadata, buf, |buf| format.encode(args, buf))
+                    crate::metadata::encode_with(metadata, buf, |buf| args.encode(format, buf))
                 })
             })
         };
@@ -796,15 +844,54 @@ impl Connection {
     }
 }
 
-/// The error a call's ERROR frame reports; its message is read after the metadata, if any
-/// (metadata that does not parse leaves the whole body as the message).
+/// The error a call's ERROR frame reports, with the metadata the server sent on it
+/// ([`Error::reply_metadata`]); its message is read after the metadata, if any (metadata
+/// that does not parse is dropped, with a debug line, and leaves the whole body as the
+/// message).
 fn remote_error(connection: &Connection, frame: &Frame) -> Error {
     let limits = &connection.role.metadata_limits;
-    let body = match crate::metadata::split(frame, frame.body.clone(), connection.version, limits) {
-        Ok((_, body)) => body,
-        Err(_) => frame.body.clone(),
-    };
+    let (metadata, body) =
+        match crate::metadata::split(frame, frame.body.clone(), connection.version, limits) {
+            Ok(split) => split,
+            Err(err) => {
+                debug!(request_id = frame.id, error = %err, "bad metadata on an ERROR; dropped");
+                (None, frame.body.clone())
+            }
+        };
     Error::from_remote(frame.status(), &String::from_utf8_lossy(&body))
+        .with_reply_metadata(metadata)
+}
+
+/// The arguments of a request, written into its frame.
+pub(crate) trait Payload {
+    /// Appends the encoded arguments to `buf` (inside the frame's handle scope).
+    fn encode(&self, format: FormatId, buf: &mut BytesMut) -> Result<(), CodecError>;
+}
+
+/// Arguments encoded as the request is written.
+struct Typed<'a, A: ?Sized>(&'a A);
+
+impl<A: Serialize + ?Sized> Payload for Typed<'_, A> {
+    #[inline]
+    fn encode(&self, format: FormatId, buf: &mut BytesMut) -> Result<(), CodecError> {
+        format.encode(self.0, buf)
+    }
+}
+
+/// Arguments encoded already, with the handles they name by index.
+#[cfg(feature = "tower")]
+struct Encoded<'a> {
+    args: &'a Bytes,
+    handles: &'a [crate::handle::Handle],
+}
+
+#[cfg(feature = "tower")]
+impl Payload for Encoded<'_> {
+    fn encode(&self, _format: FormatId, buf: &mut BytesMut) -> Result<(), CodecError> {
+        crate::handle::resend(self.handles)?;
+        buf.extend_from_slice(self.args);
+        Ok(())
+    }
 }
 
 /// Removes a call from the table when its future is dropped early, and tells the server.

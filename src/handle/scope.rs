@@ -141,3 +141,16 @@ pub(super) fn take(index: u32) -> Result<Handle, String> {
         )),
     })
 }
+
+/// Puts `handles` in the outgoing table in order, so that an already encoded payload that
+/// names them by index `0..` travels with them (the `tower` feature's replies and calls).
+#[cfg(feature = "tower")]
+pub(crate) fn resend(handles: &[Handle]) -> Result<(), ferry_codec::CodecError> {
+    for handle in handles {
+        add(handle).map_err(|message| ferry_codec::CodecError::Encode {
+            format: "handle",
+            source: message.into(),
+        })?;
+    }
+    Ok(())
+}

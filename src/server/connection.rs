@@ -495,11 +495,8 @@ async fn run_call(
         Some(Ok(Err(panic))) => {
             let message = panic_message(&panic);
             error!(panic = %message, "handler panicked");
-            connection.send_error(
-                id,
-                StatusCode::INTERNAL,
-                &format!("the handler of `{method}` panicked"),
-            );
+            let message = format!("the handler of `{method}` panicked");
+            reply_error(&connection, id, StatusCode::INTERNAL, &message, &reply);
             StatusCode::INTERNAL
         }
         Some(Err(_aborted)) => {
@@ -508,10 +505,13 @@ async fn run_call(
         }
         None => {
             debug!("deadline passed; handler stopped");
-            connection.send_error(
+            let message = format!("`{method}` did not finish before the client's deadline");
+            reply_error(
+                &connection,
                 id,
                 StatusCode::DEADLINE_EXCEEDED,
-                &format!("`{method}` did not finish before the client's deadline"),
+                &message,
+                &reply,
             );
             StatusCode::DEADLINE_EXCEEDED
         }
@@ -523,6 +523,25 @@ async fn run_call(
         streams.remove_outbound(id);
         streams.remove_inbound(id);
     }
+}
+
+/// Answers call `id` with an ERROR that carries the reply metadata its handler set before
+/// it failed (protocol version 3).
+fn reply_error(
+    connection: &Connection,
+    id: u64,
+    status: StatusCode,
+    message: &str,
+    reply: &crate::metadata::ReplyState,
+) {
+    crate::metadata::send_error(
+        &connection.outbox,
+        connection.version,
+        id,
+        status,
+        message,
+        reply,
+    );
 }
 
 /// Most handlers finish without waiting (the reply is queued in the outbox): run the first

@@ -48,7 +48,8 @@ fn client_struct(service: &Service) -> TokenStream {
     }
 }
 
-/// `connect`, `connect_with`, `from_stream`, `with_timeout`, `with_metadata` and `client`.
+/// `connect`, `connect_with`, `from_stream`, `with_timeout`, `with_metadata`, `client` and
+/// `from_client`.
 fn client_constructors(service: &Service) -> TokenStream {
     let info = info_ident(service);
     quote! {
@@ -100,6 +101,13 @@ fn client_constructors(service: &Service) -> TokenStream {
         /// The untyped client underneath (connection state, options).
         pub fn client(&self) -> &::ferry::Client {
             &self.client
+        }
+
+        /// A typed client over `client`, an untyped client of this service (for example
+        /// one with tower layers around its calls: `ferry::Client::layer`, feature
+        /// `tower`). Calls through a client of another service fail unsent.
+        pub fn from_client(client: ::ferry::Client) -> Self {
+            Self { client }
         }
     }
 }
