@@ -114,7 +114,9 @@ impl Context {
     /// Sets `key` to `value` in the metadata of this call's reply (sent with its RESPONSE
     /// when the client speaks protocol version 3, dropped otherwise; a client reads it with
     /// [`Client::call_with_reply_metadata`](crate::Client::call_with_reply_metadata)). Set it
-    /// before the handler returns.
+    /// before the handler returns. A call that fails after that (its handler panics or
+    /// passes its deadline, or a server layer fails it) sends it with its ERROR, where the
+    /// client reads it with [`Error::reply_metadata`](crate::Error::reply_metadata).
     ///
     /// # Errors
     ///

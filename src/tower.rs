@@ -14,7 +14,7 @@
 //! logging layer. A layer that wants the client to learn more than a status (a
 //! `retry-after`, an error id) sets reply metadata through a clone of the request's
 //! [`Context`] ([`Context::set_reply_metadata`]): it goes with the RESPONSE or the ERROR.
-//! [`Handle`](crate::Handle)s in the arguments and the result pass through the stack; a
+//! [`Handle`]s in the arguments and the result pass through the stack; a
 //! layer that drops a call closes the handles that came with it.
 //!
 //! # Around a client
@@ -214,7 +214,7 @@ impl CallResponse {
     }
 
     /// The handles that go with the reply: those the handler's return value holds
-    /// ([`Handle`](crate::Handle)s), which the encoded body names by index.
+    /// ([`Handle`]s), which the encoded body names by index.
     pub(crate) fn handles(&self) -> &[Handle] {
         self.handles.as_deref().unwrap_or_default()
     }

@@ -83,7 +83,7 @@ impl ClientRequest {
         &self.args
     }
 
-    /// The handles the arguments hold ([`Handle`](crate::Handle)s, sent with the request).
+    /// The handles the arguments hold ([`Handle`]s, sent with the request).
     pub(crate) fn handles(&self) -> &[Handle] {
         self.handles.as_deref().unwrap_or_default()
     }

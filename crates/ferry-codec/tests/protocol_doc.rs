@@ -116,6 +116,7 @@ const ALL_NAMES: &[&str] = &[
     "early-request",
     "error",
     "error-early-rejected",
+    "error-metadata",
     "goaway",
     "hello",
     "hello-introspect",
@@ -312,6 +313,26 @@ fn response_with_metadata() {
     let (decoded, value) = Metadata::split(&expected.body, &MetadataLimits::default()).unwrap();
     assert_eq!(decoded.get("cost").unwrap().as_bytes(), &[0x2a]);
     assert_eq!(FormatId::Bincode.decode::<i64>(&value).unwrap(), 3);
+}
+
+/// Section 8.6: reply metadata on an ERROR, in front of its message.
+#[test]
+fn error_metadata() {
+    let doc = hex_block(&read_blocks(), "error-metadata");
+    let metadata = Metadata::new().with("error-id", "e-42").unwrap();
+    let message = "the handler of `fail` panicked";
+    let mut body = BytesMut::new();
+    metadata.encode(&mut body);
+    body.extend_from_slice(message.as_bytes());
+    let mut expected = Frame::new(FrameKind::ERROR, 5, body.freeze());
+    expected.flags = flags::METADATA;
+    expected.aux = StatusCode::INTERNAL.0;
+    let mut wire = BytesMut::new();
+    expected.encode(&mut wire);
+    assert_frame(&doc, &wire, &expected, "error-metadata");
+    let (decoded, rest) = Metadata::split(&expected.body, &MetadataLimits::default()).unwrap();
+    assert_eq!(decoded.get_str("error-id"), Some("e-42"));
+    assert_eq!(&rest[..], message.as_bytes());
 }
 
 #[test]
