@@ -37,7 +37,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::BytesMut;
 use ferry_codec::{
-    encode_frame_with, CodecError, FormatId, Frame, FrameKind, StatusCode, CONTROL_FRAMES_VERSION,
+    encode_frame_with, encode_spliced, CodecError, FormatId, Frame, FrameKind, StatusCode,
+    CONTROL_FRAMES_VERSION,
 };
 use ferry_transport::{ReadHalf, WriteHalf};
 use serde::Serialize;
@@ -48,7 +49,7 @@ use crate::budget::{Budget, Held};
 use crate::contract::Responder;
 use crate::error::Error;
 use crate::handle::HandleFrames;
-use crate::outbox::{Outbox, QueueError};
+use crate::outbox::{Outbox, QueueError, SPLICE_MIN};
 use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
 use crate::wire::ReadError;
 use reader::FrameReader;
@@ -425,11 +426,16 @@ pub(crate) async fn send_payload<T: Serialize + ?Sized>(
 ) -> Result<(), QueueError<CodecError>> {
     let frame_flags = crate::metadata::flag(metadata);
     outbox
-        .push_at(
-            |buf, position| {
-                let encode = |buf: &mut BytesMut| {
-                    encode_frame_with(buf, kind, frame_flags, 0, id, max_frame, |buf| {
-                        crate::metadata::encode_with(metadata, buf, |buf| format.encode(value, buf))
+        .push_spliced(
+            |buf, splices, position| {
+                // A large byte string goes by reference (see `Outbox::push_spliced`).
+                let mut encode = |buf: &mut BytesMut| {
+                    encode_spliced(buf, SPLICE_MIN, max_frame, splices, |buf| {
+                        encode_frame_with(buf, kind, frame_flags, 0, id, max_frame, |buf| {
+                            crate::metadata::encode_with(metadata, buf, |buf| {
+                                format.encode(value, buf)
+                            })
+                        })
                     })
                 };
                 match handles {

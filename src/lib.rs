@@ -150,7 +150,7 @@ pub mod __private {
         Call, Handler, MethodSchemaBuilder, SchemaCell, SchemaTable, ServiceDispatch, ServiceInfo,
     };
     pub use ferry_codec::schema::TypeSchema;
-    pub use ferry_codec::{Bulk, BulkRef, NoArgs};
+    pub use ferry_codec::{Bulk, BulkRef, BulkValue, NoArgs};
     pub use ferry_transport::{Stream, ToName};
     pub use std::sync::Arc;
 

@@ -15,6 +15,13 @@
 //! frame would join others in the queue waits too (one frame into an empty queue always
 //! goes, so a connection can always make progress). Buffers larger than [`KEPT_CAPACITY`]
 //! are freed once written, so an idle connection holds no large write buffer.
+//!
+//! A large payload held in a `Bytes` is not copied into the buffer: frames queued with
+//! [`Outbox::push_spliced`] leave it out ([`Splice`], see `ferry_codec::encode_spliced`), and
+//! it is written by reference between the buffer's bytes with vectored writes ([`Parts`]).
+//! It counts towards the bound, the budget and stream positions like any queued byte.
+
+mod parts;
 
 use std::fmt;
 use std::pin::Pin;
@@ -22,17 +29,22 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::{Buf, BytesMut};
-use ferry_codec::Frame;
+use ferry_codec::{Frame, Splice};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use crate::budget::Budget;
+use parts::Parts;
 
 /// Where the first frames go before the queue grows.
 const INITIAL_CAPACITY: usize = 8 * 1024;
 
 /// The largest write buffer kept for reuse once written; larger ones are freed.
 pub(crate) const KEPT_CAPACITY: usize = 2 * INITIAL_CAPACITY;
+
+/// Byte strings of this size or more in frames queued with [`Outbox::push_spliced`] are
+/// written by reference instead of copied into the buffer.
+pub(crate) const SPLICE_MIN: usize = 16 * 1024;
 
 /// The connection's write half, type-erased so the outbox needs no type parameter.
 type Io = Box<dyn AsyncWrite + Send + Unpin>;
@@ -53,6 +65,10 @@ pub(crate) struct Outbox {
 #[derive(Debug)]
 struct State {
     buf: BytesMut,
+    /// Payloads held by reference between the bytes of `buf` (offsets into it).
+    splices: Vec<Splice>,
+    /// The bytes of `splices`.
+    spliced: usize,
     closed: bool,
     /// Close once what is queued has been written.
     closing: bool,
@@ -87,6 +103,18 @@ impl fmt::Debug for Writer {
 }
 
 impl State {
+    /// Every byte queued.
+    fn queued(&self) -> usize {
+        self.buf.len() + self.spliced
+    }
+
+    /// Takes everything queued (keeping `spare` as the buffer for what comes next).
+    fn take_parts(&mut self, spare: BytesMut) -> Parts {
+        let buf = std::mem::replace(&mut self.buf, spare);
+        let spliced = std::mem::take(&mut self.spliced);
+        Parts::new(buf, std::mem::take(&mut self.splices), spliced)
+    }
+
     /// Takes the write half if nobody holds it.
     fn take_io(&mut self) -> Option<Io> {
         match std::mem::replace(&mut self.io, Writer::Busy) {
@@ -121,6 +149,8 @@ impl Outbox {
             state: Mutex::new(State {
                 // Allocated on first use: an idle connection holds no write buffer.
                 buf: BytesMut::new(),
+                splices: Vec::new(),
+                spliced: 0,
                 closed: false,
                 closing: false,
                 io: Writer::Unattached,
@@ -150,16 +180,29 @@ impl Outbox {
         &self,
         mut encode: impl FnMut(&mut BytesMut) -> Result<(), E>,
     ) -> Result<(), QueueError<E>> {
-        self.push_inner(|buf, _| encode(buf), false).await
+        self.push_inner(|buf, _, _| encode(buf), false).await
     }
 
     /// Like [`Outbox::push`], also telling `encode` the stream position where its frame
     /// begins. With `direct`, when no write is under way the frame (with anything else
-    /// queued) is written at once by the caller: for a frame that is unlikely to have
-    /// company soon, such as a lone call's request.
+    /// queued) is written at once by the caller (see [`Outbox::push_spliced`]).
     pub(crate) async fn push_at<E>(
         &self,
-        encode: impl FnMut(&mut BytesMut, u64) -> Result<(), E>,
+        mut encode: impl FnMut(&mut BytesMut, u64) -> Result<(), E>,
+        direct: bool,
+    ) -> Result<(), QueueError<E>> {
+        self.push_inner(|buf, _, at| encode(buf, at), direct).await
+    }
+
+    /// Like [`Outbox::push`], also telling `encode` the stream position where its frame
+    /// begins, and letting it leave large payloads out of the buffer: it appends them to the
+    /// given list (see `ferry_codec::encode_spliced`, with [`SPLICE_MIN`]), and they are
+    /// written by reference. With `direct`, when no write is under way the frame (with
+    /// anything else queued) is written at once by the caller: for a frame that is unlikely
+    /// to have company soon, such as a lone call's request.
+    pub(crate) async fn push_spliced<E>(
+        &self,
+        encode: impl FnMut(&mut BytesMut, &mut Vec<Splice>, u64) -> Result<(), E>,
         direct: bool,
     ) -> Result<(), QueueError<E>> {
         self.push_inner(encode, direct).await
@@ -180,7 +223,7 @@ impl Outbox {
             drained.as_mut().enable();
             {
                 let state = self.lock();
-                if state.closed || state.closing || state.buf.len() < self.limit {
+                if state.closed || state.closing || state.queued() < self.limit {
                     return;
                 }
             }
@@ -190,18 +233,18 @@ impl Outbox {
 
     fn has_room(&self) -> bool {
         let state = self.lock();
-        state.closed || state.closing || state.buf.len() < self.limit
+        state.closed || state.closing || state.queued() < self.limit
     }
 
     /// Writes what is queued now, from the caller, unless a write is under way: for a
     /// producer that has queued a batch of frames and expects no more for a while.
     pub(crate) fn flush_now(&self) {
         let mut state = self.lock();
-        if state.buf.is_empty() || state.closed {
+        if state.queued() == 0 || state.closed {
             return;
         }
         if let Some(io) = state.take_io() {
-            let batch = std::mem::take(&mut state.buf);
+            let batch = state.take_parts(BytesMut::new());
             drop(state);
             self.write_directly(io, batch);
         }
@@ -209,7 +252,7 @@ impl Outbox {
 
     async fn push_inner<E>(
         &self,
-        mut encode: impl FnMut(&mut BytesMut, u64) -> Result<(), E>,
+        mut encode: impl FnMut(&mut BytesMut, &mut Vec<Splice>, u64) -> Result<(), E>,
         direct: bool,
     ) -> Result<(), QueueError<E>> {
         loop {
@@ -221,19 +264,28 @@ impl Outbox {
                 if state.closed || state.closing {
                     return Err(QueueError::Closed);
                 }
-                let was_empty = state.buf.is_empty();
-                if state.buf.len() < self.limit && (was_empty || !self.budget.over()) {
+                let queued = state.queued();
+                let was_empty = queued == 0;
+                if queued < self.limit && (was_empty || !self.budget.over()) {
                     if state.buf.capacity() == 0 {
                         state.buf.reserve(INITIAL_CAPACITY);
                     }
                     let before = state.buf.len();
+                    let splices_before = state.splices.len();
                     let at = state.appended;
-                    encode(&mut state.buf, at).map_err(QueueError::Encode)?;
-                    state.appended += (state.buf.len() - before) as u64;
-                    self.budget.charge(state.buf.len() - before);
+                    let State { buf, splices, .. } = &mut *state;
+                    encode(buf, splices, at).map_err(QueueError::Encode)?;
+                    let spliced: usize = state.splices[splices_before..]
+                        .iter()
+                        .map(|splice| splice.bytes.len())
+                        .sum();
+                    state.spliced += spliced;
+                    let added = state.buf.len() - before + spliced;
+                    state.appended += added as u64;
+                    self.budget.charge(added);
                     let io = if direct { state.take_io() } else { None };
                     if let Some(io) = io {
-                        let batch = std::mem::take(&mut state.buf);
+                        let batch = state.take_parts(BytesMut::new());
                         drop(state);
                         self.write_directly(io, batch);
                     } else {
@@ -251,18 +303,22 @@ impl Outbox {
 
     /// Writes `batch` with non-blocking writes; what the socket does not take now goes back
     /// to the front of the queue for the writer task.
-    fn write_directly(&self, mut io: Io, mut batch: BytesMut) {
+    fn write_directly(&self, mut io: Io, mut batch: Parts) {
         let mut cx = Context::from_waker(futures::task::noop_waker_ref());
         let queued = batch.len();
-        while !batch.is_empty() {
-            // A pending write registered the no-op waker; the writer task's next write
-            // replaces it with its own.
-            match Pin::new(&mut io).poll_write(&mut cx, &batch) {
-                Poll::Ready(Ok(n)) if n > 0 => batch.advance(n),
-                // Full socket, a failed write or a zero-length write: the writer task
-                // retries and reports the error.
-                _ => break,
+        if batch.is_contiguous() {
+            while !batch.buf.is_empty() {
+                // A pending write registered the no-op waker; the writer task's next write
+                // replaces it with its own.
+                match Pin::new(&mut io).poll_write(&mut cx, &batch.buf) {
+                    Poll::Ready(Ok(n)) if n > 0 => batch.buf.advance(n),
+                    // Full socket, a failed write or a zero-length write: the writer task
+                    // retries and reports the error.
+                    _ => break,
+                }
             }
+        } else {
+            while !batch.is_empty() && batch.poll_write_once(&mut io, &mut cx).is_some() {}
         }
         let wrote = queued - batch.len();
         self.budget.release(wrote);
@@ -270,15 +326,20 @@ impl Outbox {
         let mut state = self.lock();
         state.put_io(io);
         let wake_writer = if batch.is_empty() {
-            if state.buf.capacity() == 0 && batch.capacity() <= KEPT_CAPACITY {
+            if state.buf.capacity() == 0 && batch.buf.capacity() <= KEPT_CAPACITY {
                 // Keep the allocation for the next frame.
-                batch.clear();
-                state.buf = batch;
+                batch.buf.clear();
+                state.buf = batch.buf;
             }
-            !state.buf.is_empty() || state.closing || state.closed
+            state.queued() > 0 || state.closing || state.closed
         } else {
-            batch.extend_from_slice(&state.buf);
-            state.buf = batch;
+            // What is left goes back to the front of the queue.
+            let later = std::mem::take(&mut state.buf);
+            let later_splices = std::mem::take(&mut state.splices);
+            let (buf, splices, spliced) = batch.followed_by(&later, later_splices, state.spliced);
+            state.buf = buf;
+            state.splices = splices;
+            state.spliced = spliced;
             true
         };
         drop(state);
@@ -311,7 +372,7 @@ impl Outbox {
         if state.closed || state.closing {
             return Err(QueueError::Closed);
         }
-        let was_empty = state.buf.is_empty();
+        let was_empty = state.queued() == 0;
         let before = state.buf.len();
         encode(&mut state.buf).map_err(QueueError::Encode)?;
         state.appended += (state.buf.len() - before) as u64;
@@ -335,8 +396,10 @@ impl Outbox {
         {
             let mut state = self.lock();
             state.closed = true;
-            self.budget.release(state.buf.len());
+            self.budget.release(state.queued());
             state.buf = BytesMut::new();
+            state.splices = Vec::new();
+            state.spliced = 0;
         }
         self.queued.notify_one();
         self.drained.notify_waiters();
@@ -377,7 +440,7 @@ impl Outbox {
                 if matches!(state.io, Writer::Busy) {
                     // A producer writes directly; it wakes us when it is done.
                     Batch::Wait
-                } else if state.buf.is_empty() {
+                } else if state.queued() == 0 {
                     if state.closing {
                         match state.take_io() {
                             Some(io) => Batch::Finish(io),
@@ -388,10 +451,7 @@ impl Outbox {
                     }
                 } else {
                     match state.take_io() {
-                        Some(io) => Batch::Write(
-                            io,
-                            std::mem::replace(&mut state.buf, std::mem::take(&mut spare)),
-                        ),
+                        Some(io) => Batch::Write(io, state.take_parts(std::mem::take(&mut spare))),
                         None => return Ok(()),
                     }
                 }
@@ -403,17 +463,23 @@ impl Outbox {
                 }
                 Batch::Wait => queued.await,
                 Batch::Write(mut io, mut batch) => {
-                    let result = io.write_all(&batch).await;
+                    let queued = batch.len();
+                    let result = if batch.is_contiguous() {
+                        io.write_all(&batch.buf).await
+                    } else {
+                        batch.write_all(&mut io).await
+                    };
                     self.lock().put_io(io);
-                    self.budget.release(batch.len());
+                    self.budget.release(queued);
                     if result.is_ok() {
-                        crate::telemetry::bytes_sent(batch.len());
+                        crate::telemetry::bytes_sent(queued);
                     }
                     self.drained.notify_waiters();
                     if let Err(err) = result {
                         self.close();
                         return Err(err);
                     }
+                    let mut batch = batch.buf;
                     batch.clear();
                     // Keep a small buffer for the next batch; a large one (a big frame went
                     // out) is freed, so it does not stay with the connection.
@@ -429,9 +495,12 @@ impl Outbox {
 /// What the writer does next.
 enum Batch {
     /// Write these bytes.
-    Write(Io, BytesMut),
+    Write(Io, Parts),
     /// Nothing to do now: wait for a producer.
     Wait,
     /// Nothing queued and closing: shut the stream down and end.
     Finish(Io),
 }
+
+#[cfg(test)]
+mod tests;

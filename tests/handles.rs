@@ -26,6 +26,14 @@ pub struct Labeled {
     pub more: Option<Handle>,
 }
 
+/// A handle with a large payload, which goes by reference in the frame's write.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Bulky {
+    pub file: Handle,
+    #[serde(with = "ferry::frame_bytes")]
+    pub data: bytes::Bytes,
+}
+
 #[ferry::service]
 pub trait Fds {
     /// Reads the handle to its end.
@@ -41,6 +49,8 @@ pub trait Fds {
     async fn open_fds(&self) -> usize;
     /// How many handles came.
     async fn count(&self, handles: Vec<Handle>) -> usize;
+    /// Reads the handle; returns the text, and the same payload with a pipe holding "back".
+    async fn bulky(&self, item: Bulky) -> (String, Bulky);
 }
 
 struct FdsImpl;
@@ -75,6 +85,15 @@ impl Fds for FdsImpl {
 
     async fn open_fds(&self) -> usize {
         open_fds()
+    }
+
+    async fn bulky(&self, item: Bulky) -> (String, Bulky) {
+        let text = read_to_string(item.file);
+        let reply = Bulky {
+            file: pipe_holding("back"),
+            data: item.data,
+        };
+        (text, reply)
     }
 
     async fn count(&self, handles: Vec<Handle>) -> usize {
@@ -194,6 +213,23 @@ async fn handles_inside_structs() {
     assert_eq!(reply.label, "the label");
     assert!(reply.more.is_none());
     assert_eq!(read_to_string(reply.file), "the label");
+}
+
+#[tokio::test]
+async fn a_handle_goes_with_a_frame_whose_payload_goes_by_reference() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (_server, client) = spawn_server().await;
+    let data = bytes::Bytes::from((0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+    for round in 0..3 {
+        let item = Bulky {
+            file: Handle::from(temp_file("with a large payload")),
+            data: data.clone(),
+        };
+        let (text, reply) = within(client.bulky(item)).await.expect("bulky");
+        assert_eq!(text, "with a large payload", "round {round}");
+        assert_eq!(reply.data, data, "round {round}");
+        assert_eq!(read_to_string(reply.file), "back", "round {round}");
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -26,7 +26,7 @@ use crate::client::ClientOptions;
 use crate::contract::{MethodRef, ServiceInfo};
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::{Error, ErrorKind};
-use crate::outbox::QueueError;
+use crate::outbox::{QueueError, SPLICE_MIN};
 use crate::streaming::{pump, Incoming, PumpError, Streaming, WINDOW};
 use crate::wire::{read_message, ReadError};
 
@@ -827,14 +827,17 @@ impl Connection {
         // calls in flight the writer task batches requests into fewer writes.
         let alone = self.calls().len() <= 1;
         let handles = &self.handles;
-        let encode = |buf: &mut BytesMut, position: u64| {
+        let encode = |buf: &mut BytesMut, splices: &mut Vec<_>, position: u64| {
             handles.encode_frame(buf, position, max, |buf| {
-                encode_request_with(buf, id, method, frame_flags, deadline_ms, max, |buf| {
-                    crate::metadata::encode_with(metadata, buf, |buf| args.encode(format, buf))
+                // A large byte string goes by reference (see `Outbox::push_spliced`).
+                ferry_codec::encode_spliced(buf, SPLICE_MIN, max, splices, |buf| {
+                    encode_request_with(buf, id, method, frame_flags, deadline_ms, max, |buf| {
+                        crate::metadata::encode_with(metadata, buf, |buf| args.encode(format, buf))
+                    })
                 })
             })
         };
-        let queued = self.outbox.push_at(encode, alone).await;
+        let queued = self.outbox.push_spliced(encode, alone).await;
         queued.map_err(|err| match err {
             QueueError::Closed => self.closed_error(),
             QueueError::Encode(err) => {

@@ -12,7 +12,7 @@ mod json;
 mod no_args;
 
 pub use self::bincode::Bincode;
-pub use self::bulk::{frame_bytes, Bulk, BulkRef, SLICE_MIN};
+pub use self::bulk::{frame_bytes, Bulk, BulkRef, BulkValue, SLICE_MIN};
 pub use self::json::Json;
 pub use self::no_args::NoArgs;
 

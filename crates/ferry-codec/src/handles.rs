@@ -18,8 +18,9 @@ pub const HANDLES_VERSION: u16 = 3;
 pub const MAX_HANDLES: usize = 64;
 
 /// Appends the handle trailer to the frame that starts at `frame_offset` in `out` (the
-/// last frame in it), sets its HANDLES flag and fixes its body length. `values` is empty
-/// (Unix) or holds one value per handle (Windows).
+/// last frame in it, finished: its length field is read, so bytes of its body left out of
+/// `out` by [`encode_spliced`](crate::encode_spliced) count), sets its HANDLES flag and
+/// fixes its body length. `values` is empty (Unix) or holds one value per handle (Windows).
 ///
 /// Fails, leaving `out` as it found it, with [`CodecError::TooManyHandles`] past
 /// [`MAX_HANDLES`], or [`CodecError::FrameTooLarge`] when the trailer pushes the body past
@@ -43,7 +44,9 @@ pub fn append_handle_trailer(
             len: out.len(),
         });
     }
-    let body = (out.len() - frame_offset - HEADER_LEN) as u64;
+    let mut length = [0; 4];
+    length.copy_from_slice(&out[frame_offset..frame_offset + 4]);
+    let body = u64::from(u32::from_le_bytes(length));
     let size = body + 8 * values.len() as u64 + 2;
     if size > u64::from(max_body) {
         return Err(CodecError::FrameTooLarge {

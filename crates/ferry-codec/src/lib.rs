@@ -8,7 +8,8 @@
 //! - [`Frame`], [`FrameDecoder`], [`begin_frame`] / [`finish_frame`]: the 16-byte-header frames
 //!   that follow the handshake.
 //! - [`FormatId`], [`Format`], [`Bincode`], [`Json`]: how arguments and return values are encoded;
-//!   [`Bulk`], [`BulkRef`] and [`frame_bytes`]: byte strings in one copy, or none.
+//!   [`Bulk`], [`BulkRef`], [`BulkValue`] and [`frame_bytes`]: byte strings in one copy, or none;
+//!   [`encode_spliced`]: large ones left out of the buffer, to be written by reference.
 //! - [`signature_hash`]: the hash of a service's canonical signature, sent in the [`Hello`].
 //! - [`Metadata`]: per-call metadata, the block a frame with [`flags::METADATA`] carries.
 //! - [`schema`]: structural schemas of methods, their canonical text, hash and differences.
@@ -37,11 +38,14 @@ mod kind;
 mod metadata;
 pub mod schema;
 mod signature;
+mod splice;
 mod status;
 
 pub use decoder::FrameDecoder;
 pub use error::CodecError;
-pub use format::{frame_bytes, Bincode, Bulk, BulkRef, Format, FormatId, Json, NoArgs, SLICE_MIN};
+pub use format::{
+    frame_bytes, Bincode, Bulk, BulkRef, BulkValue, Format, FormatId, Json, NoArgs, SLICE_MIN,
+};
 pub use frame::{
     begin_frame, begin_request, encode_early_request_with, encode_frame_with, encode_request_with,
     finish_frame, Frame, FrameStart,
@@ -57,6 +61,7 @@ pub use metadata::{
     DEFAULT_MAX_METADATA_KEY, DEFAULT_MAX_METADATA_SIZE, MAX_METADATA_KEY,
 };
 pub use signature::signature_hash;
+pub use splice::{encode_spliced, Splice, SPLICE_FLOOR};
 pub use status::StatusCode;
 
 /// The four bytes that open both handshake messages: `FRRY`.

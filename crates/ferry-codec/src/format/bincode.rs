@@ -71,6 +71,10 @@ struct BytesMutWriter<'a>(&'a mut BytesMut);
 
 impl ::bincode::enc::write::Writer for BytesMutWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), ::bincode::error::EncodeError> {
+        // A large byte string offered for splicing is left out (see `crate::splice`).
+        if crate::splice::take(self.0, bytes) {
+            return Ok(());
+        }
         self.0.put_slice(bytes);
         Ok(())
     }

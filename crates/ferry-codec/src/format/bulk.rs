@@ -100,11 +100,60 @@ pub struct BulkRef<'a, T>(pub &'a T);
 impl<T: Serialize + 'static> Serialize for BulkRef<'_, T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if !serializer.is_human_readable() {
-            if let Some(bytes) = (self.0 as &dyn Any).downcast_ref::<Vec<u8>>() {
+            let value = self.0 as &dyn Any;
+            if let Some(bytes) = value.downcast_ref::<Vec<u8>>() {
                 return serializer.serialize_bytes(bytes);
+            }
+            if let Some(bytes) = value.downcast_ref::<Bytes>() {
+                return crate::splice::offering(bytes, || serializer.serialize_bytes(bytes));
             }
         }
         self.0.serialize(serializer)
+    }
+}
+
+/// Encodes an owned `T` as [`BulkRef`] does, except that a `Vec<u8>` is first turned into a
+/// `Bytes` (without a copy), so that a large one can go by reference (see
+/// [`encode_spliced`](crate::encode_spliced)). The bytes on the wire are the same.
+#[derive(Debug)]
+pub struct BulkValue<T>(Owned<T>);
+
+#[derive(Debug)]
+enum Owned<T> {
+    /// A `Vec<u8>`, now a `Bytes`.
+    Bytes(Bytes),
+    /// Any other type.
+    Value(T),
+}
+
+impl<T: 'static> BulkValue<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        let mut slot = Some(value);
+        let vec = (&mut slot as &mut dyn Any)
+            .downcast_mut::<Option<Vec<u8>>>()
+            .and_then(Option::take);
+        match (vec, slot) {
+            (_, Some(value)) => BulkValue(Owned::Value(value)),
+            (Some(vec), None) => BulkValue(Owned::Bytes(Bytes::from(vec))),
+            // Cannot happen: the value is in one of the two.
+            (None, None) => BulkValue(Owned::Bytes(Bytes::new())),
+        }
+    }
+}
+
+impl<T: Serialize + 'static> Serialize for BulkValue<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.0 {
+            Owned::Value(value) => BulkRef(value).serialize(serializer),
+            // What a `Vec<u8>` writes there: an array of numbers.
+            Owned::Bytes(bytes) if serializer.is_human_readable() => {
+                serializer.collect_seq(bytes.iter())
+            }
+            Owned::Bytes(bytes) => {
+                crate::splice::offering(bytes, || serializer.serialize_bytes(bytes))
+            }
+        }
     }
 }
 
@@ -207,7 +256,7 @@ pub mod frame_bytes {
             // What `Bytes` itself writes to JSON: an array of numbers.
             serializer.collect_seq(bytes.iter())
         } else {
-            serializer.serialize_bytes(bytes)
+            crate::splice::offering(bytes, || serializer.serialize_bytes(bytes))
         }
     }
 
@@ -309,6 +358,21 @@ mod tests {
         let (back,): (Bulk<Bytes>,) = FormatId::Bincode.decode_frame(&body).unwrap();
         assert_eq!(back.0, data);
         assert!(!contains(&body, &back.0));
+    }
+
+    #[test]
+    fn a_bulk_value_encodes_as_its_value() {
+        for len in [0usize, 5, 70_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 3) as u8).collect();
+            for format in [FormatId::Bincode, FormatId::Json] {
+                let plain = encode(format, &(&data, 5u32, "x"));
+                let owned = encode(
+                    format,
+                    &(BulkValue::new(data.clone()), 5u32, BulkValue::new("x")),
+                );
+                assert_eq!(plain, owned, "{format} {len}");
+            }
+        }
     }
 
     #[test]

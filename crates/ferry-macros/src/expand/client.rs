@@ -199,7 +199,8 @@ fn client_call(service: &Service, index: usize, method: &Method) -> TokenStream 
 }
 
 /// The argument tuple a client sends: references to the arguments, `()` in place of a
-/// stream argument, byte strings through `BulkRef` (a `Vec<u8>` in one copy).
+/// stream argument, byte strings through `BulkValue` (a large `Vec<u8>` or `Bytes` by
+/// reference, a small one in one copy).
 fn encoded_args(method: &Method) -> TokenStream {
     if method.args.is_empty() {
         return quote!(&::ferry::__private::NoArgs);
@@ -213,7 +214,7 @@ fn encoded_args(method: &Method) -> TokenStream {
             if Some(position) == upload_position {
                 quote!(&())
             } else if is_byte_string(ty) {
-                quote!(&::ferry::__private::BulkRef(&#name))
+                quote!(&::ferry::__private::BulkValue::new(#name))
             } else {
                 quote!(&#name)
             }

@@ -179,7 +179,7 @@ fn reply(method: &Method) -> TokenStream {
         (Some(_), Some(_)) => quote!(call.reply_stream_result(output).await;),
         (Some(_), None) => quote!(call.reply_stream(output).await;),
         (None, _) if is_byte_string(&method.output) => {
-            quote!(call.reply(&::ferry::__private::BulkRef(&output)).await;)
+            quote!(call.reply(&::ferry::__private::BulkValue::new(output)).await;)
         }
         (None, _) => quote!(call.reply(&output).await;),
     }
