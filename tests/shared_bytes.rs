@@ -6,12 +6,13 @@
 //! The server is this test binary run again through `ferry::child::spawn` with
 //! `FERRY_SHM_ROLE` set and `--exact child_role`. A server that died of `SIGBUS` would fail
 //! the next call with `Closed`.
-// Linux: the hostile sides make their segments with memfd_create.
-#![cfg(target_os = "linux")]
+//!
+//! Linux and Windows (under Wine too): the hostile sides forge their segments with
+//! `memfd_create` on Linux and with sections of the paging file on Windows ([`forge`]).
+//! Descriptors and mappings are counted on Linux only (`/proc`).
+#![cfg(any(target_os = "linux", windows))]
 
 mod support;
-
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use ferry::{Handle, SharedBytes};
 use serde::{Deserialize, Serialize};
@@ -77,18 +78,12 @@ impl hostile::Shm for HostileImpl {
     }
 
     async fn make(&self, len: u64, seed: u8) -> Forged {
-        let sealed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
-        if seed == 0 {
-            Forged(
-                Handle::from(forged_memfd(len as usize, 0, 0, Some(len / 2))),
-                len,
-            )
+        let handle = if seed == 0 {
+            forge::short(len as usize, 0, len / 2)
         } else {
-            Forged(
-                Handle::from(forged_memfd(len as usize, seed, sealed, None)),
-                len,
-            )
-        }
+            forge::sealed(len as usize, seed)
+        };
+        Forged(handle, len)
     }
 }
 
@@ -213,6 +208,8 @@ async fn payloads_of_256_mib_travel_both_ways() {
     assert_eq!(sum(&reply), expected_sum(LEN, 9));
 }
 
+// Linux: the mappings are read from /proc/self/maps.
+#[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
     let _serial = SERIAL.lock().await;
@@ -254,35 +251,89 @@ async fn an_echoed_payload_and_many_calls_leave_no_descriptors_behind() {
     );
 }
 
-/// A memfd holding `len` bytes of pattern `seed`, with `seals` added, then cut to `cut`.
-fn forged_memfd(len: usize, seed: u8, seals: libc::c_int, cut: Option<u64>) -> OwnedFd {
-    // SAFETY: a NUL-terminated name and valid flags.
-    let raw = unsafe {
-        libc::memfd_create(
-            c"forged".as_ptr(),
-            libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-        )
-    };
-    assert!(
-        raw >= 0,
-        "memfd_create: {}",
-        std::io::Error::last_os_error()
-    );
-    // SAFETY: a new descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let file = std::fs::File::from(fd.try_clone().expect("dup"));
-    let mut buf = vec![0; len];
-    fill(&mut buf, seed);
-    std::io::Write::write_all(&mut &file, &buf).expect("write");
-    if let Some(cut) = cut {
-        file.set_len(cut).expect("truncate");
+/// Segments made by hand, as a hostile peer would: honest ones and short ones.
+mod forge {
+    use ferry::Handle;
+
+    /// A memfd holding `len` bytes of pattern `seed`, with `seals` added, then cut to `cut`.
+    #[cfg(target_os = "linux")]
+    pub fn memfd(len: usize, seed: u8, seals: libc::c_int, cut: Option<u64>) -> Handle {
+        use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+        // SAFETY: a NUL-terminated name and valid flags.
+        let raw = unsafe {
+            libc::memfd_create(
+                c"forged".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        assert!(
+            raw >= 0,
+            "memfd_create: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let file = std::fs::File::from(fd.try_clone().expect("dup"));
+        let mut buf = vec![0; len];
+        super::fill(&mut buf, seed);
+        std::io::Write::write_all(&mut &file, &buf).expect("write");
+        if let Some(cut) = cut {
+            file.set_len(cut).expect("truncate");
+        }
+        if seals != 0 {
+            // SAFETY: fd is open; F_ADD_SEALS takes an int.
+            let added = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+            assert_eq!(added, 0, "seal: {}", std::io::Error::last_os_error());
+        }
+        Handle::from(fd)
     }
-    if seals != 0 {
-        // SAFETY: fd is open; F_ADD_SEALS takes an int.
-        let added = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) };
-        assert_eq!(added, 0, "seal: {}", std::io::Error::last_os_error());
+
+    /// The seals an honest Linux sender adds (all but `F_SEAL_SEAL`).
+    #[cfg(target_os = "linux")]
+    pub const SEALED: libc::c_int = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+
+    /// An honest segment: `len` bytes of pattern `seed`, sealed.
+    #[cfg(target_os = "linux")]
+    pub fn sealed(len: usize, seed: u8) -> Handle {
+        memfd(len, seed, SEALED, None)
     }
-    fd
+
+    /// A segment that holds only `actual` bytes of pattern `seed` of the `len` written
+    /// (unsealed, cut short).
+    #[cfg(target_os = "linux")]
+    pub fn short(len: usize, seed: u8, actual: u64) -> Handle {
+        memfd(len, seed, 0, Some(actual))
+    }
+
+    /// A section of `len` bytes of pattern `seed`, given out read-only.
+    #[cfg(windows)]
+    pub fn section(len: usize, seed: u8) -> Handle {
+        let mut writer = ferry::transport::shm::SegmentWriter::create(len).expect("section");
+        super::fill(writer.as_mut_slice(), seed);
+        Handle::from(writer.seal().expect("seal").into_handle())
+    }
+
+    /// An honest segment: `len` bytes of pattern `seed`, read-only.
+    #[cfg(windows)]
+    pub fn sealed(len: usize, seed: u8) -> Handle {
+        section(len, seed)
+    }
+
+    /// A section of only `actual` bytes of pattern `seed` (a section cannot shrink: it is
+    /// made short).
+    #[cfg(windows)]
+    pub fn short(_len: usize, seed: u8, actual: u64) -> Handle {
+        section(actual as usize, seed)
+    }
+}
+
+/// Sends `forged` as a payload of `claimed` bytes; the server must refuse it.
+async fn refused(client: &hostile::ShmClient, forged: Handle, claimed: u64) -> ferry::Error {
+    let err = within(client.digest(Forged(forged, claimed)))
+        .await
+        .expect_err("a forged segment was accepted");
+    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+    err
 }
 
 #[tokio::test]
@@ -295,55 +346,65 @@ async fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
     ))
     .await
     .expect("client");
-    let sealed = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
 
     // Claims more than the segment holds: refused, nothing read.
-    let fd = forged_memfd(8192, 1, 0, Some(1000));
-    let err = within(client.digest(Forged(Handle::from(fd), 8192)))
-        .await
-        .expect_err("a truncated segment was accepted");
-    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
-    assert!(err.to_string().contains("shorter than"), "{err}");
+    let err = refused(&client, forge::short(8192, 1, 1000), 8192).await;
+    if cfg!(unix) {
+        // Windows cannot tell how short: mapping the claimed length fails.
+        assert!(err.to_string().contains("shorter than"), "{err}");
+    }
+    // Short by more than a Windows allocation unit (64 KiB).
+    refused(&client, forge::sealed(4096, 1), 3 * 65536).await;
 
-    // Sealed but short.
-    let fd = forged_memfd(4096, 1, sealed, None);
-    let err = within(client.digest(Forged(Handle::from(fd), 3 * 4096)))
-        .await
-        .expect_err("a short sealed segment was accepted");
-    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
-
-    // Beyond the server's limit (sparse: nothing is written past the first page).
-    let fd = forged_memfd(4096, 1, 0, Some(SERVER_LIMIT + 1));
-    let err = within(client.digest(Forged(Handle::from(fd), SERVER_LIMIT + 1)))
-        .await
-        .expect_err("an oversized segment was accepted");
-    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+    // Beyond the server's limit (refused before the segment is looked at).
+    let err = refused(&client, forge::sealed(4096, 1), SERVER_LIMIT + 1).await;
     assert!(err.to_string().contains("exceeds limit"), "{err}");
 
-    // Unsealed and whole: copied, not mapped, correct.
-    let fd = forged_memfd(50_000, 4, 0, None);
-    let digest = within(client.digest(Forged(Handle::from(fd), 50_000)))
-        .await
-        .expect("an unsealed segment");
-    assert_eq!(
-        digest,
-        Digest {
-            len: 50_000,
-            sum: expected_sum(50_000, 4),
-            mapped: false
-        }
-    );
+    // Not shared memory at all: on Windows a file (which Unix reads as an unsealed
+    // segment, copied), on Unix a socket.
+    #[cfg(windows)]
+    {
+        let file = std::fs::File::open(std::env::current_exe().expect("exe")).expect("open");
+        refused(&client, Handle::from(file), 10).await;
+    }
+    #[cfg(unix)]
+    {
+        let (socket, _other) = std::os::unix::net::UnixStream::pair().expect("pair");
+        refused(&client, Handle::from(socket), 10).await;
+    }
 
-    // Not shared memory at all.
-    let (socket, _other) = std::os::unix::net::UnixStream::pair().expect("pair");
-    let err = within(client.digest(Forged(Handle::from(socket), 10)))
-        .await
-        .expect_err("a socket was accepted");
-    assert_eq!(err.kind(), ferry::ErrorKind::Rejected, "{err}");
+    #[cfg(target_os = "linux")]
+    {
+        // Sealed but short.
+        refused(
+            &client,
+            forge::memfd(4096, 1, forge::SEALED, None),
+            3 * 4096,
+        )
+        .await;
+        // Sparse beyond the limit: nothing is written past the first page.
+        refused(
+            &client,
+            forge::memfd(4096, 1, 0, Some(SERVER_LIMIT + 1)),
+            SERVER_LIMIT + 1,
+        )
+        .await;
+        // Unsealed and whole: copied, not mapped, correct.
+        let digest = within(client.digest(Forged(forge::memfd(50_000, 4, 0, None), 50_000)))
+            .await
+            .expect("an unsealed segment");
+        assert_eq!(
+            digest,
+            Digest {
+                len: 50_000,
+                sum: expected_sum(50_000, 4),
+                mapped: false
+            }
+        );
+    }
 
     // The server is alive and well: an honest segment.
-    let fd = forged_memfd(10_000, 6, sealed, None);
-    let digest = within(client.digest(Forged(Handle::from(fd), 10_000)))
+    let digest = within(client.digest(Forged(forge::sealed(10_000, 6), 10_000)))
         .await
         .expect("the server died");
     assert_eq!(
@@ -370,7 +431,10 @@ async fn a_truncated_segment_from_a_hostile_server_fails_the_call_not_the_client
         .await
         .expect_err("a truncated reply was accepted");
     assert_eq!(err.kind(), ferry::ErrorKind::Protocol, "{err}");
-    assert!(err.to_string().contains("shorter than"), "{err}");
+    if cfg!(unix) {
+        // Windows cannot tell how short: mapping the claimed length fails.
+        assert!(err.to_string().contains("shorter than"), "{err}");
+    }
     // The connection is still there: an honest reply maps.
     let reply = within(client.make(64 << 10, 7))
         .await
