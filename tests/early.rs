@@ -62,6 +62,13 @@ fn early() -> ClientOptions {
     ClientOptions::new().early_requests(true)
 }
 
+/// A client of the server's build that sends its first call early, connected to `name`.
+async fn early_client(name: impl ferry::transport::ToName) -> server_build::PairClient {
+    within(server_build::PairClient::connect_with(name, &early()))
+        .await
+        .expect("connect")
+}
+
 async fn serve(options: ServerOptions) -> (String, server_build::Counting, ferry::ShutdownHandle) {
     let counting = server_build::Counting::default();
     let (name, handle, _task) =
@@ -73,12 +80,7 @@ async fn serve(options: ServerOptions) -> (String, server_build::Counting, ferry
 #[tokio::test]
 async fn an_early_call_is_answered_and_later_calls_follow() {
     let (name, counting, _handle) = serve(ServerOptions::new()).await;
-    let client = within(server_build::PairClient::connect_with(
-        name.as_str(),
-        &early(),
-    ))
-    .await
-    .expect("connect");
+    let client = early_client(name.as_str()).await;
     assert_eq!(within(client.first(1)).await.expect("early call"), 2);
     assert_eq!(within(client.second(1)).await.expect("second call"), 3);
     assert_eq!(within(client.first(5)).await.expect("third call"), 6);
@@ -90,12 +92,7 @@ async fn an_early_call_is_answered_and_later_calls_follow() {
 #[tokio::test]
 async fn concurrent_first_calls_each_get_their_own_reply() {
     let (name, counting, _handle) = serve(ServerOptions::new()).await;
-    let client = within(server_build::PairClient::connect_with(
-        name.as_str(),
-        &early(),
-    ))
-    .await
-    .expect("connect");
+    let client = early_client(name.as_str()).await;
     let calls = (0..8u32).map(|x| {
         let client = client.clone();
         async move { client.first(x).await }
@@ -110,12 +107,7 @@ async fn concurrent_first_calls_each_get_their_own_reply() {
 #[tokio::test]
 async fn an_early_call_that_gives_up_leaves_the_connection_running() {
     let (name, counting, _handle) = serve(ServerOptions::new()).await;
-    let client = within(server_build::PairClient::connect_with(
-        name.as_str(),
-        &early(),
-    ))
-    .await
-    .expect("connect");
+    let client = early_client(name.as_str()).await;
     // The early caller drives the connection until its reply; its deadline drops it
     // first, and the connection goes on without it.
     let slow = client.with_timeout(std::time::Duration::from_millis(100));
@@ -129,12 +121,8 @@ async fn an_early_call_that_gives_up_leaves_the_connection_running() {
 #[tokio::test]
 async fn a_refused_handshake_never_runs_the_early_request() {
     let (name, counting, _handle) = serve(ServerOptions::new().authorize(|_| false)).await;
-    let client = within(server_build::PairClient::connect_with(
-        name.as_str(),
-        &early(),
-    ))
-    .await
-    .expect("connect returns before the refusal");
+    // Connecting returns before the refusal.
+    let client = early_client(name.as_str()).await;
     let err = within(client.first(1)).await.expect_err("refused");
     assert_eq!(err.kind(), ErrorKind::NotAuthorized, "{err}");
     // Every later call fails the same way.
@@ -171,7 +159,7 @@ mod scripted {
     use bytes::BytesMut;
     use ferry::codec::{Frame, FrameDecoder, FrameKind, Hello, Welcome};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::UnixListener;
+    use tokio::net::{UnixListener, UnixStream};
 
     /// A listener at a unique path, for a scripted server.
     fn listener() -> (UnixListener, std::path::PathBuf) {
@@ -213,6 +201,25 @@ mod scripted {
         out
     }
 
+    /// Serves one connection with `script` and calls `second(1)` on it from a client that
+    /// sends its first call early; returns the reply once the script is done.
+    async fn second_against<F>(script: impl FnOnce(UnixStream) -> F + Send + 'static) -> u32
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (listener, path) = listener();
+        let server = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.expect("accept");
+            script(stream).await;
+        });
+        let client = early_client(path.as_path()).await;
+        let reply = within(client.second(1)).await.expect("call");
+        drop(client);
+        within(server).await.expect("script");
+        let _ = std::fs::remove_file(&path);
+        reply
+    }
+
     fn response(id: u64, value: u32) -> BytesMut {
         let mut out = BytesMut::new();
         ferry::codec::encode_frame_with(&mut out, FrameKind::RESPONSE, 0, 0, id, 1024, |buf| {
@@ -224,9 +231,7 @@ mod scripted {
 
     #[tokio::test]
     async fn the_request_arrives_before_the_welcome_is_sent() {
-        let (listener, path) = listener();
-        let server = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.expect("accept");
+        let reply = second_against(|mut stream| async move {
             let mut buf = BytesMut::new();
             // Nothing is written before both the hello and the request are read.
             let (hello, frame) = read_hello_and_frame(&mut stream, &mut buf).await;
@@ -243,24 +248,14 @@ mod scripted {
             stream.write_all(&out).await.expect("write");
             // Keep the connection open until the client is done.
             let _ = stream.read_buf(&mut buf).await;
-        });
-        let client = within(server_build::PairClient::connect_with(
-            path.as_path(),
-            &early(),
-        ))
-        .await
-        .expect("connect");
-        assert_eq!(within(client.second(1)).await.expect("call"), 42);
-        drop(client);
-        within(server).await.expect("script");
-        let _ = std::fs::remove_file(&path);
+        })
+        .await;
+        assert_eq!(reply, 42);
     }
 
     #[tokio::test]
     async fn a_version_2_server_skips_the_early_request_and_gets_it_again() {
-        let (listener, path) = listener();
-        let server = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.expect("accept");
+        let reply = second_against(|mut stream| async move {
             let mut buf = BytesMut::new();
             let (_hello, early) = read_hello_and_frame(&mut stream, &mut buf).await;
             assert_eq!(early.kind, FrameKind::EARLY_REQUEST);
@@ -276,17 +271,9 @@ mod scripted {
                 .await
                 .expect("write");
             let _ = stream.read_buf(&mut buf).await;
-        });
-        let client = within(server_build::PairClient::connect_with(
-            path.as_path(),
-            &early(),
-        ))
-        .await
-        .expect("connect");
-        assert_eq!(within(client.second(1)).await.expect("call"), 7);
-        drop(client);
-        within(server).await.expect("script");
-        let _ = std::fs::remove_file(&path);
+        })
+        .await;
+        assert_eq!(reply, 7);
     }
 }
 

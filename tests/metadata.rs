@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use ferry::codec::{flags, FormatId, Frame, FrameDecoder, FrameKind, Hello, Welcome};
 use ferry::{ClientOptions, ErrorKind, Metadata, MetadataLimits, MetadataValue, StatusCode};
 use support::child::{run_role, say, ChildProcess};
+use support::raw::RawClient;
 use support::{unique_name, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -235,58 +236,19 @@ async fn limits_are_enforced_on_both_sides() {
     assert_eq!(within(tight.many(1)).await.unwrap(), 1);
 }
 
-/// A client speaking raw frames to a Tags server on a socket pair.
-struct Raw {
-    stream: ferry::transport::Stream,
-    buf: BytesMut,
-    decoder: FrameDecoder,
-}
-
-impl Raw {
-    async fn connect(version: u16) -> (Raw, Welcome) {
-        let (a, b) = ferry::transport::pair().unwrap();
-        tokio::spawn(
-            ferry::Server::new()
-                .serve(TagsServer::new(TagsImpl))
-                .serve_stream(b),
-        );
-        let mut raw = Raw {
-            stream: a,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::default(),
-        };
-        let info = &TAGS_SERVICE_INFO;
-        let mut hello = Hello::new(info.name, info.signature, FormatId::Bincode);
-        hello.version = version;
-        let mut out = BytesMut::new();
-        hello.encode(&mut out).unwrap();
-        within(raw.stream.write_all(&out)).await.unwrap();
-        let welcome = loop {
-            if let Some(welcome) = Welcome::decode(&mut raw.buf).unwrap() {
-                break welcome;
-            }
-            let read = within(raw.stream.read_buf(&mut raw.buf)).await.unwrap();
-            assert!(read > 0, "closed before the welcome");
-        };
-        assert!(welcome.status.is_ok(), "{welcome:?}");
-        (raw, welcome)
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        let mut out = BytesMut::new();
-        frame.encode(&mut out);
-        within(self.stream.write_all(&out)).await.unwrap();
-    }
-
-    async fn frame(&mut self) -> Frame {
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
-                return frame;
-            }
-            let read = within(self.stream.read_buf(&mut self.buf)).await.unwrap();
-            assert!(read > 0, "closed before a frame");
-        }
-    }
+/// A raw client of a Tags server on the other end of a socket pair, with protocol
+/// `version`.
+async fn raw_client(version: u16) -> (RawClient, Welcome) {
+    let (a, b) = ferry::transport::pair().unwrap();
+    tokio::spawn(
+        ferry::Server::new()
+            .serve(TagsServer::new(TagsImpl))
+            .serve_stream(b),
+    );
+    let info = &TAGS_SERVICE_INFO;
+    let mut hello = Hello::new(info.name, info.signature, FormatId::Bincode);
+    hello.version = version;
+    RawClient::handshake(a, &hello).await
 }
 
 fn request_with_block(id: u64, method: u16, block: &[u8]) -> Frame {
@@ -297,7 +259,7 @@ fn request_with_block(id: u64, method: u16, block: &[u8]) -> Frame {
 
 #[tokio::test]
 async fn malformed_metadata_fails_the_call_and_the_connection_lives() {
-    let (mut raw, welcome) = Raw::connect(3).await;
+    let (mut raw, welcome) = raw_client(3).await;
     assert_eq!(welcome.version, 3);
     // A key with an upper-case letter; then a block longer than the body.
     raw.send(&request_with_block(
@@ -338,7 +300,7 @@ async fn malformed_metadata_fails_the_call_and_the_connection_lives() {
 
 #[tokio::test]
 async fn a_version_2_client_has_no_metadata() {
-    let (mut raw, welcome) = Raw::connect(2).await;
+    let (mut raw, welcome) = raw_client(2).await;
     assert_eq!(welcome.version, 2);
     // On version 2 the flag is reserved and ignored: the body is the arguments (none).
     let mut frame = Frame::request(1, 1, Bytes::new());

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use ferry::codec::{Frame, FrameDecoder, FrameKind, Hello, Welcome};
-use ferry::transport::{Stream, ToName};
+use ferry::codec::{Frame, FrameKind, Hello, Welcome};
+use ferry::transport::ToName;
 use ferry::{ErrorKind, FormatId, Server, ServerOptions, StatusCode, Streaming};
 use futures::StreamExt;
+use support::raw::RawClient;
 use support::{start, within};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 #[ferry::service]
@@ -151,73 +151,27 @@ async fn a_stream_that_ends_on_the_shutdown_signal_lets_the_server_stop_early() 
     );
 }
 
-/// A client speaking raw frames.
-struct Raw {
-    stream: Stream,
-    buf: BytesMut,
-    decoder: FrameDecoder,
+/// Connects and says hello for `Jobs` with protocol `version`; returns the Welcome.
+async fn raw_client(name: &str, version: u16) -> (RawClient, Welcome) {
+    let name = name.to_name().unwrap();
+    let stream = within(ferry::transport::connect(&name)).await.unwrap();
+    let info = &JOBS_SERVICE_INFO;
+    let hello = Hello {
+        version,
+        format: FormatId::Bincode.as_u8(),
+        flags: 0,
+        max_frame: 1 << 20,
+        signature: info.signature,
+        service: info.name.to_owned(),
+    };
+    RawClient::handshake(stream, &hello).await
 }
 
-impl Raw {
-    /// Connects and says hello for `Jobs` with protocol `version`; returns the Welcome.
-    async fn connect(name: &str, version: u16) -> (Raw, Welcome) {
-        let name = name.to_name().unwrap();
-        let stream = within(ferry::transport::connect(&name)).await.unwrap();
-        let mut raw = Raw {
-            stream,
-            buf: BytesMut::new(),
-            decoder: FrameDecoder::default(),
-        };
-        let info = &JOBS_SERVICE_INFO;
-        let hello = Hello {
-            version,
-            format: FormatId::Bincode.as_u8(),
-            flags: 0,
-            max_frame: 1 << 20,
-            signature: info.signature,
-            service: info.name.to_owned(),
-        };
-        let mut out = BytesMut::new();
-        hello.encode(&mut out).unwrap();
-        within(raw.stream.write_all(&out)).await.unwrap();
-        let welcome = loop {
-            if let Some(welcome) = Welcome::decode(&mut raw.buf).unwrap() {
-                break welcome;
-            }
-            let read = within(raw.stream.read_buf(&mut raw.buf)).await.unwrap();
-            assert!(read > 0, "closed before the welcome");
-        };
-        assert!(welcome.status.is_ok(), "{welcome:?}");
-        (raw, welcome)
-    }
-
-    async fn send(&mut self, frame: &Frame) {
-        let mut out = BytesMut::new();
-        frame.encode(&mut out);
-        within(self.stream.write_all(&out)).await.unwrap();
-    }
-
-    /// Sends a `run(tag)` request with id `id`.
-    async fn run(&mut self, id: u64, tag: u64) {
-        let mut args = BytesMut::new();
-        FormatId::Bincode.encode(&(tag,), &mut args).unwrap();
-        self.send(&Frame::request(id, 0, args.freeze())).await;
-    }
-
-    /// The next frame, or `None` at the end of the stream.
-    async fn frame(&mut self) -> Option<Frame> {
-        loop {
-            if let Some(frame) = self.decoder.decode(&mut self.buf).unwrap() {
-                return Some(frame);
-            }
-            let read = within(self.stream.read_buf(&mut self.buf)).await;
-            match read {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(err) => panic!("read failed: {err}"),
-            }
-        }
-    }
+/// Sends a `run(tag)` request with id `id`.
+async fn run(raw: &mut RawClient, id: u64, tag: u64) {
+    let mut args = BytesMut::new();
+    FormatId::Bincode.encode(&(tag,), &mut args).unwrap();
+    raw.send(&Frame::request(id, 0, args.freeze())).await;
 }
 
 #[tokio::test]
@@ -225,39 +179,43 @@ async fn on_the_wire_goaway_then_shutting_down_replies_then_close() {
     let (service, mut probes) = jobs();
     let options = ServerOptions::new().shutdown_grace(GRACE);
     let (name, shutdown, serving) = start(Server::with_options(options).serve(service)).await;
-    let (mut raw, welcome) = Raw::connect(&name, 2).await;
+    let (mut raw, welcome) = raw_client(&name, 2).await;
     assert_eq!(welcome.version, 2);
-    raw.run(5, 50).await;
+    run(&mut raw, 5, 50).await;
     assert_eq!(within(probes.started.recv()).await, Some(50));
 
     shutdown.shutdown();
-    let goaway = raw.frame().await.unwrap();
+    let goaway = raw.frame().await;
     assert_eq!(goaway.kind, FrameKind::GOAWAY, "{goaway:?}");
     assert_eq!((goaway.id, goaway.aux), (0, 0));
     assert_eq!(goaway.goaway_last_id().unwrap(), 5);
 
     // Still read: a new call is answered SHUTTING_DOWN and not run; a PING is answered.
-    raw.run(6, 60).await;
-    let refused = raw.frame().await.unwrap();
+    run(&mut raw, 6, 60).await;
+    let refused = raw.frame().await;
     assert_eq!(
         (refused.kind, refused.id, refused.status()),
         (FrameKind::ERROR, 6, StatusCode::SHUTTING_DOWN),
         "{refused:?}"
     );
     raw.send(&Frame::ping(*b"are-you?")).await;
-    let pong = raw.frame().await.unwrap();
+    let pong = raw.frame().await;
     assert_eq!(pong.kind, FrameKind::PONG, "{pong:?}");
     assert_eq!(pong.ping_data().unwrap(), *b"are-you?");
 
     probes.release.send_replace(true);
-    let reply = raw.frame().await.unwrap();
+    let reply = raw.frame().await;
     assert_eq!(
         (reply.kind, reply.id),
         (FrameKind::RESPONSE, 5),
         "{reply:?}"
     );
     assert_eq!(FormatId::Bincode.decode::<u64>(&reply.body).unwrap(), 50);
-    assert_eq!(raw.frame().await, None, "the server closes once drained");
+    assert_eq!(
+        raw.next_frame().await,
+        None,
+        "the server closes once drained"
+    );
     within(serving).await.unwrap().unwrap();
     assert_eq!(probes.runs.load(Ordering::SeqCst), 1);
 }
@@ -267,27 +225,27 @@ async fn a_version_1_client_gets_shutting_down_replies_and_no_goaway() {
     let (service, mut probes) = jobs();
     let options = ServerOptions::new().shutdown_grace(GRACE);
     let (name, shutdown, serving) = start(Server::with_options(options).serve(service)).await;
-    let (mut raw, welcome) = Raw::connect(&name, 1).await;
+    let (mut raw, welcome) = raw_client(&name, 1).await;
     assert_eq!(welcome.version, 1);
-    raw.run(1, 10).await;
+    run(&mut raw, 1, 10).await;
     assert_eq!(within(probes.started.recv()).await, Some(10));
 
     shutdown.shutdown();
-    raw.run(2, 20).await;
-    let refused = raw.frame().await.unwrap();
+    run(&mut raw, 2, 20).await;
+    let refused = raw.frame().await;
     assert_eq!(
         (refused.kind, refused.id, refused.status()),
         (FrameKind::ERROR, 2, StatusCode::SHUTTING_DOWN),
         "no GOAWAY on version 1: {refused:?}"
     );
     probes.release.send_replace(true);
-    let reply = raw.frame().await.unwrap();
+    let reply = raw.frame().await;
     assert_eq!(
         (reply.kind, reply.id),
         (FrameKind::RESPONSE, 1),
         "{reply:?}"
     );
-    assert_eq!(raw.frame().await, None);
+    assert_eq!(raw.next_frame().await, None);
     within(serving).await.unwrap().unwrap();
     assert_eq!(probes.runs.load(Ordering::SeqCst), 1);
 }
@@ -297,15 +255,15 @@ async fn control_frames_on_a_version_1_connection_break_the_protocol() {
     let (service, _probes) = jobs();
     let (name, _shutdown, _serving) = start(Server::new().serve(service)).await;
     for frame in [Frame::ping(*b"12345678"), Frame::goaway(0)] {
-        let (mut raw, _) = Raw::connect(&name, 1).await;
+        let (mut raw, _) = raw_client(&name, 1).await;
         raw.send(&frame).await;
-        let err = raw.frame().await.unwrap();
+        let err = raw.frame().await;
         assert_eq!(
             (err.kind, err.id, err.status()),
             (FrameKind::ERROR, 0, StatusCode::PROTOCOL),
             "{err:?}"
         );
-        assert_eq!(raw.frame().await, None);
+        assert_eq!(raw.next_frame().await, None);
     }
 }
 
@@ -319,15 +277,15 @@ async fn a_goaway_from_a_client_or_a_ping_of_the_wrong_size_breaks_the_protocol(
         ..Frame::ping(*b"12345678")
     };
     for frame in [Frame::goaway(0), short_ping, ping_with_id] {
-        let (mut raw, _) = Raw::connect(&name, 2).await;
+        let (mut raw, _) = raw_client(&name, 2).await;
         raw.send(&frame).await;
-        let err = raw.frame().await.unwrap();
+        let err = raw.frame().await;
         assert_eq!(
             (err.kind, err.id, err.status()),
             (FrameKind::ERROR, 0, StatusCode::PROTOCOL),
             "{frame:?} -> {err:?}"
         );
-        assert_eq!(raw.frame().await, None);
+        assert_eq!(raw.next_frame().await, None);
     }
 }
 
@@ -335,10 +293,10 @@ async fn a_goaway_from_a_client_or_a_ping_of_the_wrong_size_breaks_the_protocol(
 async fn a_pong_that_answers_no_ping_is_ignored() {
     let (service, _probes) = jobs();
     let (name, _shutdown, _serving) = start(Server::new().serve(service)).await;
-    let (mut raw, _) = Raw::connect(&name, 2).await;
+    let (mut raw, _) = raw_client(&name, 2).await;
     raw.send(&Frame::pong(*b"unasked!")).await;
     raw.send(&Frame::ping(*b"still-up")).await;
-    let pong = raw.frame().await.unwrap();
+    let pong = raw.frame().await;
     assert_eq!(pong.kind, FrameKind::PONG, "{pong:?}");
     assert_eq!(pong.ping_data().unwrap(), *b"still-up");
 }
