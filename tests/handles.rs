@@ -16,7 +16,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use ferry::Handle;
 use serde::{Deserialize, Serialize};
 use support::child::{run_role, say, ChildProcess};
-use support::{unique_name, within};
+use support::{unique_name, until_counts, within};
 
 /// A handle with a label, to pass one inside a struct.
 #[derive(Debug, Serialize, Deserialize)]
@@ -259,25 +259,10 @@ async fn a_thousand_calls_leave_no_descriptor_behind() {
         let handle = within(client.pipe_with("y".into())).await.unwrap();
         assert_eq!(read_to_string(handle), "y");
     }
-    // A sent descriptor is closed once its frame is written, which can be a moment after
-    // the reply arrived: wait (bounded) for the counts to come back, never past them.
-    let settled = async {
-        loop {
-            let now = (open_fds(), client.open_fds().await.unwrap());
-            if now == (mine, theirs) {
-                return now;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    let counts = tokio::time::timeout(std::time::Duration::from_secs(5), settled).await;
-    let now = (open_fds(), within(client.open_fds()).await.unwrap());
-    assert!(
-        counts.is_ok(),
-        "descriptors left open: client {} (was {mine}), server {} (was {theirs})",
-        now.0,
-        now.1
-    );
+    until_counts((mine, theirs), || async {
+        (open_fds(), client.open_fds().await.unwrap())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -41,6 +41,33 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
 }
 
+/// Waits until `counts()` (descriptors open here and in the peer) is back at `want`, at
+/// most 5 s, else fails with the counts. A sent descriptor is closed once its frame is
+/// written, which can be a moment after the reply arrived; more than that is a leak.
+pub async fn until_counts<F: Future<Output = (usize, usize)>>(
+    want: (usize, usize),
+    mut counts: impl FnMut() -> F,
+) {
+    let settled = async {
+        loop {
+            if counts().await == want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(5), settled)
+        .await
+        .is_err()
+    {
+        let now = within(counts()).await;
+        panic!(
+            "descriptors left open: here {} (was {}), in the peer {} (was {})",
+            now.0, want.0, now.1, want.1
+        );
+    }
+}
+
 /// Raises this process's open-file soft limit to its hard limit, for tests that hold
 /// thousands of sockets (both ends live in this process). Nothing to do on Windows.
 pub fn raise_fd_limit() {
