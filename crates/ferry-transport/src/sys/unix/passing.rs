@@ -18,8 +18,9 @@ use crate::handles::{HandleQueue, ReceivedHandles, MAX_HANDLES};
 pub(crate) struct Receiving {
     /// Bytes read so far.
     position: u64,
-    /// `Some` once descriptors are taken with reads.
-    control: Option<ControlBuffer>,
+    /// Set once descriptors are taken with reads (each read has its control buffer on
+    /// the stack).
+    receiving: bool,
     /// Descriptors received and not yet taken, oldest first.
     received: VecDeque<ReceivedHandles>,
     /// How many descriptors `received` holds.
@@ -38,9 +39,7 @@ pub(crate) struct Sending {
 impl ReadHalf {
     /// From now on, reads take the descriptors that come with them.
     pub(crate) fn receive_handles(&mut self) {
-        if self.handles.control.is_none() {
-            self.handles.control = Some(ControlBuffer::new());
-        }
+        self.handles.receiving = true;
     }
 
     /// Bytes read so far.
@@ -68,7 +67,7 @@ impl ReadHalf {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if self.handles.control.is_none() {
+        if !self.handles.receiving {
             let before = buf.filled().len();
             ready!(self.poll_read_plain(cx, buf))?;
             self.handles.position += (buf.filled().len() - before) as u64;
@@ -77,16 +76,14 @@ impl ReadHalf {
         loop {
             let socket: &tokio::net::UnixStream = self.io.as_ref();
             ready!(socket.poll_read_ready(cx))?;
-            let Some(control) = self.handles.control.as_mut() else {
-                return Poll::Ready(Err(io::Error::other("no control buffer")));
-            };
+            let mut control = ControlBuffer::new();
             // SAFETY: the pointer and length describe the unfilled part of `buf`, which
             // recvmsg only writes to; only the bytes it reports are marked filled below.
             let unfilled = unsafe { buf.unfilled_mut() };
             let (ptr, len) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
             let result = socket.try_io(Interest::READABLE, || {
                 // SAFETY: `ptr` points at `len` writable bytes of `buf` (above).
-                unsafe { rights::recv_with_fds(socket.as_fd(), ptr, len, control) }
+                unsafe { rights::recv_with_fds(socket.as_fd(), ptr, len, &mut control) }
             });
             match result {
                 Ok(received) => {

@@ -17,23 +17,24 @@ fn space_for(count: usize) -> usize {
     unsafe { libc::CMSG_SPACE(bytes) as usize }
 }
 
+/// Words of a control buffer: room for [`MAX_HANDLES`] descriptors and a `cmsghdr` of up
+/// to 64 bytes (16 on Linux, 12 on macOS and the BSDs).
+const CONTROL_WORDS: usize = (MAX_HANDLES * std::mem::size_of::<RawFd>() + 64) / 8;
+
 /// A control buffer, aligned for `cmsghdr`, large enough for [`MAX_HANDLES`] descriptors.
-pub(crate) struct ControlBuffer(Box<[u64]>);
+/// It lives on the stack of one read: a connection holds none while it waits.
+pub(crate) struct ControlBuffer([u64; CONTROL_WORDS]);
 
 impl ControlBuffer {
     pub(crate) fn new() -> Self {
-        let words = space_for(MAX_HANDLES).div_ceil(8);
-        ControlBuffer(vec![0u64; words].into_boxed_slice())
+        debug_assert!(space_for(MAX_HANDLES) <= CONTROL_WORDS * 8);
+        ControlBuffer([0; CONTROL_WORDS])
     }
 
     fn len(&self) -> usize {
-        self.0.len() * 8
-    }
-}
-
-impl std::fmt::Debug for ControlBuffer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ControlBuffer")
+        // Never more than the kernel needs for MAX_HANDLES descriptors, so it cannot hand
+        // over more.
+        space_for(MAX_HANDLES).min(CONTROL_WORDS * 8)
     }
 }
 
