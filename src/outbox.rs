@@ -36,11 +36,13 @@ use tokio::sync::Notify;
 use crate::budget::Budget;
 use parts::Parts;
 
-/// Where the first frames go before the queue grows.
-const INITIAL_CAPACITY: usize = 8 * 1024;
+/// Where the first frames go before the queue grows. Small: the buffer stays with the
+/// connection once written (up to [`KEPT_CAPACITY`]), and most connections only ever
+/// queue small frames; a larger frame grows it.
+const INITIAL_CAPACITY: usize = 1024;
 
 /// The largest write buffer kept for reuse once written; larger ones are freed.
-pub(crate) const KEPT_CAPACITY: usize = 2 * INITIAL_CAPACITY;
+pub(crate) const KEPT_CAPACITY: usize = 16 * 1024;
 
 /// Byte strings of this size or more in frames queued with [`Outbox::push_spliced`] are
 /// written by reference instead of copied into the buffer.
