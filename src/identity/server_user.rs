@@ -46,30 +46,39 @@ impl ServerUser {
     /// `Ok(())` when `server` (the peer credentials of a connected client stream) runs as
     /// the required user.
     pub(crate) fn check(&self, server: &PeerCredentials, address: &str) -> Result<(), Error> {
-        let (matches, wanted) = match self {
+        // The text of what was wanted is made only for the error: a connect that passes
+        // the check formats nothing.
+        let wanted = match self {
             ServerUser::Any => return Ok(()),
-            ServerUser::SameUser => match own_user() {
-                Some(own) => (
-                    is_same_user_or_admin(server, &own),
-                    format!(
+            ServerUser::SameUser => {
+                let own = own_user();
+                if own
+                    .as_ref()
+                    .is_some_and(|own| is_same_user_or_admin(server, own))
+                {
+                    return Ok(());
+                }
+                match own {
+                    Some(own) => format!(
                         "this client's user ({}) or an administrator",
                         describe(&own)
                     ),
-                ),
-                None => (
-                    false,
-                    "this client's user (which the platform did not report)".to_owned(),
-                ),
-            },
-            ServerUser::Uid(uid) => (server.uid() == Some(*uid), format!("uid {uid}")),
-            ServerUser::Sid(sid) => (
-                server.sid().is_some_and(|s| sid_matches(s, sid)),
-                format!("SID {sid}"),
-            ),
+                    None => "this client's user (which the platform did not report)".to_owned(),
+                }
+            }
+            ServerUser::Uid(uid) => {
+                if server.uid() == Some(*uid) {
+                    return Ok(());
+                }
+                format!("uid {uid}")
+            }
+            ServerUser::Sid(sid) => {
+                if server.sid().is_some_and(|s| sid_matches(s, sid)) {
+                    return Ok(());
+                }
+                format!("SID {sid}")
+            }
         };
-        if matches {
-            return Ok(());
-        }
         Err(Error::new(
             ErrorKind::ServerIdentity,
             format!(
