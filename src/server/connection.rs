@@ -87,14 +87,23 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
     else {
         return;
     };
+    let handshake::Accepted {
+        welcome,
+        service,
+        format,
+        version,
+        early,
+        table,
+    } = accepted;
+    drop(table);
     let role = ServerRole {
         shared: Arc::clone(shared),
-        service: accepted.service,
+        service,
         peer,
         in_flight: Arc::new(Semaphore::new(shared.options.max_in_flight)),
         last_read: AtomicU64::new(0),
         draining: AtomicBool::new(false),
-        early: accepted.early,
+        early,
     };
     let budget = Budget::new(
         shared.options.connection_memory_limit(),
@@ -102,15 +111,31 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
     );
     let connection = Arc::new(Engine::new(
         role,
-        accepted.version,
-        accepted.format,
+        version,
+        format,
         shared.options.max_frame,
         hello.max_frame,
         shared.options.write_queue_limit,
         budget,
     ));
+    // Not kept across the connection's life (its task's size is per connection).
+    drop(hello);
     connection.handles.attach_writer(&mut writer);
+    queue_welcome(&connection, welcome);
     connection.run(ReadSide { reader, buf }, writer).await;
+}
+
+/// Queues the Welcome first: the writer sends it with the replies of the early requests the
+/// read loop finds behind the hello (their handlers' first steps run before the writer's
+/// first write), so a connect and its first call cost the server one write.
+fn queue_welcome(connection: &Connection, welcome: BytesMut) {
+    let queued = connection.outbox.push_now(|buf| {
+        buf.extend_from_slice(&welcome);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    if queued.is_err() {
+        debug!("connection closed before its Welcome was queued");
+    }
 }
 
 /// Resolves once a graceful shutdown has begun.
@@ -223,19 +248,12 @@ impl Role for ServerRole {
             Err(TryAcquireError::Closed) => {
                 return Err(Stop::Local(Error::closed("the server is shutting down")))
             }
+            // Boxed: this rare wait would otherwise make every connection's task larger
+            // (its future is part of the read loop's, which is the connection task's).
             Err(TryAcquireError::NoPermits) => {
-                let _paused = connection.not_reading();
-                let mut shutdown = role.shared.shutdown.subscribe();
-                tokio::select! {
-                    permit = Arc::clone(&role.in_flight).acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => return Err(Stop::Local(Error::closed("the server is shutting down"))),
-                    },
-                    _ = wait_shutdown(&mut shutdown) => {
-                        begin_drain(connection);
-                        connection.send_error(frame.id, StatusCode::SHUTTING_DOWN, NOT_RUN);
-                        return Ok(());
-                    }
+                match Box::pin(wait_for_permit(connection, frame.id)).await? {
+                    Some(permit) => permit,
+                    None => return Ok(()),
                 }
             }
         };
@@ -329,6 +347,28 @@ fn cancel_all(connection: &Connection) {
     let count = connection.fail_all(Error::closed("the connection closed"));
     if count > 0 {
         debug!(count, "cancelling calls");
+    }
+}
+
+/// Waits, not reading, until a call may run on `connection`: its permit, or `None` when the
+/// server's shutdown began meanwhile (request `id` is then answered `SHUTTING_DOWN`).
+async fn wait_for_permit(
+    connection: &Arc<Connection>,
+    id: u64,
+) -> Result<Option<OwnedSemaphorePermit>, Stop> {
+    let role = &connection.role;
+    let _paused = connection.not_reading();
+    let mut shutdown = role.shared.shutdown.subscribe();
+    tokio::select! {
+        permit = Arc::clone(&role.in_flight).acquire_owned() => match permit {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => Err(Stop::Local(Error::closed("the server is shutting down"))),
+        },
+        _ = wait_shutdown(&mut shutdown) => {
+            begin_drain(connection);
+            connection.send_error(id, StatusCode::SHUTTING_DOWN, NOT_RUN);
+            Ok(None)
+        }
     }
 }
 

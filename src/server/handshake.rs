@@ -94,7 +94,7 @@ pub(crate) async fn accept(
             return None;
         }
     };
-    let accepted = match check(shared, &hello, peer) {
+    let mut accepted = match check(shared, &hello, peer) {
         Ok(accepted) => accepted,
         Err(refused) => {
             warn!(
@@ -107,12 +107,10 @@ pub(crate) async fn accept(
             return None;
         }
     };
-    let mut out = BytesMut::new();
-    welcome(shared, &accepted).encode(&mut out);
-    if let Err(err) = writer.write_all(&out).await {
-        debug!(error = %err, "client left during the handshake");
-        return None;
-    }
+    welcome(shared, &accepted).encode(&mut accepted.welcome);
+    // The Welcome is not written here: the connection queues it in its outbox
+    // ([`Accepted::welcome`]), so it leaves in one write with the replies to the early
+    // requests already read behind the hello.
     tracing::Span::current().record("service", accepted.service.info().name);
     debug!(
         service = accepted.service.info().name,
@@ -137,6 +135,8 @@ async fn refuse_with(
 
 /// A hello the server accepted.
 pub(crate) struct Accepted {
+    /// The encoded accepting Welcome, for the connection to queue first.
+    pub(crate) welcome: BytesMut,
     pub(crate) service: Arc<dyn ServiceDispatch>,
     pub(crate) format: FormatId,
     pub(crate) version: u16,
@@ -238,6 +238,7 @@ fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accep
         );
     }
     Ok(Accepted {
+        welcome: BytesMut::new(),
         service: Arc::clone(service),
         format,
         version,
