@@ -112,3 +112,132 @@ pub(crate) fn client_error(err: BoxError, method: &str) -> Error {
         None => err,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that wraps another, as tower's buffer and other layers do.
+    #[derive(Debug)]
+    struct Wrapped(BoxError);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("wrapped")
+        }
+    }
+
+    impl StdError for Wrapped {
+        fn source(&self) -> Option<&(dyn StdError + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    fn server(err: BoxError) -> (StatusCode, String) {
+        server_reply(&err, "Calc", "add")
+    }
+
+    fn tokio_elapsed() -> BoxError {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let elapsed = runtime
+            .block_on(async {
+                tokio::time::timeout(std::time::Duration::ZERO, std::future::pending::<()>()).await
+            })
+            .expect_err("a zero timeout elapses");
+        Box::new(elapsed)
+    }
+
+    #[test]
+    fn server_statuses() {
+        let chosen = CallError::new(StatusCode::NOT_AUTHORIZED, "no entry");
+        assert_eq!(
+            server(Box::new(chosen.clone())),
+            (StatusCode::NOT_AUTHORIZED, "no entry".to_owned())
+        );
+        // Found anywhere in the chain.
+        assert_eq!(
+            server(Box::new(Wrapped(Box::new(chosen)))).0,
+            StatusCode::NOT_AUTHORIZED
+        );
+        let timeouts: [BoxError; 4] = [
+            Box::new(tower::timeout::error::Elapsed::new()),
+            tokio_elapsed(),
+            Box::new(std::io::Error::from(std::io::ErrorKind::TimedOut)),
+            Box::new(Wrapped(Box::new(tower::timeout::error::Elapsed::new()))),
+        ];
+        for err in timeouts {
+            assert_eq!(
+                server(err),
+                (
+                    StatusCode::DEADLINE_EXCEEDED,
+                    "`Calc.add` did not finish within the server's timeout layer".to_owned()
+                )
+            );
+        }
+        let (status, message) = server(Box::new(tower::load_shed::error::Overloaded::new()));
+        assert_eq!(status, StatusCode::OVERLOADED);
+        assert!(message.contains("retry later"), "{message}");
+        let ferry = Error::new(ErrorKind::Rejected, "refused").with_status(StatusCode::UNAVAILABLE);
+        assert_eq!(
+            server(Box::new(ferry)),
+            (StatusCode::UNAVAILABLE, "refused".to_owned())
+        );
+        assert_eq!(
+            server(Box::new(Error::new(ErrorKind::Usage, "misused"))).0,
+            StatusCode::INTERNAL
+        );
+        assert_eq!(
+            server(Box::new(std::io::Error::other("disk on fire"))),
+            (
+                StatusCode::INTERNAL,
+                "a layer of the server failed `Calc.add`: disk on fire".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn client_errors() {
+        let ferry = Error::new(ErrorKind::Closed, "gone");
+        let err = client_error(Box::new(ferry), "add");
+        assert_eq!(
+            (err.kind(), err.to_string()),
+            (ErrorKind::Closed, "gone".into())
+        );
+        let wrapped = Wrapped(Box::new(Error::new(ErrorKind::Closed, "gone")));
+        assert_eq!(
+            client_error(Box::new(wrapped), "add").kind(),
+            ErrorKind::Closed
+        );
+
+        let err = client_error(Box::new(tower::timeout::error::Elapsed::new()), "add");
+        assert_eq!(err.kind(), ErrorKind::DeadlineExceeded);
+        assert_eq!(err.status(), Some(StatusCode::DEADLINE_EXCEEDED));
+        assert_eq!(
+            err.to_string(),
+            "`add` did not finish within the client's timeout layer"
+        );
+        assert!(client_error(tokio_elapsed(), "add").is_timeout());
+
+        let err = client_error(Box::new(tower::load_shed::error::Overloaded::new()), "add");
+        assert_eq!(err.kind(), ErrorKind::Rejected);
+        assert_eq!(err.status(), Some(StatusCode::OVERLOADED));
+
+        let chosen = CallError::new(StatusCode::NOT_AUTHORIZED, "no token");
+        let err = client_error(Box::new(chosen), "add");
+        assert_eq!(err.kind(), ErrorKind::Middleware);
+        assert_eq!(err.status(), Some(StatusCode::NOT_AUTHORIZED));
+        // The message does not repeat the source's text.
+        assert_eq!(err.to_string(), "`add` failed in a layer of the client");
+        assert_eq!(
+            StdError::source(&err).map(ToString::to_string),
+            Some("no token".into())
+        );
+
+        let err = client_error(Box::new(std::io::Error::other("no network")), "add");
+        assert_eq!(err.kind(), ErrorKind::Middleware);
+        assert_eq!(err.status(), None);
+    }
+}
