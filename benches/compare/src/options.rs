@@ -6,7 +6,8 @@ use std::time::Duration;
 use crate::echo::Impl;
 
 pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--only raw,ferry,tarpc]
-                     [--scenarios a,b,c,d,e,f,g,h,s,t] [--reps N] [--out FILE]
+                     [--scenarios a,b,c,d,e,f,g,h,s,t] [--reps N] [--calls N]
+                     [--out FILE]
 
   --quick       fewer repetitions and shorter runs (under a minute)
   --rt          tokio runtime of client and servers: mt = multi-thread (default), ct = current-thread
@@ -23,6 +24,8 @@ pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--o
                   s  1 MiB echo through shared memory (ferry::SharedBytes; raw: its socket), MB/s
                   t  16 MiB echo, the same way
   --reps        repetitions per scenario (medians are over these)
+  --calls       (c) makes exactly N calls on each connection instead of running for a
+                time: a fixed amount of work, for `perf stat` and `strace -c` counts
   --out         where to write the JSON (default target/ferry-bench/compare.json)";
 
 /// What to run and how long.
@@ -43,6 +46,8 @@ pub(crate) struct Options {
     pub(crate) idle_reps: usize,
     /// (f): connections per repetition.
     pub(crate) connects: usize,
+    /// (c): a fixed number of calls per connection instead of a duration.
+    pub(crate) calls: Option<u64>,
     pub(crate) out: PathBuf,
 }
 
@@ -54,6 +59,7 @@ impl Options {
         let mut impls = vec![Impl::Raw, Impl::Ferry, Impl::Tarpc];
         let mut scenarios: Vec<char> = "abcdefghst".chars().collect();
         let mut reps = None;
+        let mut calls = None;
         let mut out = None;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -97,6 +103,17 @@ impl Options {
                             })?,
                     );
                 }
+                "--calls" => {
+                    let text = value()?;
+                    calls = Some(
+                        text.parse::<u64>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| {
+                                format!("--calls takes a positive number, not {text:?}")
+                            })?,
+                    );
+                }
                 "--out" => out = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -115,6 +132,7 @@ impl Options {
                 idle_clients: 1000,
                 idle_reps: 1,
                 connects: 200,
+                calls,
                 out,
             }
         } else {
@@ -130,6 +148,7 @@ impl Options {
                 idle_clients: 1000,
                 idle_reps: 3,
                 connects: 1_000,
+                calls,
                 out,
             }
         };

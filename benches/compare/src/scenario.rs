@@ -68,8 +68,14 @@ pub(crate) async fn in_flight<C: Client>(path: &Path, duration: Duration) -> io:
     Ok(calls as f64 / duration.as_secs_f64())
 }
 
-/// (c) [`CONCURRENCY`] connections, each calling in a loop: aggregate calls/s.
-pub(crate) async fn connections<C: Client>(path: &Path, duration: Duration) -> io::Result<f64> {
+/// (c) [`CONCURRENCY`] connections, each calling in a loop: aggregate calls/s. With
+/// `calls`, each connection makes exactly that many calls (all counted) instead of running
+/// for `duration`: a fixed amount of work to count instructions and system calls over.
+pub(crate) async fn connections<C: Client>(
+    path: &Path,
+    duration: Duration,
+    calls: Option<u64>,
+) -> io::Result<f64> {
     let data = payload(SMALL);
     let mut clients = Vec::with_capacity(CONCURRENCY);
     for _ in 0..CONCURRENCY {
@@ -78,11 +84,18 @@ pub(crate) async fn connections<C: Client>(path: &Path, duration: Duration) -> i
         clients.push(client);
     }
     let (count_from, until) = window(duration);
+    let started = Instant::now();
     let mut tasks = JoinSet::new();
     for mut client in clients {
         let data = data.clone();
         tasks.spawn(async move {
             let mut counted = 0u64;
+            if let Some(calls) = calls {
+                for _ in 0..calls {
+                    client.call(&data).await?;
+                }
+                return Ok::<u64, io::Error>(calls);
+            }
             while Instant::now() < until {
                 client.call(&data).await?;
                 if in_window(count_from, until) {
@@ -96,7 +109,12 @@ pub(crate) async fn connections<C: Client>(path: &Path, duration: Duration) -> i
     while let Some(done) = tasks.join_next().await {
         total += done.map_err(|err| other("task", err))??;
     }
-    Ok(total as f64 / duration.as_secs_f64())
+    let elapsed = if calls.is_some() {
+        started.elapsed()
+    } else {
+        duration
+    };
+    Ok(total as f64 / elapsed.as_secs_f64())
 }
 
 /// (d) Sequential 1 MiB echoes on one connection: MB/s (10^6 bytes) of payload one way.
