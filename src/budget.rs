@@ -161,7 +161,7 @@ impl Budget {
     }
 
     /// Takes `bytes` from both pools if they fit now.
-    fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Held> {
+    pub(crate) fn try_reserve(self: &Arc<Self>, bytes: usize) -> Option<Held> {
         if !self.own.try_take(bytes) {
             return None;
         }

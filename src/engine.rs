@@ -30,6 +30,7 @@
 
 mod calls;
 mod liveness;
+mod ownership;
 mod reader;
 mod role;
 
@@ -52,6 +53,7 @@ use crate::handle::HandleFrames;
 use crate::outbox::{Outbox, QueueError, SPLICE_MIN};
 use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
 use crate::wire::ReadError;
+use ownership::{ReadSlot, Turn};
 use reader::FrameReader;
 
 pub(crate) use calls::{CallEntry, CallTable, InsertError};
@@ -80,6 +82,9 @@ pub(crate) struct Engine<R: Role> {
     liveness: Liveness,
     /// Handles passed with frames (version 3).
     pub(crate) handles: HandleFrames,
+    /// The read half and its buffer, and who reads them: the read loop, or a lone waiting
+    /// caller (see [`ownership`]).
+    read_slot: ReadSlot,
 }
 
 /// The read half of a connection and what its handshake left in the read buffer.
@@ -116,6 +121,7 @@ impl<R: Role> Engine<R> {
             calls: Mutex::new(CallTable::default()),
             liveness: Liveness::new(keepalive),
             handles: HandleFrames::new(version),
+            read_slot: ReadSlot::default(),
         }
     }
 
@@ -211,16 +217,18 @@ impl<R: Role> Engine<R> {
     }
 
     /// Reads and routes frames until the peer leaves, breaks the protocol, or this side
-    /// stops.
+    /// stops. A lone waiting caller may read in its place meanwhile (see [`ownership`]).
     async fn read_loop(self: &Arc<Self>, incoming: ReadSide) -> Stop {
         let ReadSide { reader, buf } = incoming;
         let mut reader = FrameReader::new(reader, buf, self.max_frame, self.role.frame_timeout());
         self.handles.attach_reader(reader.half_mut());
+        // The read half leaves the slot (and is closed) when this loop ends.
+        let _installed = self.read_slot.install(reader);
         let stopping = R::stopping(self);
         tokio::pin!(stopping);
         let heard = || self.liveness.heard();
         loop {
-            if !reader.has_whole_frame() {
+            if !self.read_slot.has_whole_frame() {
                 // Every frame read so far has been handled (a handler's first step
                 // included): write what they queued in one go before waiting for more.
                 self.outbox.flush_now();
@@ -233,54 +241,36 @@ impl<R: Role> Engine<R> {
                     stop = &mut stopping => return stop,
                 }
             }
-            // The frame's size is reserved from the budget before its body is read: while
-            // the budget is full, the peer is not read from.
-            let read = tokio::select! {
+            // Waits for the peer's next bytes, or for a caller that read in this loop's
+            // place to give the read side back.
+            let turn = tokio::select! {
                 biased;
-                // Each read is heard from the peer (for the keepalive).
-                read = reader.next(&self.budget, &heard) => read,
+                turn = self.read_slot.turn(&heard) => turn,
                 stop = &mut stopping => return stop,
             };
-            let (frame, mut held) = match read {
-                Ok(Some(read)) => read,
-                Ok(None) => {
-                    debug!("{} closed the connection", R::PEER);
-                    return Stop::Gone(Error::closed(format!("{} closed the connection", R::PEER)));
+            let (frame, held) = match turn {
+                Turn::Read(mut reader) => {
+                    // The frame's size is reserved from the budget before its body is
+                    // read: while the budget is full, the peer is not read from.
+                    let read = tokio::select! {
+                        biased;
+                        // Each read is heard from the peer (for the keepalive).
+                        read = reader.next(&self.budget, &heard) => read,
+                        stop = &mut stopping => return stop,
+                    };
+                    let read = self.accept(&mut reader, read);
+                    self.read_slot.put_back(reader);
+                    match read {
+                        Ok(read) => read,
+                        Err(stop) => return stop,
+                    }
                 }
-                Err(ReadError::Truncated) => {
-                    debug!("{} closed the connection in the middle of a frame", R::PEER);
-                    return Stop::Gone(Error::closed(format!(
-                        "{} closed the connection in the middle of a frame",
-                        R::PEER
-                    )));
-                }
-                Err(ReadError::Io(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
-                    warn!(error = %err, "frame not completed in time; closing the connection");
-                    return Stop::violation(err.to_string());
-                }
-                Err(ReadError::Io(err)) => {
-                    debug!(error = %err, "read failed");
-                    return Stop::Gone(Error::io(
-                        crate::ErrorKind::Closed,
-                        "the connection failed while reading",
-                        err,
-                    ));
-                }
-                Err(ReadError::Codec(err)) => {
-                    warn!(error = %err, "bad frame from {}; closing the connection", R::PEER);
-                    return Stop::codec(err);
-                }
-            };
-            crate::telemetry::bytes_received(ferry_codec::HEADER_LEN + frame.body.len());
-            let incoming = reader.take_handles(&frame);
-            let frame = match self.handles.receive(frame, incoming) {
-                Ok((frame, handles)) => {
-                    held.handles = handles;
-                    frame
-                }
-                Err(violation) => {
-                    warn!(%violation, "bad handles from {}; closing the connection", R::PEER);
-                    return Stop::violation(violation);
+                Turn::Frame(frame, held) => (frame, held),
+                Turn::Stop(stop) => {
+                    if let Stop::Violation(violation) = &stop {
+                        warn!(message = %violation.message, "protocol violation; closing the connection");
+                    }
+                    return stop;
                 }
             };
             if let Err(stop) = self.on_frame(frame, held).await {
@@ -292,13 +282,88 @@ impl<R: Role> Engine<R> {
         }
     }
 
+    /// What a read of the read loop gives: the frame with its handles, or why the loop
+    /// stops.
+    fn accept(
+        &self,
+        reader: &mut FrameReader,
+        read: Result<Option<(Frame, Held)>, ReadError>,
+    ) -> Result<(Frame, Held), Stop> {
+        let (frame, mut held) = match read {
+            Ok(Some(read)) => read,
+            Ok(None) => {
+                debug!("{} closed the connection", R::PEER);
+                return Err(Stop::Gone(Error::closed(format!(
+                    "{} closed the connection",
+                    R::PEER
+                ))));
+            }
+            Err(ReadError::Truncated) => {
+                debug!("{} closed the connection in the middle of a frame", R::PEER);
+                return Err(Stop::Gone(Error::closed(format!(
+                    "{} closed the connection in the middle of a frame",
+                    R::PEER
+                ))));
+            }
+            Err(ReadError::Io(err)) if err.kind() == std::io::ErrorKind::TimedOut => {
+                warn!(error = %err, "frame not completed in time; closing the connection");
+                return Err(Stop::violation(err.to_string()));
+            }
+            Err(ReadError::Io(err)) => {
+                debug!(error = %err, "read failed");
+                return Err(Stop::Gone(Error::io(
+                    crate::ErrorKind::Closed,
+                    "the connection failed while reading",
+                    err,
+                )));
+            }
+            Err(ReadError::Codec(err)) => {
+                warn!(error = %err, "bad frame from {}; closing the connection", R::PEER);
+                return Err(Stop::codec(err));
+            }
+        };
+        let frame = self.receive_handles(reader, frame, &mut held)?;
+        Ok((frame, held))
+    }
+
+    /// Counts a frame `reader` just returned and gives it the handles that came with it
+    /// (into `held`); a frame that claims handles it has not fails the connection.
+    fn receive_handles(
+        &self,
+        reader: &mut FrameReader,
+        frame: Frame,
+        held: &mut Held,
+    ) -> Result<Frame, Stop> {
+        crate::telemetry::bytes_received(ferry_codec::HEADER_LEN + frame.body.len());
+        let incoming = reader.take_handles(&frame);
+        match self.handles.receive(frame, incoming) {
+            Ok((frame, handles)) => {
+                held.handles = handles;
+                Ok(frame)
+            }
+            Err(violation) => {
+                warn!(%violation, "bad handles from {}; closing the connection", R::PEER);
+                Err(Stop::violation(violation))
+            }
+        }
+    }
+
     /// Routes one frame: the one place where each frame kind is handled. `held` is the
     /// frame's share of the budget: kept with a request's arguments until its handler ends
     /// and with a stream item until its consumer takes it, given back at once otherwise.
-    async fn on_frame(self: &Arc<Self>, frame: Frame, mut held: Held) -> Result<(), Stop> {
+    async fn on_frame(self: &Arc<Self>, frame: Frame, held: Held) -> Result<(), Stop> {
         match frame.kind {
             FrameKind::REQUEST => R::on_request(self, frame, held).await,
             FrameKind::EARLY_REQUEST => R::on_early_request(self, frame, held).await,
+            _ => self.on_frame_now(frame, held),
+        }
+    }
+
+    /// Routes one frame of any kind but the two requests (those go through
+    /// [`Engine::on_frame`], whose handlers may wait), without waiting: also what a caller
+    /// reading in the read loop's place does (see [`ownership`]).
+    fn on_frame_now(&self, frame: Frame, mut held: Held) -> Result<(), Stop> {
+        match frame.kind {
             FrameKind::RESPONSE | FrameKind::ERROR => {
                 R::on_reply(self, frame, std::mem::take(&mut held.handles))
             }

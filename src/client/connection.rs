@@ -3,8 +3,11 @@
 //! callers. The read loop, the routing of every other frame kind and the outbox are the
 //! engine's.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -563,6 +566,8 @@ impl Connection {
             // Under the call table's lock, so a close cannot slip in between.
             self.open_inbound(id)
         };
+        // Outside the call table's lock (the read side's lock comes first).
+        self.revoke_read();
         // From here on, dropping `remote` cancels the call.
         self.send_request(method, id, &Typed(args), timeout, metadata, flags::STREAM)
             .await?;
@@ -603,6 +608,8 @@ impl Connection {
             // Under the call table's lock, so a close cannot slip in between.
             self.open_inbound(id)
         };
+        // Outside the call table's lock (the read side's lock comes first).
+        self.revoke_read();
         // Dropping `remote` before the stream's end cancels the call (it sends the CANCEL,
         // so the guard, which is never marked `sent`, only takes the call out of the table).
         let mut guard = CallGuard {
@@ -724,8 +731,14 @@ impl Connection {
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
-        match self.calls().insert(id, reply_tx) {
-            Ok(()) => {}
+        let inserted = {
+            let mut calls = self.calls();
+            calls.insert(id, reply_tx).map(|()| calls.len())
+        };
+        match inserted {
+            // A second waiter: a caller reading for itself gives the read side back.
+            Ok(waiting) if waiting > 1 => self.revoke_read(),
+            Ok(_) => {}
             Err(InsertError::Closed(reason)) => return Err(reason),
             Err(InsertError::Duplicate) => {
                 return Err(Error::new(
@@ -748,7 +761,7 @@ impl Connection {
                 .await?;
             guard.sent = true;
             let (Some(stream), Some(gate)) = (upload, gate) else {
-                return reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()));
+                return self.reply(id, reply_rx).await;
             };
             let sending = pump(
                 &self.outbox,
@@ -785,6 +798,22 @@ impl Connection {
             return Err(remote_error(self, &frame));
         }
         Ok((frame, handles))
+    }
+
+    /// Waits for call `id`'s reply: read by this caller itself when it is the connection's
+    /// only waiter (no hand-off from the connection's task, see `crate::engine::ownership`),
+    /// else routed by whoever reads it through `reply_rx`. Cancel-safe: dropped, it gives
+    /// the read side back with every byte it read.
+    async fn reply(&self, id: u64, mut reply_rx: oneshot::Receiver<Reply>) -> Reply {
+        let mut claim = self.read_claim(id);
+        std::future::poll_fn(|cx| {
+            // First, so that a reply routed by another reader wakes this caller.
+            if let Poll::Ready(reply) = Pin::new(&mut reply_rx).poll(cx) {
+                return Poll::Ready(reply.unwrap_or_else(|_| Err(self.closed_error())));
+            }
+            self.poll_own_reply(cx, &mut claim).map(Ok)
+        })
+        .await
     }
 
     /// Splits a RESPONSE or ERROR body into its metadata (protocol version 3) and the rest;

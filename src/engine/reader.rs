@@ -15,7 +15,9 @@
 //! result decoded as a slice of it (zero-copy) keeps the frame counted while it lives, even
 //! after its call ended.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -40,6 +42,20 @@ pub(crate) struct FrameReader<R = ReadHalf> {
     decoder: FrameDecoder,
     /// How long the rest of a frame may take once its first byte is in.
     timeout: Option<Duration>,
+    /// How a read made by [`FrameReader::poll_fill`] ended the stream (end of stream or an
+    /// error), kept for the next [`FrameReader::next`] to report.
+    ended: Option<std::io::Result<()>>,
+}
+
+/// What [`FrameReader::take_buffered`] found in the read buffer.
+pub(crate) enum Buffered {
+    /// A whole small frame, and its share of the budget.
+    Frame(Frame, Held),
+    /// Not yet a whole frame: more bytes are needed.
+    NeedMore,
+    /// Something only [`FrameReader::next`] handles: a large frame, a full budget, a bad
+    /// header, or the end of the stream. Nothing was taken from the buffer.
+    Next,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -51,6 +67,79 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             buf,
             decoder: FrameDecoder::new(max_frame),
             timeout,
+            ended: None,
+        }
+    }
+
+    /// Whether a read made by [`FrameReader::poll_fill`] found the end of the stream.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.ended.is_some()
+    }
+
+    /// Whether the read buffer is empty and the stream has not ended: the next frame must
+    /// come from the peer.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.buf.is_empty() && self.ended.is_none()
+    }
+
+    /// Reads more into the read buffer, without waiting: `Ready(true)` when bytes came,
+    /// `Ready(false)` when the stream ended (end of stream or an error, kept for
+    /// [`FrameReader::next`] to report). Cancel-safe: bytes read are in the buffer.
+    /// Pending registers `cx` to be woken when the read half is readable.
+    pub(crate) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<bool> {
+        if self.ended.is_some() {
+            return Poll::Ready(false);
+        }
+        if self.buf.capacity() - self.buf.len() < READ_CHUNK / 4 {
+            self.buf.reserve(READ_CHUNK);
+        }
+        let read = std::pin::pin!(self.reader.read_buf(&mut self.buf)).poll(cx);
+        match read {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(0)) => {
+                self.ended = Some(Ok(()));
+                Poll::Ready(false)
+            }
+            Poll::Ready(Ok(_)) => Poll::Ready(true),
+            Poll::Ready(Err(err)) => {
+                self.ended = Some(Err(err));
+                Poll::Ready(false)
+            }
+        }
+    }
+
+    /// Takes the next frame out of the read buffer when it is small and whole and the
+    /// budget has room for it now, without reading or waiting: the path of a caller that
+    /// reads its own reply (see `super::ownership`). Anything else is left for
+    /// [`FrameReader::next`].
+    pub(crate) fn take_buffered(&mut self, budget: &Arc<Budget>) -> Buffered {
+        let len = match self.decoder.body_len(&self.buf) {
+            Ok(Some(len)) => len,
+            Ok(None) if self.ended.is_none() => return Buffered::NeedMore,
+            Ok(None) | Err(_) => return Buffered::Next,
+        };
+        let total = HEADER_LEN + len as usize;
+        if total > SMALL_FRAME {
+            return Buffered::Next;
+        }
+        if self.buf.len() < total {
+            return if self.ended.is_none() {
+                Buffered::NeedMore
+            } else {
+                Buffered::Next
+            };
+        }
+        let Some(held) = budget.try_reserve(total) else {
+            return Buffered::Next;
+        };
+        match self.decoder.decode(&mut self.buf) {
+            Ok(Some(mut frame)) => {
+                // Copied out, as in `next`.
+                frame.body = Bytes::copy_from_slice(&frame.body);
+                Buffered::Frame(frame, held)
+            }
+            // `body_len` accepted the header and the frame is whole: not reached.
+            Ok(None) | Err(_) => Buffered::Next,
         }
     }
 
@@ -110,6 +199,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             whole.extend_from_slice(&self.buf[..buffered]);
             self.buf.advance(buffered);
             while whole.len() < total {
+                match self.ended.take() {
+                    Some(Ok(())) => return Err(ReadError::Truncated),
+                    Some(Err(err)) => return Err(ReadError::Io(err)),
+                    None => {}
+                }
                 let missing = (total - whole.len()) as u64;
                 let read = timed(deadline, whole.len(), async {
                     (&mut self.reader).take(missing).read_buf(&mut whole).await
@@ -144,6 +238,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         deadline: &mut Option<(Instant, Duration)>,
         heard: &(dyn Fn() + Sync),
     ) -> Result<usize, ReadError> {
+        match self.ended.take() {
+            Some(Ok(())) => return Ok(0),
+            Some(Err(err)) => return Err(ReadError::Io(err)),
+            None => {}
+        }
         if deadline.is_none() && !self.buf.is_empty() {
             *deadline = self.timeout.map(|limit| (Instant::now() + limit, limit));
         }

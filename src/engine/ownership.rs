@@ -1,0 +1,328 @@
+//! Read ownership: who reads a connection's read half. The mirror of the outbox's direct
+//! write: a caller that is the connection's only waiter reads and decodes its own reply
+//! itself, with no hand-off from the read loop's task to its own.
+//!
+//! The read half, its buffer and its decoder (one [`FrameReader`]) live in a [`ReadSlot`],
+//! under a short lock that is never held across an await. At any time exactly one party
+//! owns them:
+//!
+//! | owner | may read | gives them back when |
+//! | --- | --- | --- |
+//! | the read loop (the start) | yes | a caller claims them while the loop waits for bytes; the loop ends |
+//! | the read loop, reading a frame whose first bytes are in | yes, the reader is out of the slot | the frame is read |
+//! | caller `id` | yes, from its own polls | its reply is read; its future is dropped; it meets what only the loop handles |
+//!
+//! - A caller claims only when the loop owns, the reader is in the slot, nothing is left for
+//!   the loop, and it is the only call in the call table. The loop is not woken: its
+//!   registration for readability is replaced by the caller's (a read half wakes the last
+//!   task that polled it), so the reply wakes the caller alone.
+//! - The owning caller reads into the shared buffer and takes whole small frames out of it.
+//!   Its own reply it keeps (taking its call out of the table); every other frame is routed
+//!   as the loop routes it ([`Engine::on_frame_now`]), in order. A request frame (never
+//!   legal on a client, and routed by the loop only) or a frame that ends the connection
+//!   is left in the slot for the loop, and the caller stops reading.
+//! - A large frame, a full budget, a bad header or the end of the stream: the caller leaves
+//!   the bytes in the buffer and gives ownership back; the loop reads them as always, and
+//!   the caller's reply comes through its oneshot like any other call's.
+//! - Giving back (reply read, future dropped, hand-over): the loop owns again. When the
+//!   buffer holds bytes, or something was left, the loop is woken; otherwise the caller
+//!   polls the read half once with the loop's waker, so that the loop is registered for
+//!   the next bytes without being woken now. Bytes a dropped caller read stay in the
+//!   buffer: no frame is lost or reordered.
+//! - When the loop ends, the reader leaves the slot and is dropped: no caller can claim,
+//!   and every call fails once through the call table as before.
+
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use ferry_codec::{Frame, FrameKind};
+
+use super::reader::{Buffered, FrameReader};
+use super::{Engine, Role, Stop};
+use crate::budget::Held;
+
+/// The read side of a connection and who owns it; see the module documentation.
+#[derive(Default)]
+pub(crate) struct ReadSlot {
+    state: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The reader, when in the slot: `None` before the read loop starts, while the loop
+    /// reads a frame it began, and after the loop ended.
+    reader: Option<FrameReader>,
+    /// The caller that owns the reader, or `None` when the read loop does.
+    caller: Option<u64>,
+    /// The read loop's waker, from the last time it waited on the slot.
+    loop_waker: Option<Waker>,
+    /// What a caller read and left for the loop.
+    left: Option<Left>,
+    /// The read loop has ended: nobody reads any more.
+    ended: bool,
+}
+
+/// What a caller left for the read loop.
+enum Left {
+    /// A frame only the loop routes (a request kind).
+    Frame(Frame, Held),
+    /// Why the connection stops (a frame that broke the protocol or closed it).
+    Stop(Stop),
+}
+
+/// What the read loop does next.
+pub(crate) enum Turn {
+    /// Read the next frame with this reader (bytes are buffered, or the stream ended), and
+    /// put it back.
+    Read(FrameReader),
+    /// Route this frame, which a caller read.
+    Frame(Frame, Held),
+    /// Stop, for this reason a caller found.
+    Stop(Stop),
+}
+
+/// Ends the read side when the read loop ends; see [`ReadSlot::install`].
+pub(crate) struct Installed<'a>(&'a ReadSlot);
+
+impl Drop for Installed<'_> {
+    fn drop(&mut self) {
+        let reader = {
+            let mut slot = self.0.lock();
+            slot.ended = true;
+            slot.caller = None;
+            slot.left = None;
+            slot.reader.take()
+        };
+        // The read half closes here, outside the lock.
+        drop(reader);
+    }
+}
+
+impl ReadSlot {
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // Every change under this lock leaves a valid state: go on after a panic.
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The read loop starts with `reader`; the returned guard ends the read side (closing
+    /// the read half) when the loop ends.
+    pub(crate) fn install(&self, reader: FrameReader) -> Installed<'_> {
+        let mut slot = self.lock();
+        slot.reader = Some(reader);
+        slot.caller = None;
+        Installed(self)
+    }
+
+    /// Gives back the reader taken with [`Turn::Read`].
+    pub(crate) fn put_back(&self, reader: FrameReader) {
+        let mut slot = self.lock();
+        if !slot.ended {
+            slot.reader = Some(reader);
+        }
+    }
+
+    /// Whether a whole frame is buffered (the loop then reads on before flushing).
+    pub(crate) fn has_whole_frame(&self) -> bool {
+        let slot = self.lock();
+        slot.left.is_some() || slot.reader.as_ref().is_some_and(FrameReader::has_whole_frame)
+    }
+
+    /// The read loop's wait: resolves with what a caller left, or with the reader once it
+    /// has bytes (or its stream ended) while the loop owns it. While a caller owns it, the
+    /// loop waits to be woken when it is given back.
+    pub(crate) async fn turn(&self, heard: &(dyn Fn() + Sync)) -> Turn {
+        std::future::poll_fn(|cx| self.poll_turn(cx, heard)).await
+    }
+
+    fn poll_turn(&self, cx: &mut Context<'_>, heard: &(dyn Fn() + Sync)) -> Poll<Turn> {
+        let mut slot = self.lock();
+        match slot.left.take() {
+            Some(Left::Frame(frame, held)) => return Poll::Ready(Turn::Frame(frame, held)),
+            Some(Left::Stop(stop)) => return Poll::Ready(Turn::Stop(stop)),
+            None => {}
+        }
+        // Kept at every wait, so a caller giving the reader back can register or wake the
+        // loop.
+        match &mut slot.loop_waker {
+            Some(waker) => waker.clone_from(cx.waker()),
+            none => *none = Some(cx.waker().clone()),
+        }
+        if slot.caller.is_some() {
+            return Poll::Pending;
+        }
+        let Some(reader) = slot.reader.as_mut() else {
+            // Only the loop takes the reader out, and it has put it back.
+            return Poll::Pending;
+        };
+        if reader.is_drained() {
+            match reader.poll_fill(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(true) => heard(),
+                Poll::Ready(false) => {}
+            }
+        }
+        match slot.reader.take() {
+            Some(reader) => Poll::Ready(Turn::Read(reader)),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl Slot {
+    /// Caller `id` gives the reader back to the loop; see the module documentation.
+    fn give_back(&mut self, id: u64) {
+        if self.caller != Some(id) {
+            return;
+        }
+        self.caller = None;
+        let Some(waker) = self.loop_waker.as_ref() else {
+            // The loop has not waited yet: it reads when it first does.
+            return;
+        };
+        let wake = self.left.is_some()
+            || match self.reader.as_mut() {
+                Some(reader) => {
+                    !reader.is_drained()
+                        || reader
+                            .poll_fill(&mut Context::from_waker(waker))
+                            .is_ready()
+                }
+                None => false,
+            };
+        if wake {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+/// A caller's claim on the read side while it waits for reply `id`: see
+/// [`Engine::poll_own_reply`]. Dropped (the call finished or was cancelled), it gives the
+/// read side back.
+pub(crate) struct ReadClaim<'a> {
+    slot: &'a ReadSlot,
+    id: u64,
+    owning: bool,
+}
+
+impl Drop for ReadClaim<'_> {
+    fn drop(&mut self) {
+        if self.owning {
+            self.owning = false;
+            self.slot.lock().give_back(self.id);
+        }
+    }
+}
+
+impl<R: Role> Engine<R> {
+    /// Another party begins to wait on this connection (a second call, a stream): a caller
+    /// that owns the read side gives it back to the read loop, so that the connection is
+    /// read even if that caller's future is not polled for a while. The owner notices at
+    /// its next poll and waits through its oneshot from then on.
+    pub(crate) fn revoke_read(&self) {
+        let mut slot = self.read_slot.lock();
+        if let Some(owner) = slot.caller {
+            slot.give_back(owner);
+        }
+    }
+
+    /// A claim for the caller waiting for reply `id`; it owns nothing yet.
+    pub(crate) fn read_claim(&self, id: u64) -> ReadClaim<'_> {
+        ReadClaim {
+            slot: &self.read_slot,
+            id,
+            owning: false,
+        }
+    }
+
+    /// Reads call `claim.id`'s reply itself when this caller is the connection's only
+    /// waiter (claiming the read side, see the module documentation): `Ready` with the
+    /// reply frame and its handles, its call taken out of the table. `Pending` while the
+    /// reply is not in, or when the caller does not read (another party owns the read
+    /// side, other calls wait, or a frame needs the read loop): the reply then comes
+    /// through the call's oneshot, which the caller must have polled first.
+    pub(crate) fn poll_own_reply(
+        &self,
+        cx: &mut Context<'_>,
+        claim: &mut ReadClaim<'_>,
+    ) -> Poll<(Frame, Vec<crate::handle::Handle>)> {
+        let id = claim.id;
+        let mut slot = self.read_slot.lock();
+        // The claim may have been revoked since the last poll (see `Engine::revoke_read`).
+        claim.owning = slot.caller == Some(id);
+        if !claim.owning {
+            let free = slot.caller.is_none()
+                && slot.left.is_none()
+                && slot.reader.as_ref().is_some_and(|reader| !reader.has_ended());
+            if !free {
+                return Poll::Pending;
+            }
+            {
+                let calls = self.calls();
+                if calls.len() != 1 || !calls.contains(id) {
+                    return Poll::Pending;
+                }
+            }
+            slot.caller = Some(id);
+            claim.owning = true;
+        }
+        let mut routed = false;
+        let reply = loop {
+            let Some(reader) = slot.reader.as_mut() else {
+                break None;
+            };
+            match reader.take_buffered(&self.budget) {
+                Buffered::Frame(frame, mut held) => {
+                    let frame = match self.receive_handles(reader, frame, &mut held) {
+                        Ok(frame) => frame,
+                        Err(stop) => {
+                            slot.left = Some(Left::Stop(stop));
+                            break None;
+                        }
+                    };
+                    if frame.id == id
+                        && matches!(frame.kind, FrameKind::RESPONSE | FrameKind::ERROR)
+                    {
+                        self.calls().remove(id);
+                        break Some((frame, std::mem::take(&mut held.handles)));
+                    }
+                    routed = true;
+                    if matches!(frame.kind, FrameKind::REQUEST | FrameKind::EARLY_REQUEST) {
+                        slot.left = Some(Left::Frame(frame, held));
+                        break None;
+                    }
+                    if let Err(stop) = self.on_frame_now(frame, held) {
+                        slot.left = Some(Left::Stop(stop));
+                        break None;
+                    }
+                }
+                Buffered::NeedMore => match reader.poll_fill(cx) {
+                    Poll::Ready(true) => self.liveness.heard(),
+                    // The end is the loop's to report.
+                    Poll::Ready(false) => break None,
+                    Poll::Pending => {
+                        // Still the owner: the read half wakes this caller.
+                        drop(slot);
+                        if routed {
+                            self.outbox.flush_now();
+                        }
+                        return Poll::Pending;
+                    }
+                },
+                Buffered::Next => break None,
+            }
+        };
+        claim.owning = false;
+        slot.give_back(id);
+        drop(slot);
+        if routed {
+            // Answers to what was routed (a PONG) leave now, as the loop would send them.
+            self.outbox.flush_now();
+        }
+        match reply {
+            Some(reply) => Poll::Ready(reply),
+            None => Poll::Pending,
+        }
+    }
+}
