@@ -126,7 +126,11 @@ impl ReadSlot {
     /// Whether a whole frame is buffered (the loop then reads on before flushing).
     pub(crate) fn has_whole_frame(&self) -> bool {
         let slot = self.lock();
-        slot.left.is_some() || slot.reader.as_ref().is_some_and(FrameReader::has_whole_frame)
+        slot.left.is_some()
+            || slot
+                .reader
+                .as_ref()
+                .is_some_and(FrameReader::has_whole_frame)
     }
 
     /// The read loop's wait: resolves with what a caller left, or with the reader once it
@@ -185,9 +189,7 @@ impl Slot {
             || match self.reader.as_mut() {
                 Some(reader) => {
                     !reader.is_drained()
-                        || reader
-                            .poll_fill(&mut Context::from_waker(waker))
-                            .is_ready()
+                        || reader.poll_fill(&mut Context::from_waker(waker)).is_ready()
                 }
                 None => false,
             };
@@ -254,7 +256,10 @@ impl<R: Role> Engine<R> {
         if !claim.owning {
             let free = slot.caller.is_none()
                 && slot.left.is_none()
-                && slot.reader.as_ref().is_some_and(|reader| !reader.has_ended());
+                && slot
+                    .reader
+                    .as_ref()
+                    .is_some_and(|reader| !reader.has_ended());
             if !free {
                 return Poll::Pending;
             }
@@ -285,6 +290,7 @@ impl<R: Role> Engine<R> {
                         && matches!(frame.kind, FrameKind::RESPONSE | FrameKind::ERROR)
                     {
                         self.calls().remove(id);
+                        tracing::trace!(request_id = id, "a lone caller reads its own reply");
                         break Some((frame, std::mem::take(&mut held.handles)));
                     }
                     routed = true;

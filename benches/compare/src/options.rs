@@ -105,14 +105,10 @@ impl Options {
                 }
                 "--calls" => {
                     let text = value()?;
-                    calls = Some(
-                        text.parse::<u64>()
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| {
-                                format!("--calls takes a positive number, not {text:?}")
-                            })?,
-                    );
+                    calls =
+                        Some(text.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                            format!("--calls takes a positive number, not {text:?}")
+                        })?);
                 }
                 "--out" => out = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),

@@ -112,7 +112,10 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
                         'c' => {
                             let value = timed("(c)")(
                                 tokio::time::timeout(MEASUREMENT_TIMEOUT, async {
-                                    for_impl!(imp, connections(path, options.duration, options.calls))
+                                    for_impl!(
+                                        imp,
+                                        connections(path, options.duration, options.calls)
+                                    )
                                 })
                                 .await,
                             )?;

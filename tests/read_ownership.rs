@@ -1,0 +1,237 @@
+//! Read ownership under churn: a lone waiting caller reads its own reply from the socket,
+//! and hands the read side back when it is done, cancelled, or joined by other calls and
+//! streams. Many tasks start, finish and cancel calls and streams on one connection while
+//! the read side moves between them and the connection's task: every reply reaches its own
+//! caller, every stream item arrives in order, nothing hangs, and the connection stays
+//! usable. Run on both runtime flavours.
+
+mod support;
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Poll;
+
+use ferry::{Server, Streaming};
+use futures::StreamExt;
+use support::{unique_name, within};
+use tracing::subscriber::Interest;
+use tracing::{Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+#[ferry::service]
+pub trait Relay {
+    /// Returns `value` after yielding `spins` times (replies come back out of order).
+    async fn echo(&self, value: u64, spins: u32) -> u64;
+    /// `from..from + n`.
+    async fn count(&self, from: u64, n: u64) -> Streaming<u64>;
+}
+
+struct RelayImpl;
+
+impl Relay for RelayImpl {
+    async fn echo(&self, value: u64, spins: u32) -> u64 {
+        for _ in 0..spins {
+            tokio::task::yield_now().await;
+        }
+        value
+    }
+
+    async fn count(&self, from: u64, n: u64) -> Streaming<u64> {
+        Streaming::from_iter(from..from + n)
+    }
+}
+
+/// A small deterministic generator, one per task.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Polls `future` up to `polls` times, yielding in between, then drops it: a cancellation
+/// at a varying point (before the request left, while its caller owns the read side, after
+/// part of the reply arrived). `Some` when it finished first.
+async fn poll_then_drop<F: Future>(future: F, polls: u64) -> Option<F::Output> {
+    let mut future = pin!(future);
+    for _ in 0..polls {
+        if let Poll::Ready(output) = futures::poll!(future.as_mut()) {
+            return Some(output);
+        }
+        tokio::task::yield_now().await;
+    }
+    None
+}
+
+/// One call, checked: its reply is its own value.
+async fn echo(client: &RelayClient, value: u64, spins: u32) {
+    let reply = client.echo(value, spins).await.expect("echo");
+    assert_eq!(reply, value, "a reply reached the wrong caller");
+}
+
+/// One call cancelled after a few polls; if it finished first, its reply is its own.
+async fn cancelled_echo(client: &RelayClient, value: u64, spins: u32, polls: u64) {
+    if let Some(reply) = poll_then_drop(client.echo(value, spins), polls).await {
+        assert_eq!(
+            reply.expect("echo"),
+            value,
+            "a reply reached the wrong caller"
+        );
+    }
+}
+
+/// A stream read to its end (every item, in order), or dropped after `keep` items.
+async fn stream(client: &RelayClient, from: u64, n: u64, keep: Option<u64>) {
+    let mut items = client.count(from, n).await.expect("count");
+    let take = keep.unwrap_or(n).min(n);
+    for expected in from..from + take {
+        let item = items.next().await.expect("an item").expect("an item");
+        assert_eq!(item, expected, "a stream item was lost or reordered");
+    }
+    if keep.is_none() {
+        assert!(items.next().await.is_none(), "the stream did not end");
+    }
+}
+
+/// The lone caller: calls one at a time (often the connection's only waiter, so it reads
+/// its own replies), and every fourth call is cancelled while in flight.
+async fn lone(client: RelayClient, calls: u64, seed: u64) {
+    let mut rng = Rng(seed);
+    for i in 0..calls {
+        let value = seed * 1_000_000 + i;
+        let spins = rng.below(3) as u32;
+        if i % 4 == 3 {
+            cancelled_echo(&client, value, spins, 1 + rng.below(4)).await;
+        } else {
+            echo(&client, value, spins).await;
+        }
+    }
+}
+
+/// A task that joins the lone caller with calls, cancellations, streams and PINGs.
+async fn crowd(client: RelayClient, rounds: u64, seed: u64) {
+    let mut rng = Rng(seed);
+    for i in 0..rounds {
+        let value = seed * 1_000_000 + i;
+        match rng.below(6) {
+            0 | 1 => echo(&client, value, rng.below(4) as u32).await,
+            2 => cancelled_echo(&client, value, rng.below(4) as u32, 1 + rng.below(5)).await,
+            3 => stream(&client, value, 1 + rng.below(40), None).await,
+            4 => stream(&client, value, 40, Some(rng.below(10))).await,
+            _ => {
+                client.client().ping().await.expect("pong");
+            }
+        }
+        // Gaps, so that the lone caller is often alone again.
+        for _ in 0..rng.below(20) {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Counts the trace events that say a caller claimed the read side.
+struct Claims(Arc<AtomicUsize>);
+
+const CLAIM: &str = "a lone caller reads its own reply";
+
+impl<S: Subscriber> Layer<S> for Claims {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if metadata.target().starts_with("ferry::") {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, _cx: Context<'_, S>) {
+        struct Message(bool);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" && format!("{value:?}") == CLAIM {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut message = Message(false);
+        event.record(&mut message);
+        if message.0 {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+async fn churn() {
+    let name = unique_name("ownership");
+    let bound = Server::new()
+        .serve(RelayServer::new(RelayImpl))
+        .bind(name.as_str())
+        .await
+        .expect("bind");
+    let server = bound.shutdown_handle();
+    tokio::spawn(bound.run());
+    let client = within(RelayClient::connect(name.as_str()))
+        .await
+        .expect("connect");
+    within(async {
+        // The lone caller alone first, then with company, then alone again.
+        lone(client.clone(), 200, 7).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(lone(client.clone(), 600, 11));
+        for seed in 1..=4 {
+            tasks.spawn(crowd(client.clone(), 60, 100 + seed));
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a task failed");
+        }
+        lone(client.clone(), 200, 13).await;
+        // Still usable: a call, a stream, a PING.
+        echo(&client, 42, 0).await;
+        stream(&client, 5, 100, None).await;
+        client.client().ping().await.expect("pong");
+        // The last reply was read by its caller. With no call waiting and nothing written,
+        // the connection's task must still be the one registered to read: the server's
+        // shutdown (GOAWAY, then the end of the stream) is seen.
+        lone(client.clone(), 3, 17).await;
+        server.shutdown();
+        while !client.client().is_closed() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}
+
+fn run(runtime: tokio::runtime::Runtime, claims: &AtomicUsize) {
+    let before = claims.load(Ordering::Relaxed);
+    runtime.block_on(churn());
+    let claimed = claims.load(Ordering::Relaxed) - before;
+    // The path under test was taken (the lone caller is alone for 400 of its calls).
+    assert!(
+        claimed >= 100,
+        "only {claimed} replies were read by their caller"
+    );
+}
+
+#[test]
+fn replies_reach_their_callers_while_the_read_side_moves() {
+    let claims = Arc::new(AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(Claims(Arc::clone(&claims)));
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    run(multi, &claims);
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    run(current, &claims);
+}
