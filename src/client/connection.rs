@@ -811,7 +811,13 @@ impl Connection {
             if let Poll::Ready(reply) = Pin::new(&mut reply_rx).poll(cx) {
                 return Poll::Ready(reply.unwrap_or_else(|_| Err(self.closed_error())));
             }
-            self.poll_own_reply(cx, &mut claim).map(Ok)
+            self.poll_own_reply(cx, &mut claim).map(|own| {
+                // Closed before the sender goes, so that dropping it does not wake this
+                // very task for nothing.
+                reply_rx.close();
+                drop(own.entry);
+                Ok((own.frame, own.handles))
+            })
         })
         .await
     }

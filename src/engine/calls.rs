@@ -61,11 +61,6 @@ impl<E: CallEntry> CallTable<E> {
         self.calls.remove(&id)
     }
 
-    /// Whether call `id` is in flight.
-    pub(crate) fn contains(&self, id: u64) -> bool {
-        self.calls.contains_key(&id)
-    }
-
     /// Calls in flight.
     pub(crate) fn len(&self) -> usize {
         self.calls.len()

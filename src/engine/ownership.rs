@@ -199,6 +199,14 @@ impl Slot {
     }
 }
 
+/// A reply its caller read itself; see [`Engine::poll_own_reply`].
+pub(crate) struct OwnReply<C> {
+    pub(crate) frame: Frame,
+    pub(crate) handles: Vec<crate::handle::Handle>,
+    /// The call's entry, out of the table (`None` if the connection closed meanwhile).
+    pub(crate) entry: Option<C>,
+}
+
 /// A caller's claim on the read side while it waits for reply `id`: see
 /// [`Engine::poll_own_reply`]. Dropped (the call finished or was cancelled), it gives the
 /// read side back.
@@ -240,7 +248,9 @@ impl<R: Role> Engine<R> {
 
     /// Reads call `claim.id`'s reply itself when this caller is the connection's only
     /// waiter (claiming the read side, see the module documentation): `Ready` with the
-    /// reply frame and its handles, its call taken out of the table. `Pending` while the
+    /// reply frame, its handles, and the call's entry taken out of the table (for the
+    /// caller to drop once it no longer listens on it: a oneshot sender dropped before
+    /// would wake the very task reading). `Pending` while the
     /// reply is not in, or when the caller does not read (another party owns the read
     /// side, other calls wait, or a frame needs the read loop): the reply then comes
     /// through the call's oneshot, which the caller must have polled first.
@@ -248,7 +258,7 @@ impl<R: Role> Engine<R> {
         &self,
         cx: &mut Context<'_>,
         claim: &mut ReadClaim<'_>,
-    ) -> Poll<(Frame, Vec<crate::handle::Handle>)> {
+    ) -> Poll<OwnReply<R::Call>> {
         let id = claim.id;
         let mut slot = self.read_slot.lock();
         // The claim may have been revoked since the last poll (see `Engine::revoke_read`).
@@ -263,11 +273,10 @@ impl<R: Role> Engine<R> {
             if !free {
                 return Poll::Pending;
             }
-            {
-                let calls = self.calls();
-                if calls.len() != 1 || !calls.contains(id) {
-                    return Poll::Pending;
-                }
+            // Alone in the table. (If the one call there is another's, this caller's
+            // reply is in its oneshot already: it sees it at its next poll.)
+            if self.calls().len() != 1 {
+                return Poll::Pending;
             }
             slot.caller = Some(id);
             claim.owning = true;
@@ -289,9 +298,13 @@ impl<R: Role> Engine<R> {
                     if frame.id == id
                         && matches!(frame.kind, FrameKind::RESPONSE | FrameKind::ERROR)
                     {
-                        self.calls().remove(id);
+                        let entry = self.calls().remove(id);
                         tracing::trace!(request_id = id, "a lone caller reads its own reply");
-                        break Some((frame, std::mem::take(&mut held.handles)));
+                        break Some(OwnReply {
+                            frame,
+                            handles: std::mem::take(&mut held.handles),
+                            entry,
+                        });
                     }
                     routed = true;
                     if matches!(frame.kind, FrameKind::REQUEST | FrameKind::EARLY_REQUEST) {
