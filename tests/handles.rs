@@ -16,7 +16,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use ferry::Handle;
 use serde::{Deserialize, Serialize};
 use support::child::{run_role, say, ChildProcess};
-use support::{unique_name, until_counts, within};
+use support::{unique_name, within};
 
 /// A handle with a label, to pass one inside a struct.
 #[derive(Debug, Serialize, Deserialize)]
@@ -259,7 +259,7 @@ async fn a_thousand_calls_leave_no_descriptor_behind() {
         let handle = within(client.pipe_with("y".into())).await.unwrap();
         assert_eq!(read_to_string(handle), "y");
     }
-    until_counts((mine, theirs), || async {
+    support::until_counts((mine, theirs), || async {
         (open_fds(), client.open_fds().await.unwrap())
     })
     .await;
