@@ -16,7 +16,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use ferry::Handle;
 use serde::{Deserialize, Serialize};
 use support::child::{run_role, say, ChildProcess};
-use support::{unique_name, within};
+use support::{one_at_a_time, unique_name, within};
 
 /// A handle with a label, to pass one inside a struct.
 #[derive(Debug, Serialize, Deserialize)]
@@ -157,10 +157,6 @@ async fn spawn_server() -> (ChildProcess, FdsClient) {
     (server, client)
 }
 
-/// Held by every test: the descriptor count of this process is only meaningful while no
-/// other test of this file opens or closes descriptors.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn temp_file(text: &str) -> std::fs::File {
     let path = std::env::temp_dir().join(unique_name("handles-file"));
     std::fs::write(&path, text).expect("write a temporary file");
@@ -172,112 +168,119 @@ fn temp_file(text: &str) -> std::fs::File {
     file
 }
 
-#[tokio::test]
-async fn a_file_is_read_by_the_other_process() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (_server, client) = spawn_server().await;
-    let file = temp_file("written by the client");
-    let text = within(client.read_all(Handle::from(file)))
-        .await
-        .expect("read_all");
-    assert_eq!(text, "written by the client");
+#[test]
+fn a_file_is_read_by_the_other_process() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        let file = temp_file("written by the client");
+        let text = within(client.read_all(Handle::from(file)))
+            .await
+            .expect("read_all");
+        assert_eq!(text, "written by the client");
+    });
 }
 
-#[tokio::test]
-async fn pipes_go_both_ways() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (_server, client) = spawn_server().await;
-    // A pipe's read end as an argument...
-    let text = within(client.read_all(pipe_holding("through a pipe")))
-        .await
-        .expect("read_all");
-    assert_eq!(text, "through a pipe");
-    // ...and as a result.
-    let handle = within(client.pipe_with("from the server".into()))
-        .await
-        .expect("pipe_with");
-    assert_eq!(read_to_string(handle), "from the server");
+#[test]
+fn pipes_go_both_ways() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        // A pipe's read end as an argument...
+        let text = within(client.read_all(pipe_holding("through a pipe")))
+            .await
+            .expect("read_all");
+        assert_eq!(text, "through a pipe");
+        // ...and as a result.
+        let handle = within(client.pipe_with("from the server".into()))
+            .await
+            .expect("pipe_with");
+        assert_eq!(read_to_string(handle), "from the server");
+    });
 }
 
-#[tokio::test]
-async fn handles_inside_structs() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (_server, client) = spawn_server().await;
-    let item = Labeled {
-        label: "the label".into(),
-        file: Handle::from(temp_file("first ")),
-        more: Some(pipe_holding("second")),
-    };
-    let (text, reply) = within(client.labeled(item)).await.expect("labeled");
-    assert_eq!(text, "first second");
-    assert_eq!(reply.label, "the label");
-    assert!(reply.more.is_none());
-    assert_eq!(read_to_string(reply.file), "the label");
-}
-
-#[tokio::test]
-async fn a_handle_goes_with_a_frame_whose_payload_goes_by_reference() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (_server, client) = spawn_server().await;
-    let data = bytes::Bytes::from((0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
-    for round in 0..3 {
-        let item = Bulky {
-            file: Handle::from(temp_file("with a large payload")),
-            data: data.clone(),
+#[test]
+fn handles_inside_structs() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        let item = Labeled {
+            label: "the label".into(),
+            file: Handle::from(temp_file("first ")),
+            more: Some(pipe_holding("second")),
         };
-        let (text, reply) = within(client.bulky(item)).await.expect("bulky");
-        assert_eq!(text, "with a large payload", "round {round}");
-        assert_eq!(reply.data, data, "round {round}");
-        assert_eq!(read_to_string(reply.file), "back", "round {round}");
-    }
+        let (text, reply) = within(client.labeled(item)).await.expect("labeled");
+        assert_eq!(text, "first second");
+        assert_eq!(reply.label, "the label");
+        assert!(reply.more.is_none());
+        assert_eq!(read_to_string(reply.file), "the label");
+    });
+}
+
+#[test]
+fn a_handle_goes_with_a_frame_whose_payload_goes_by_reference() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        let data = bytes::Bytes::from((0..300_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>());
+        for round in 0..3 {
+            let item = Bulky {
+                file: Handle::from(temp_file("with a large payload")),
+                data: data.clone(),
+            };
+            let (text, reply) = within(client.bulky(item)).await.expect("bulky");
+            assert_eq!(text, "with a large payload", "round {round}");
+            assert_eq!(reply.data, data, "round {round}");
+            assert_eq!(read_to_string(reply.file), "back", "round {round}");
+        }
+    });
 }
 
 #[cfg(target_os = "linux")]
-#[tokio::test]
-async fn a_thousand_calls_leave_no_descriptor_behind() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (_server, client) = spawn_server().await;
-    let file = Handle::from(temp_file("twelve bytes"));
-    // Warm up: the connection's own descriptors are open after the first calls.
-    for _ in 0..10 {
-        assert_eq!(
-            within(client.size(file.try_clone().unwrap()))
-                .await
-                .unwrap(),
-            12
-        );
-        let _ = within(client.pipe_with("x".into())).await.unwrap();
-    }
-    let (mine, theirs) = (open_fds(), within(client.open_fds()).await.unwrap());
-    for _ in 0..500 {
-        assert_eq!(
-            within(client.size(file.try_clone().unwrap()))
-                .await
-                .unwrap(),
-            12
-        );
-        let handle = within(client.pipe_with("y".into())).await.unwrap();
-        assert_eq!(read_to_string(handle), "y");
-    }
-    support::until_counts((mine, theirs), || async {
-        (open_fds(), client.open_fds().await.unwrap())
-    })
-    .await;
+#[test]
+fn a_thousand_calls_leave_no_descriptor_behind() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        let file = Handle::from(temp_file("twelve bytes"));
+        // Warm up: the connection's own descriptors are open after the first calls.
+        for _ in 0..10 {
+            assert_eq!(
+                within(client.size(file.try_clone().unwrap()))
+                    .await
+                    .unwrap(),
+                12
+            );
+            let _ = within(client.pipe_with("x".into())).await.unwrap();
+        }
+        let (mine, theirs) = (open_fds(), within(client.open_fds()).await.unwrap());
+        for _ in 0..500 {
+            assert_eq!(
+                within(client.size(file.try_clone().unwrap()))
+                    .await
+                    .unwrap(),
+                12
+            );
+            let handle = within(client.pipe_with("y".into())).await.unwrap();
+            assert_eq!(read_to_string(handle), "y");
+        }
+        support::until_counts((mine, theirs), || async {
+            (open_fds(), client.open_fds().await.unwrap())
+        })
+        .await;
+    });
 }
 
-#[tokio::test]
-async fn more_handles_than_a_frame_carries_fail_the_call_unsent() {
-    let _serial = ONE_AT_A_TIME.lock().await;
-    let (_server, client) = spawn_server().await;
-    let file = Handle::from(temp_file("x"));
-    let handles = |n: usize| -> Vec<Handle> { (0..n).map(|_| file.try_clone().unwrap()).collect() };
-    assert_eq!(within(client.count(handles(64))).await.unwrap(), 64);
-    let err = within(client.count(handles(65))).await.unwrap_err();
-    assert_eq!(err.kind(), ferry::ErrorKind::Encode, "{err}");
-    assert!(
-        format!("{err:#}").contains("more than 64 handles"),
-        "{err:#}"
-    );
-    // The connection is still fine.
-    assert_eq!(within(client.count(handles(1))).await.unwrap(), 1);
+#[test]
+fn more_handles_than_a_frame_carries_fail_the_call_unsent() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        let file = Handle::from(temp_file("x"));
+        let handles =
+            |n: usize| -> Vec<Handle> { (0..n).map(|_| file.try_clone().unwrap()).collect() };
+        assert_eq!(within(client.count(handles(64))).await.unwrap(), 64);
+        let err = within(client.count(handles(65))).await.unwrap_err();
+        assert_eq!(err.kind(), ferry::ErrorKind::Encode, "{err}");
+        assert!(
+            format!("{err:#}").contains("more than 64 handles"),
+            "{err:#}"
+        );
+        // The connection is still fine.
+        assert_eq!(within(client.count(handles(1))).await.unwrap(), 1);
+    });
 }

@@ -16,14 +16,11 @@ mod support;
 
 use ferry::{Handle, SharedBytes};
 use serde::{Deserialize, Serialize};
-use support::{until_counts, within};
+use support::{one_at_a_time, until_counts, within};
 
 const ROLE: &str = "FERRY_SHM_ROLE";
 /// Set for a hostile server.
 const HOSTILE: &str = "FERRY_SHM_HOSTILE";
-/// Held by each test: they count this process's descriptors and mappings, which tests
-/// running at once on other threads would change.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The server's bound on one shared payload in these tests.
 const SERVER_LIMIT: u64 = 300 << 20;
@@ -199,68 +196,71 @@ async fn server() -> (tokio::process::Child, ShmClient) {
     (process, client)
 }
 
-#[tokio::test]
-async fn payloads_of_256_mib_travel_both_ways() {
-    let _serial = SERIAL.lock().await;
-    const LEN: usize = 256 << 20;
-    let (_process, client) = server().await;
-    let data = SharedBytes::from_writer(LEN, |buf| fill(buf, 3)).expect("segment");
-    let want = expected_sum(LEN, 3);
-    let digest = slowly(client.digest(data)).await.expect("digest");
-    assert_eq!(
-        digest,
-        Digest {
-            len: LEN as u64,
-            sum: want,
-            mapped: true
-        }
-    );
+#[test]
+fn payloads_of_256_mib_travel_both_ways() {
+    one_at_a_time(async {
+        const LEN: usize = 256 << 20;
+        let (_process, client) = server().await;
+        let data = SharedBytes::from_writer(LEN, |buf| fill(buf, 3)).expect("segment");
+        let want = expected_sum(LEN, 3);
+        let digest = slowly(client.digest(data)).await.expect("digest");
+        assert_eq!(
+            digest,
+            Digest {
+                len: LEN as u64,
+                sum: want,
+                mapped: true
+            }
+        );
 
-    let reply = slowly(client.make(LEN as u64, 9)).await.expect("make");
-    assert!(reply.is_mapped());
-    assert_eq!(reply.len(), LEN);
-    assert_eq!(sum(&reply), expected_sum(LEN, 9));
+        let reply = slowly(client.make(LEN as u64, 9)).await.expect("make");
+        assert!(reply.is_mapped());
+        assert_eq!(reply.len(), LEN);
+        assert_eq!(sum(&reply), expected_sum(LEN, 9));
+    });
 }
 
 // Linux: the mappings are read from /proc/self/maps.
 #[cfg(target_os = "linux")]
-#[tokio::test]
-async fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
-    let _serial = SERIAL.lock().await;
-    let (_process, client) = server().await;
-    let reply = within(client.make(1 << 20, 1)).await.expect("make");
-    let address = reply.as_ptr() as usize;
-    let mapped = || {
-        let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
-        maps.lines()
-            .filter(|line| line.contains("ferry-shared"))
-            .any(|line| line.split('-').next() == Some(&format!("{address:x}")[..]))
-    };
-    assert!(mapped(), "the reply is not a mapping at {address:#x}");
-    let slice = reply.to_bytes().slice(100..200);
-    drop(reply);
-    assert!(mapped(), "unmapped while a slice lives");
-    drop(slice);
-    assert!(!mapped(), "still mapped after the last reference dropped");
+#[test]
+fn a_received_payload_is_unmapped_when_its_last_reference_drops() {
+    one_at_a_time(async {
+        let (_process, client) = server().await;
+        let reply = within(client.make(1 << 20, 1)).await.expect("make");
+        let address = reply.as_ptr() as usize;
+        let mapped = || {
+            let maps = std::fs::read_to_string("/proc/self/maps").expect("maps");
+            maps.lines()
+                .filter(|line| line.contains("ferry-shared"))
+                .any(|line| line.split('-').next() == Some(&format!("{address:x}")[..]))
+        };
+        assert!(mapped(), "the reply is not a mapping at {address:#x}");
+        let slice = reply.to_bytes().slice(100..200);
+        drop(reply);
+        assert!(mapped(), "unmapped while a slice lives");
+        drop(slice);
+        assert!(!mapped(), "still mapped after the last reference dropped");
+    });
 }
 
-#[tokio::test]
-async fn an_echoed_payload_and_many_calls_leave_no_descriptors_behind() {
-    let _serial = SERIAL.lock().await;
-    let (_process, client) = server().await;
-    let data = SharedBytes::from_writer(64 << 10, |buf| fill(buf, 5)).expect("segment");
-    // Warm up: the connection's own descriptors settle.
-    within(client.echo(data.clone())).await.expect("echo");
-    let (ours, theirs) = (open_fds(), within(client.open_fds()).await.expect("fds"));
-    for _ in 0..300 {
-        let back = within(client.echo(data.clone())).await.expect("echo");
-        assert_eq!(back, data);
-        assert!(back.is_mapped());
-    }
-    until_counts((ours, theirs), || async {
-        (open_fds(), client.open_fds().await.expect("fds"))
-    })
-    .await;
+#[test]
+fn an_echoed_payload_and_many_calls_leave_no_descriptors_behind() {
+    one_at_a_time(async {
+        let (_process, client) = server().await;
+        let data = SharedBytes::from_writer(64 << 10, |buf| fill(buf, 5)).expect("segment");
+        // Warm up: the connection's own descriptors settle.
+        within(client.echo(data.clone())).await.expect("echo");
+        let (ours, theirs) = (open_fds(), within(client.open_fds()).await.expect("fds"));
+        for _ in 0..300 {
+            let back = within(client.echo(data.clone())).await.expect("echo");
+            assert_eq!(back, data);
+            assert!(back.is_mapped());
+        }
+        until_counts((ours, theirs), || async {
+            (open_fds(), client.open_fds().await.expect("fds"))
+        })
+        .await;
+    });
 }
 
 /// Segments made by hand, as a hostile peer would: honest ones and short ones.
@@ -348,109 +348,111 @@ async fn refused(client: &hostile::ShmClient, forged: Handle, claimed: u64) -> f
     err
 }
 
-#[tokio::test]
-async fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
-    let _serial = SERIAL.lock().await;
-    let (_process, link) = spawn_server().await;
-    let client = within(hostile::ShmClient::from_stream(
-        link,
-        &ferry::ClientOptions::default(),
-    ))
-    .await
-    .expect("client");
+#[test]
+fn a_hostile_client_gets_typed_refusals_and_the_server_lives_on() {
+    one_at_a_time(async {
+        let (_process, link) = spawn_server().await;
+        let client = within(hostile::ShmClient::from_stream(
+            link,
+            &ferry::ClientOptions::default(),
+        ))
+        .await
+        .expect("client");
 
-    // Claims more than the segment holds: refused, nothing read.
-    let err = refused(&client, forge::short(8192, 1, 1000), 8192).await;
-    if cfg!(unix) {
-        // Windows cannot tell how short: mapping the claimed length fails.
-        assert!(err.to_string().contains("shorter than"), "{err}");
-    }
-    // Short by more than a Windows allocation unit (64 KiB).
-    refused(&client, forge::sealed(4096, 1), 3 * 65536).await;
+        // Claims more than the segment holds: refused, nothing read.
+        let err = refused(&client, forge::short(8192, 1, 1000), 8192).await;
+        if cfg!(unix) {
+            // Windows cannot tell how short: mapping the claimed length fails.
+            assert!(err.to_string().contains("shorter than"), "{err}");
+        }
+        // Short by more than a Windows allocation unit (64 KiB).
+        refused(&client, forge::sealed(4096, 1), 3 * 65536).await;
 
-    // Beyond the server's limit (refused before the segment is looked at).
-    let err = refused(&client, forge::sealed(4096, 1), SERVER_LIMIT + 1).await;
-    assert!(err.to_string().contains("exceeds limit"), "{err}");
+        // Beyond the server's limit (refused before the segment is looked at).
+        let err = refused(&client, forge::sealed(4096, 1), SERVER_LIMIT + 1).await;
+        assert!(err.to_string().contains("exceeds limit"), "{err}");
 
-    // Not shared memory at all: on Windows a file (which Unix reads as an unsealed
-    // segment, copied), on Unix a socket.
-    #[cfg(windows)]
-    {
-        let file = std::fs::File::open(std::env::current_exe().expect("exe")).expect("open");
-        refused(&client, Handle::from(file), 10).await;
-    }
-    #[cfg(unix)]
-    {
-        let (socket, _other) = std::os::unix::net::UnixStream::pair().expect("pair");
-        refused(&client, Handle::from(socket), 10).await;
-    }
+        // Not shared memory at all: on Windows a file (which Unix reads as an unsealed
+        // segment, copied), on Unix a socket.
+        #[cfg(windows)]
+        {
+            let file = std::fs::File::open(std::env::current_exe().expect("exe")).expect("open");
+            refused(&client, Handle::from(file), 10).await;
+        }
+        #[cfg(unix)]
+        {
+            let (socket, _other) = std::os::unix::net::UnixStream::pair().expect("pair");
+            refused(&client, Handle::from(socket), 10).await;
+        }
 
-    #[cfg(target_os = "linux")]
-    {
-        // Sealed but short.
-        refused(
-            &client,
-            forge::memfd(4096, 1, forge::SEALED, None),
-            3 * 4096,
-        )
-        .await;
-        // Sparse beyond the limit: nothing is written past the first page.
-        refused(
-            &client,
-            forge::memfd(4096, 1, 0, Some(SERVER_LIMIT + 1)),
-            SERVER_LIMIT + 1,
-        )
-        .await;
-        // Unsealed and whole: copied, not mapped, correct.
-        let digest = within(client.digest(Forged(forge::memfd(50_000, 4, 0, None), 50_000)))
+        #[cfg(target_os = "linux")]
+        {
+            // Sealed but short.
+            refused(
+                &client,
+                forge::memfd(4096, 1, forge::SEALED, None),
+                3 * 4096,
+            )
+            .await;
+            // Sparse beyond the limit: nothing is written past the first page.
+            refused(
+                &client,
+                forge::memfd(4096, 1, 0, Some(SERVER_LIMIT + 1)),
+                SERVER_LIMIT + 1,
+            )
+            .await;
+            // Unsealed and whole: copied, not mapped, correct.
+            let digest = within(client.digest(Forged(forge::memfd(50_000, 4, 0, None), 50_000)))
+                .await
+                .expect("an unsealed segment");
+            assert_eq!(
+                digest,
+                Digest {
+                    len: 50_000,
+                    sum: expected_sum(50_000, 4),
+                    mapped: false
+                }
+            );
+        }
+
+        // The server is alive and well: an honest segment.
+        let digest = within(client.digest(Forged(forge::sealed(10_000, 6), 10_000)))
             .await
-            .expect("an unsealed segment");
+            .expect("the server died");
         assert_eq!(
             digest,
             Digest {
-                len: 50_000,
-                sum: expected_sum(50_000, 4),
-                mapped: false
+                len: 10_000,
+                sum: expected_sum(10_000, 6),
+                mapped: true
             }
         );
-    }
-
-    // The server is alive and well: an honest segment.
-    let digest = within(client.digest(Forged(forge::sealed(10_000, 6), 10_000)))
-        .await
-        .expect("the server died");
-    assert_eq!(
-        digest,
-        Digest {
-            len: 10_000,
-            sum: expected_sum(10_000, 6),
-            mapped: true
-        }
-    );
+    });
 }
 
-#[tokio::test]
-async fn a_truncated_segment_from_a_hostile_server_fails_the_call_not_the_client() {
-    let _serial = SERIAL.lock().await;
-    let (_process, link) = spawn(true).await;
-    let client = within(ShmClient::from_stream(
-        link,
-        &ferry::ClientOptions::default(),
-    ))
-    .await
-    .expect("client");
-    let err = within(client.make(64 << 10, 0))
+#[test]
+fn a_truncated_segment_from_a_hostile_server_fails_the_call_not_the_client() {
+    one_at_a_time(async {
+        let (_process, link) = spawn(true).await;
+        let client = within(ShmClient::from_stream(
+            link,
+            &ferry::ClientOptions::default(),
+        ))
         .await
-        .expect_err("a truncated reply was accepted");
-    assert_eq!(err.kind(), ferry::ErrorKind::Protocol, "{err}");
-    if cfg!(unix) {
-        // Windows cannot tell how short: mapping the claimed length fails.
-        assert!(err.to_string().contains("shorter than"), "{err}");
-    }
-    // The connection is still there: an honest reply maps.
-    let reply = within(client.make(64 << 10, 7))
-        .await
-        .expect("honest reply");
-    assert!(reply.is_mapped());
-    assert_eq!(sum(&reply), expected_sum(64 << 10, 7));
+        .expect("client");
+        let err = within(client.make(64 << 10, 0))
+            .await
+            .expect_err("a truncated reply was accepted");
+        assert_eq!(err.kind(), ferry::ErrorKind::Protocol, "{err}");
+        if cfg!(unix) {
+            // Windows cannot tell how short: mapping the claimed length fails.
+            assert!(err.to_string().contains("shorter than"), "{err}");
+        }
+        // The connection is still there: an honest reply maps.
+        let reply = within(client.make(64 << 10, 7))
+            .await
+            .expect("honest reply");
+        assert!(reply.is_mapped());
+        assert_eq!(sum(&reply), expected_sum(64 << 10, 7));
+    });
 }

@@ -41,6 +41,19 @@ pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
         .unwrap_or_else(|_| panic!("timed out waiting for: {what}"));
 }
 
+/// Runs `test` on a runtime of its own, one such test at a time in this process. For tests
+/// that count this process's descriptors or mappings: the next test's runtime (whose
+/// descriptors count too) is made only once this one's is gone.
+pub fn one_at_a_time(test: impl Future<Output = ()>) {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _serial = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(test);
+}
+
 /// Waits until `counts()` (descriptors open here and in the peer) is back at `want`, at
 /// most 5 s, else fails with the counts. A sent descriptor is closed once its frame is
 /// written, which can be a moment after the reply arrived; more than that is a leak.
