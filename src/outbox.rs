@@ -188,6 +188,7 @@ impl Outbox {
     /// Like [`Outbox::push`], also telling `encode` the stream position where its frame
     /// begins. With `direct`, when no write is under way the frame (with anything else
     /// queued) is written at once by the caller (see [`Outbox::push_spliced`]).
+    #[cfg(feature = "tower")]
     pub(crate) async fn push_at<E>(
         &self,
         mut encode: impl FnMut(&mut BytesMut, u64) -> Result<(), E>,

@@ -2,7 +2,6 @@
 //! between its bytes ([`Splice`]s, see `ferry_codec::encode_spliced`), and their writing
 //! with vectored writes, partial writes included.
 
-use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::{Buf, BytesMut};
@@ -16,8 +15,10 @@ const MAX_PARTS: usize = 32;
 #[derive(Debug, Default)]
 pub(super) struct Parts {
     pub(super) buf: BytesMut,
-    /// In order of offset; offsets are into `buf` as it is now.
-    splices: VecDeque<Splice>,
+    /// In order of offset, from `first` on (those before are written); offsets are into
+    /// `buf` as it is now.
+    splices: Vec<Splice>,
+    first: usize,
     /// The bytes of `splices`.
     spliced: usize,
 }
@@ -28,7 +29,8 @@ impl Parts {
     pub(super) fn new(buf: BytesMut, splices: Vec<Splice>, spliced: usize) -> Self {
         Parts {
             buf,
-            splices: splices.into(),
+            splices,
+            first: 0,
             spliced,
         }
     }
@@ -44,7 +46,11 @@ impl Parts {
 
     /// Whether every byte is in `buf` (no vectored write needed).
     pub(super) fn is_contiguous(&self) -> bool {
-        self.splices.is_empty()
+        self.first == self.splices.len()
+    }
+
+    fn pending(&self) -> &[Splice] {
+        &self.splices[self.first..]
     }
 
     /// Gives back `buf`, `splices` and their length, with `later` (bytes queued after these,
@@ -57,7 +63,7 @@ impl Parts {
     ) -> (BytesMut, Vec<Splice>, usize) {
         let shift = self.buf.len();
         self.buf.extend_from_slice(later);
-        let mut splices = Vec::from(self.splices);
+        let mut splices = self.splices.split_off(self.first);
         splices.extend(later_splices.into_iter().map(|splice| Splice {
             at: splice.at + shift,
             bytes: splice.bytes,
@@ -69,7 +75,7 @@ impl Parts {
     fn parts<'a>(&'a self, parts: &mut [IoSlice<'a>; MAX_PARTS]) -> usize {
         let mut count = 0;
         let mut from = 0;
-        for splice in &self.splices {
+        for splice in self.pending() {
             if count + 2 > MAX_PARTS {
                 // The rest goes with a later write.
                 return count;
@@ -93,23 +99,25 @@ impl Parts {
     pub(super) fn advance(&mut self, mut n: usize) {
         while n > 0 {
             let next = self
-                .splices
-                .front()
+                .pending()
+                .first()
                 .map_or(self.buf.len(), |splice| splice.at);
             if next > 0 {
                 let step = n.min(next);
                 self.buf.advance(step);
-                for splice in &mut self.splices {
+                for splice in &mut self.splices[self.first..] {
                     splice.at -= step;
                 }
                 n -= step;
-            } else if let Some(front) = self.splices.front_mut() {
+            } else if let Some(front) = self.splices.get_mut(self.first) {
                 let step = n.min(front.bytes.len());
                 front.bytes.advance(step);
                 self.spliced -= step;
                 n -= step;
                 if front.bytes.is_empty() {
-                    self.splices.pop_front();
+                    // Written: its `Bytes` goes now.
+                    front.bytes = bytes::Bytes::new();
+                    self.first += 1;
                 }
             } else {
                 // Nothing left (a writer never reports more than it was given).

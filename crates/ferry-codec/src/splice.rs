@@ -11,7 +11,7 @@
 //! Everything else (small byte strings, human-readable formats, a `Bytes` not met through
 //! the wrappers above, a buffer other than the frame's) is copied as before.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use bytes::{Bytes, BytesMut};
 
@@ -31,20 +31,18 @@ pub struct Splice {
     pub bytes: Bytes,
 }
 
-/// The encoding under way on this thread that takes splices.
-struct Sink {
-    /// The address of the buffer being encoded into (only writes into it are spliced).
-    out: usize,
-    /// The smallest byte string spliced.
-    min: usize,
-    /// The `Bytes` whose bytes the format is about to write.
-    pending: Option<Bytes>,
-    /// What was spliced so far.
-    found: Vec<Splice>,
-}
-
 thread_local! {
-    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+    /// The address of the buffer an [`encode_spliced`] on this thread encodes into (only
+    /// writes into it are spliced); 0 when none is under way.
+    static TARGET: Cell<usize> = const { Cell::new(0) };
+    /// The smallest byte string spliced there.
+    static MIN: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// The `Bytes` whose bytes the format is about to write.
+    static PENDING: RefCell<Option<Bytes>> = const { RefCell::new(None) };
+    /// What was spliced so far (by the encodes under way on this thread, innermost last).
+    static FOUND: RefCell<Vec<Splice>> = const { RefCell::new(Vec::new()) };
+    /// The length of `FOUND` (read without touching it: the common case finds none).
+    static COUNT: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Runs `encode`, which appends one whole frame to `out` (or nothing, failing), with byte
@@ -61,22 +59,19 @@ pub fn encode_spliced(
     encode: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
 ) -> Result<(), CodecError> {
     let start = out.len();
-    let sink = Sink {
-        out: std::ptr::from_ref(out) as usize,
-        min: min.max(SPLICE_FLOOR),
-        pending: None,
-        found: Vec::new(),
-    };
-    let previous = SINK.with(|cell| cell.replace(Some(sink)));
+    let mark = COUNT.get();
+    let previous_target = TARGET.replace(std::ptr::from_ref(out) as usize);
+    let previous_min = MIN.replace(min.max(SPLICE_FLOOR));
     let encoded = encode(out);
-    let found = SINK
-        .with(|cell| cell.replace(previous))
-        .map(|sink| sink.found)
-        .unwrap_or_default();
-    encoded?;
-    if found.is_empty() {
-        return Ok(());
+    TARGET.set(previous_target);
+    MIN.set(previous_min);
+    if COUNT.get() == mark {
+        // The common case: nothing was spliced.
+        return encoded;
     }
+    let found: Vec<Splice> = FOUND.with_borrow_mut(|found| found.drain(mark..).collect());
+    COUNT.set(mark);
+    encoded?;
     if out.len() < start + HEADER_LEN {
         let len = out.len();
         out.truncate(start);
@@ -102,25 +97,14 @@ pub fn encode_spliced(
 /// Runs `serialize` (which writes `bytes` as one byte string) with `bytes` offered for
 /// splicing: when an [`encode_spliced`] is under way and `bytes` is large enough, the
 /// format's write of its bytes records a [`Splice`] instead of copying.
+#[inline]
 pub(crate) fn offering<R>(bytes: &Bytes, serialize: impl FnOnce() -> R) -> R {
-    if bytes.len() < SPLICE_FLOOR {
+    if bytes.len() < SPLICE_FLOOR || TARGET.get() == 0 || bytes.len() < MIN.get() {
         return serialize();
     }
-    let offered = SINK.with(|cell| match cell.borrow_mut().as_mut() {
-        Some(sink) if bytes.len() >= sink.min => {
-            sink.pending = Some(bytes.clone());
-            true
-        }
-        _ => false,
-    });
+    let previous = PENDING.replace(Some(bytes.clone()));
     let result = serialize();
-    if offered {
-        SINK.with(|cell| {
-            if let Some(sink) = cell.borrow_mut().as_mut() {
-                sink.pending = None;
-            }
-        });
-    }
+    PENDING.set(previous);
     result
 }
 
@@ -129,30 +113,24 @@ pub(crate) fn offering<R>(bytes: &Bytes, serialize: impl FnOnce() -> R) -> R {
 /// (the caller writes nothing).
 #[inline]
 pub(crate) fn take(out: &BytesMut, bytes: &[u8]) -> bool {
-    if bytes.len() < SPLICE_FLOOR {
+    if bytes.len() < SPLICE_FLOOR || TARGET.get() != std::ptr::from_ref(out) as usize {
         return false;
     }
-    SINK.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let Some(sink) = cell.as_mut() else {
-            return false;
-        };
-        let same = sink.out == std::ptr::from_ref(out) as usize
-            && sink
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.as_ptr() == bytes.as_ptr() && p.len() == bytes.len());
-        if !same {
-            return false;
-        }
-        if let Some(pending) = sink.pending.take() {
-            sink.found.push(Splice {
-                at: out.len(),
-                bytes: pending,
-            });
-        }
-        true
-    })
+    let pending = PENDING.with_borrow_mut(|pending| match pending {
+        Some(p) if p.as_ptr() == bytes.as_ptr() && p.len() == bytes.len() => pending.take(),
+        _ => None,
+    });
+    let Some(pending) = pending else {
+        return false;
+    };
+    FOUND.with_borrow_mut(|found| {
+        found.push(Splice {
+            at: out.len(),
+            bytes: pending,
+        });
+        COUNT.set(found.len());
+    });
+    true
 }
 
 #[cfg(test)]
@@ -234,7 +212,9 @@ mod tests {
         assert!(matches!(result, Err(CodecError::FrameTooLarge { .. })));
         assert_eq!(&out[..], b"before");
         assert!(splices.is_empty());
-        SINK.with(|cell| assert!(cell.borrow().is_none()));
+        assert_eq!(TARGET.get(), 0);
+        assert!(FOUND.with_borrow(Vec::is_empty));
+        assert_eq!(COUNT.get(), 0);
     }
 
     #[test]

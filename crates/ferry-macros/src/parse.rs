@@ -445,6 +445,13 @@ fn nested_streaming(ty: &Type) -> Option<&Type> {
     })
 }
 
+/// Whether `ty` is spelled `Vec<u8>` (under any path): a byte string that is handed over
+/// by value (as a `Bytes`, without a copy) so that a large one can be written by reference.
+pub(crate) fn is_byte_vec(ty: &Type) -> bool {
+    is_byte_string(ty)
+        && matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Vec"))
+}
+
 /// Whether `ty` is spelled as a byte string the runtime moves in bulk: `Vec<u8>` or `Bytes`
 /// under any path (`std::vec::Vec<u8>`, `bytes::Bytes`). The runtime checks the real type,
 /// so a type of another crate with the same name only passes through unchanged.

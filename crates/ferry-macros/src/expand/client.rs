@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned};
 
 use super::info::info_ident;
 use super::{args_span, client_ident, method_index, upload_position, ClientSignature};
-use crate::parse::{is_byte_string, Method, Service};
+use crate::parse::{is_byte_string, is_byte_vec, Method, Service};
 
 /// In: the service. Out: the client struct, its constructors and its methods.
 pub(super) fn expand_client(service: &Service) -> TokenStream {
@@ -199,8 +199,8 @@ fn client_call(service: &Service, index: usize, method: &Method) -> TokenStream 
 }
 
 /// The argument tuple a client sends: references to the arguments, `()` in place of a
-/// stream argument, byte strings through `BulkValue` (a large `Vec<u8>` or `Bytes` by
-/// reference, a small one in one copy).
+/// stream argument, byte strings through `BulkRef` (a `Bytes`; a large one goes by
+/// reference) or `BulkValue` (a `Vec<u8>`, turned into a `Bytes` without a copy).
 fn encoded_args(method: &Method) -> TokenStream {
     if method.args.is_empty() {
         return quote!(&::ferry::__private::NoArgs);
@@ -213,8 +213,10 @@ fn encoded_args(method: &Method) -> TokenStream {
         .map(|(position, (name, ty))| {
             if Some(position) == upload_position {
                 quote!(&())
-            } else if is_byte_string(ty) {
+            } else if is_byte_vec(ty) {
                 quote!(&::ferry::__private::BulkValue::new(#name))
+            } else if is_byte_string(ty) {
+                quote!(&::ferry::__private::BulkRef(&#name))
             } else {
                 quote!(&#name)
             }

@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 
 use super::info::info_ident;
 use super::{args_span, method_index, upload_position};
-use crate::parse::{is_byte_string, Method, Service};
+use crate::parse::{is_byte_string, is_byte_vec, Method, Service};
 
 /// In: the service. Out: the server struct, its constructors, `Clone`, `Debug` and its
 /// `ServiceDispatch`.
@@ -178,8 +178,13 @@ fn reply(method: &Method) -> TokenStream {
     match (&method.stream_output, &method.stream_error) {
         (Some(_), Some(_)) => quote!(call.reply_stream_result(output).await;),
         (Some(_), None) => quote!(call.reply_stream(output).await;),
-        (None, _) if is_byte_string(&method.output) => {
+        // A `Vec<u8>` is handed over as a `Bytes` (no copy); a large one, like a large
+        // `Bytes`, goes by reference.
+        (None, _) if is_byte_vec(&method.output) => {
             quote!(call.reply(&::ferry::__private::BulkValue::new(output)).await;)
+        }
+        (None, _) if is_byte_string(&method.output) => {
+            quote!(call.reply(&::ferry::__private::BulkRef(&output)).await;)
         }
         (None, _) => quote!(call.reply(&output).await;),
     }
