@@ -10,12 +10,13 @@
 //! request of section 8.4 are valid seeds.
 #![no_main]
 
-use std::os::fd::OwnedFd;
-use std::time::Duration;
+mod driver;
 
+use std::os::fd::OwnedFd;
+
+use driver::exchange;
 use ferry::transport::handles::HandleQueue;
 use libfuzzer_sys::fuzz_target;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[ferry::service]
 pub trait Calc {
@@ -33,12 +34,11 @@ impl Calc for Adder {
 
     async fn take(&self, handle: ferry::Handle) -> u64 {
         tokio::task::yield_now().await;
-        std::fs::File::from(handle).metadata().map_or(0, |m| m.len())
+        std::fs::File::from(handle)
+            .metadata()
+            .map_or(0, |m| m.len())
     }
 }
-
-/// Bound for serving one input; far above what a well-behaved run needs.
-const BOUND: Duration = Duration::from_secs(5);
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
@@ -53,7 +53,10 @@ fuzz_target!(|data: &[u8]| {
         let Some((group, tail)) = rest.split_first_chunk::<3>() else {
             return;
         };
-        attach.push((u64::from(u16::from_le_bytes([group[0], group[1]])), group[2] % 8));
+        attach.push((
+            u64::from(u16::from_le_bytes([group[0], group[1]])),
+            group[2] % 8,
+        ));
         rest = tail;
     }
     attach.sort_by_key(|(position, _)| *position);
@@ -64,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
     let before = open_fds();
     run(rest, &attach);
     let after = open_fds();
-    assert_eq!(before, after, "descriptors left open after the connection ended");
+    assert_eq!(
+        before, after,
+        "descriptors left open after the connection ended"
+    );
 });
 
 /// Serves one input on a runtime of its own, dropped (with every task) before returning.
@@ -77,20 +83,13 @@ fn run(data: &[u8], attach: &[(u64, u8)]) {
 }
 
 fn server() -> ferry::Server {
-    let options = ferry::ServerOptions::new()
-        .max_frame(64 * 1024)
-        .max_in_flight(4)
-        .write_queue_limit(64 * 1024)
-        .handshake_timeout(Duration::from_secs(1))
-        .frame_timeout(Duration::from_secs(1))
-        .shutdown_grace(Duration::from_millis(500));
-    ferry::Server::with_options(options).serve(CalcServer::new(Adder))
+    ferry::Server::with_options(driver::options()).serve(CalcServer::new(Adder))
 }
 
 async fn serve_one(data: &[u8], attach: &[(u64, u8)]) {
     let (client, server_end) = ferry::transport::pair().expect("socket pair");
     let serving = server().serve_stream(server_end);
-    let (mut reader, mut writer) = client.into_split();
+    let (reader, mut writer) = client.into_split();
     let queue = HandleQueue::new();
     writer.send_handles(queue.clone());
     for (position, count) in attach {
@@ -99,24 +98,5 @@ async fn serve_one(data: &[u8], attach: &[(u64, u8)]) {
             .collect();
         queue.attach(*position, fds);
     }
-    let writing = async move {
-        let _ = writer.write_all(data).await;
-        let _ = writer.shutdown().await;
-        writer
-    };
-    let reading = async move {
-        let mut sink = vec![0u8; 16 * 1024];
-        while let Ok(read) = reader.read(&mut sink).await {
-            if read == 0 {
-                break;
-            }
-        }
-    };
-    let all = async {
-        let (_, writer, ()) = tokio::join!(serving, writing, reading);
-        drop(writer);
-    };
-    if tokio::time::timeout(BOUND, all).await.is_err() {
-        panic!("the server still served a connection {BOUND:?} after the client stopped sending");
-    }
+    exchange(reader, writer, data, serving, None).await;
 }

@@ -11,11 +11,12 @@
 //! stop within the bound too.
 #![no_main]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+mod driver;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use driver::exchange;
 use libfuzzer_sys::fuzz_target;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The service of the protocol document's examples (`service Calc { add(i64,i64)->i64; }`),
 /// so that the document's handshake and request bytes are valid seeds.
@@ -34,9 +35,6 @@ impl Calc for Adder {
     }
 }
 
-/// Bound for serving one input; far above what a well-behaved run needs.
-const BOUND: Duration = Duration::from_secs(5);
-
 fuzz_target!(|data: &[u8]| {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -46,14 +44,7 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn server() -> ferry::Server {
-    let options = ferry::ServerOptions::new()
-        .max_frame(64 * 1024)
-        .max_in_flight(4)
-        .write_queue_limit(64 * 1024)
-        .handshake_timeout(Duration::from_secs(1))
-        .frame_timeout(Duration::from_secs(1))
-        .shutdown_grace(Duration::from_millis(500));
-    ferry::Server::with_options(options).serve(CalcServer::new(Adder))
+    ferry::Server::with_options(driver::options()).serve(CalcServer::new(Adder))
 }
 
 async fn serve_one(data: &[u8]) {
@@ -63,7 +54,8 @@ async fn serve_one(data: &[u8]) {
     }
     let (client, server_end) = ferry::transport::pair().expect("socket pair");
     let serving = server().serve_stream(server_end);
-    exchange(client, data, serving, None).await;
+    let (reader, writer) = client.into_split();
+    exchange(reader, writer, data, serving, None).await;
 }
 
 /// A unique socket path in the temporary directory, for one bound server.
@@ -83,47 +75,14 @@ async fn serve_with_shutdown(data: &[u8]) {
     };
     let endpoint = ferry::transport::ToName::to_name(&name.as_str()).expect("name");
     let client = ferry::transport::connect(&endpoint).await.expect("connect");
-    exchange(client, data, serving, Some((data.len() / 2, handle))).await;
+    let (reader, writer) = client.into_split();
+    exchange(
+        reader,
+        writer,
+        data,
+        serving,
+        Some((data.len() / 2, handle)),
+    )
+    .await;
     let _ = std::fs::remove_file(&path);
-}
-
-/// Writes `data` as the client (beginning the server's shutdown after `shutdown.0` bytes,
-/// if given), reads and discards what the server sends, and waits for `serving` to end.
-async fn exchange(
-    client: ferry::transport::Stream,
-    data: &[u8],
-    serving: impl std::future::Future<Output = ()>,
-    shutdown: Option<(usize, ferry::ShutdownHandle)>,
-) {
-    let (mut reader, mut writer) = client.into_split();
-    let writing = async move {
-        match &shutdown {
-            Some((at, handle)) => {
-                let _ = writer.write_all(&data[..*at]).await;
-                handle.shutdown();
-                let _ = writer.write_all(&data[*at..]).await;
-            }
-            None => {
-                let _ = writer.write_all(data).await;
-            }
-        }
-        let _ = writer.shutdown().await;
-        // Keep the write half (and so the socket) until the server is done reading.
-        writer
-    };
-    let reading = async move {
-        let mut sink = vec![0u8; 16 * 1024];
-        while let Ok(read) = reader.read(&mut sink).await {
-            if read == 0 {
-                break;
-            }
-        }
-    };
-    let all = async {
-        let (_, writer, ()) = tokio::join!(serving, writing, reading);
-        drop(writer);
-    };
-    if tokio::time::timeout(BOUND, all).await.is_err() {
-        panic!("the server still served a connection {BOUND:?} after the client stopped sending");
-    }
 }
