@@ -10,10 +10,13 @@ mod support;
 
 use std::time::Duration;
 
+use bytes::BytesMut;
+use ferry::codec::{Hello, Welcome, PROTOCOL_VERSION};
 use ferry::transport::ToName;
-use ferry::{ErrorKind, Server, ServerOptions};
+use ferry::{ErrorKind, FormatId, Server, ServerOptions};
 use support::child::{run_role, say, ChildProcess};
 use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The child server's open-file limit.
 const CHILD_FD_LIMIT: u64 = 96;
@@ -99,6 +102,74 @@ async fn ten_thousand_silent_connections_do_not_starve_a_calling_client() {
         "the server held {most_open} connections at once"
     );
     drop(silent);
+}
+
+/// A burst of clients whose hellos are all in their sockets before the server gets to them
+/// is served whole, however far past `max_pending_handshakes`: only connections that have
+/// not said hello are shed.
+#[test]
+fn a_burst_of_clients_whose_hellos_have_come_is_not_shed() {
+    // On one thread the accept loop takes the whole burst from the backlog before any
+    // connection task runs, so every connection but the newest is shed before it reads
+    // (a shed connection whose hello the runtime has not seen yet, with no place left in
+    // the grace, was refused SERVER_BUSY before).
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (service, _probe) = calc();
+        let name = unique_name("admission-burst");
+        let server = Server::with_options(ServerOptions::new().max_pending_handshakes(1))
+            .serve(CalcServer::new(service))
+            .bind(name.as_str())
+            .await
+            .expect("bind");
+        let endpoint = name.as_str().to_name().expect("name");
+        let info = &CALC_SERVICE_INFO;
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            format: FormatId::Bincode.as_u8(),
+            flags: 0,
+            max_frame: 1 << 20,
+            signature: info.signature,
+            service: info.name.to_owned(),
+        };
+        let mut out = BytesMut::new();
+        hello.encode(&mut out).expect("encode the hello");
+        // First one that never says hello: shed by the next, it holds the only place in
+        // the grace (see `admission`) while it waits for its hello.
+        let _silent = within(ferry::transport::connect(&endpoint))
+            .await
+            .expect("connect");
+        // Then the burst, connected and said hello while the server is not accepting yet.
+        let mut clients = Vec::new();
+        for _ in 0..8 {
+            let mut stream = within(ferry::transport::connect(&endpoint))
+                .await
+                .expect("connect");
+            within(stream.write_all(&out)).await.expect("hello");
+            clients.push(stream);
+        }
+        let serving = tokio::spawn(server.run());
+        for (i, mut stream) in clients.into_iter().enumerate() {
+            let mut buf = BytesMut::new();
+            let welcome = loop {
+                if let Some(welcome) = Welcome::decode(&mut buf).expect("a welcome") {
+                    break welcome;
+                }
+                let read = within(stream.read_buf(&mut buf)).await.expect("read");
+                assert!(read > 0, "client {i} closed before its welcome");
+            };
+            assert!(
+                welcome.status.is_ok(),
+                "client {i} was refused: {} {}",
+                welcome.status,
+                welcome.message
+            );
+        }
+        serving.abort();
+    });
 }
 
 /// Not a test of its own: the entry point of the child server. Without a role (a normal

@@ -32,27 +32,44 @@ pub(crate) async fn accept(
     ticket: Option<Ticket>,
 ) -> Option<(Accepted, Hello)> {
     let timeout = shared.options.handshake_timeout;
-    let hello = {
-        let reading_hello = tokio::time::timeout(timeout, read_message(reader, buf, Hello::decode));
-        tokio::pin!(reading_hello);
-        let shed = async {
-            match &ticket {
-                Some(ticket) => ticket.shed().await,
-                None => std::future::pending().await,
+    let deadline = tokio::time::Instant::now() + timeout;
+    // Set once this connection was shed but kept, its hello being here already.
+    let mut kept = false;
+    let hello = loop {
+        let read = {
+            let reading_hello =
+                tokio::time::timeout_at(deadline, read_message(reader, buf, Hello::decode));
+            let shed = async {
+                match &ticket {
+                    Some(ticket) if !kept => ticket.shed().await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                hello = reading_hello => Some(hello),
+                () = shed => None,
             }
         };
-        tokio::select! {
-            hello = &mut reading_hello => Some(hello),
-            () = shed => {
-                // Shed for a newer connection: a client that sent its hello right away (one
-                // of a burst the server has not got round to) still gets in, within a short
-                // grace.
-                match ticket.as_ref().and_then(Ticket::grace) {
-                    Some(_grace) => tokio::time::timeout(SHED_GRACE, &mut reading_hello).await.ok(),
-                    None => None,
-                }
-            }
+        if let Some(hello) = read {
+            break Some(hello);
         }
+        // Shed for a newer connection. A client whose whole hello is in the socket already
+        // (one of a burst the server has not got round to) is a real one: it is kept.
+        if hello_waiting(reader, buf) {
+            debug!("shed, but its hello has come: kept");
+            kept = true;
+            continue;
+        }
+        // Else one whose hello is on its way still gets in, within a short grace.
+        break match ticket.as_ref().and_then(Ticket::grace) {
+            Some(_grace) => tokio::time::timeout(
+                SHED_GRACE,
+                tokio::time::timeout_at(deadline, read_message(reader, buf, Hello::decode)),
+            )
+            .await
+            .ok(),
+            None => None,
+        };
     };
     let Some(hello) = hello else {
         let max = shared.options.max_pending_handshakes;
@@ -118,6 +135,20 @@ pub(crate) async fn accept(
         "handshake done"
     );
     Some((accepted, hello))
+}
+
+/// Whether a whole hello has arrived: the bytes read so far (`buf`) and those waiting in
+/// the socket, looked at without reading them. `false` when the platform cannot tell.
+fn hello_waiting(reader: &ReadHalf, buf: &BytesMut) -> bool {
+    // A hello is at most a few hundred bytes (its service name is at most 255).
+    let mut waiting = [0u8; 512];
+    let Ok(peeked) = reader.peek_now(&mut waiting) else {
+        return false;
+    };
+    let mut whole = BytesMut::with_capacity(buf.len() + peeked);
+    whole.extend_from_slice(buf);
+    whole.extend_from_slice(&waiting[..peeked]);
+    matches!(Hello::decode(&mut whole), Ok(Some(_)))
 }
 
 /// Sends a refusing Welcome, best effort: a client that does not read it within a second

@@ -114,6 +114,17 @@ impl AsyncRead for ReadHalf {
     }
 }
 
+impl ReadHalf {
+    /// Copies into `buf` bytes that have arrived and are not read yet, without consuming
+    /// them and without waiting: `Ok(0)` when none are waiting. It asks the operating
+    /// system directly, so it also sees bytes the runtime has not reported yet (a
+    /// connection accepted a moment ago). Unix only for now: on Windows it fails with
+    /// [`io::ErrorKind::Unsupported`].
+    pub fn peek_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.peek_now(buf)
+    }
+}
+
 #[cfg(unix)]
 impl ReadHalf {
     /// From now on, reads take the descriptors that come with their bytes (`recvmsg` with

@@ -148,6 +148,30 @@ impl WriteHalf {
 }
 
 impl ReadHalf {
+    /// Bytes waiting in the socket, copied without consuming them; `Ok(0)` when none.
+    pub(crate) fn peek_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let socket: &UnixStream = self.io.as_ref();
+        // SAFETY: `buf` is writable for `buf.len()` bytes and outlives the call; MSG_PEEK
+        // leaves the bytes in the socket and MSG_DONTWAIT keeps the call from blocking.
+        let peeked = unsafe {
+            libc::recv(
+                socket.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if peeked < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::WouldBlock {
+                return Ok(0);
+            }
+            return Err(err);
+        }
+        Ok(peeked as usize)
+    }
+
     pub(super) fn poll_read_plain(
         &mut self,
         cx: &mut Context<'_>,
