@@ -3,9 +3,10 @@
 //!
 //! Every accepted connection takes a [`Ticket`] until its hello is read. When more than
 //! [`ServerOptions::max_pending_handshakes`](crate::ServerOptions::max_pending_handshakes)
-//! tickets are out, the oldest one is *shed*: it leaves the count at once and gets a short
-//! grace ([`SHED_GRACE`]) to finish reading a hello that is already on its way, else its
-//! connection is refused with `SERVER_BUSY` and closed. Oldest first, because a
+//! tickets are out, the oldest one is *shed*: it leaves the count at once. If its whole
+//! hello is in the socket already (looked at without reading it), it is kept and served;
+//! else it gets a short grace ([`SHED_GRACE`]) to finish reading a hello that is on its
+//! way, and then its connection is refused with `SERVER_BUSY` and closed. Oldest first, because a
 //! well-behaved client sends its hello right after connecting, so the connections that have
 //! waited longest are the likeliest to be the ones that never will (the reasoning of
 //! OpenSSH's `MaxStartups`); the grace keeps a burst of real clients that the server has not

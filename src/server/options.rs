@@ -100,8 +100,9 @@ impl ServerOptions {
 
     /// Connections that may be in their handshake at once (accepted, hello not yet read). A
     /// newer connection past this bound sheds the oldest one, which is refused with
-    /// `SERVER_BUSY` and closed, so clients that connect and never say hello cannot starve
-    /// the others; each is also bounded in time by
+    /// `SERVER_BUSY` and closed unless its whole hello has arrived already (a burst of real
+    /// clients is served, however large), so clients that connect and never say hello
+    /// cannot starve the others; each is also bounded in time by
     /// [`handshake_timeout`](ServerOptions::handshake_timeout). These connections do not
     /// count against [`max_connections`](ServerOptions::max_connections). At least 1.
     pub fn max_pending_handshakes(mut self, max: usize) -> Self {
