@@ -53,7 +53,7 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("channel: {err}");
+            eprintln!("channel: {err:#}");
             ExitCode::FAILURE
         }
     }

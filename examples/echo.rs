@@ -158,7 +158,7 @@ async fn bind(name: &str) -> Result<ferry::BoundServer, String> {
         .serve(EchoServer::new(EchoImpl))
         .bind(name)
         .await
-        .map_err(|err| format!("cannot serve {name}: {err}"))?;
+        .map_err(|err| format!("cannot serve {name}: {err:#}"))?;
     println!("listening on {}", server.address());
     Ok(server)
 }
@@ -223,7 +223,7 @@ async fn connect(name: &str, args: &Args) -> Result<bool, String> {
     // Fail with a clear message when the name is wrong or the server is not up.
     let probe = EchoClient::connect(name)
         .await
-        .map_err(|err| format!("{err}"))?;
+        .map_err(|err| format!("{err:#}"))?;
     drop(probe);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -254,7 +254,7 @@ async fn client_task(name: &str, task: usize, calls: usize, payload: usize) -> T
     let client = match EchoClient::connect(name).await {
         Ok(client) => client,
         Err(err) => {
-            eprintln!("echo: task {task}: {err}");
+            eprintln!("echo: task {task}: {err:#}");
             totals.errors = calls;
             return totals;
         }
@@ -280,7 +280,7 @@ async fn client_task(name: &str, task: usize, calls: usize, payload: usize) -> T
             }
             Err(err) => {
                 totals.errors += 1;
-                eprintln!("echo: task {task} call {call}: {err}");
+                eprintln!("echo: task {task} call {call}: {err:#}");
             }
         }
     }

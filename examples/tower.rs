@@ -180,7 +180,7 @@ async fn main() -> Result<(), ferry::Error> {
 
     // A call that outlives the server's timeout fails; its handler is stopped.
     let err = client.slow(5_000).await.unwrap_err();
-    println!("the slow call failed: {err}");
+    println!("the slow call failed: {err:#}");
     assert_eq!(
         err.status(),
         Some(ferry::StatusCode::DEADLINE_EXCEEDED),

@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
     match host(limit, workers).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("workers: {err}");
+            eprintln!("workers: {err:#}");
             ExitCode::FAILURE
         }
     }
@@ -88,7 +88,7 @@ async fn worker() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(err) => {
-            eprintln!("worker: {err}");
+            eprintln!("worker: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -43,6 +43,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::ErrorChain;
 use bytes::Bytes;
 use ferry_codec::schema::{MethodSchema, SchemaError, TypeSchema};
 use ferry_codec::{CodecError, FormatId, FrameKind, MethodEntry, MethodTable, StatusCode};
@@ -454,9 +455,9 @@ impl fmt::Display for ServiceSchemaError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let failure = &*self.0;
         match &failure.problem {
-            SchemaProblem::Type(err) => write!(
+            SchemaProblem::Type(_) => write!(
                 f,
-                "service `{}` method `{}`: {}: {err}",
+                "service `{}` method `{}`: {} has no schema",
                 failure.service, failure.method, failure.part
             ),
             SchemaProblem::Undeclared => {
@@ -492,7 +493,7 @@ pub(crate) fn method_table(info: &ServiceInfo) -> Result<Option<MethodTable>, cr
     let usage = |message: String| crate::Error::new(crate::ErrorKind::Usage, message);
     let schemas = info
         .method_schemas()
-        .map_err(|err| usage(err.to_string()).with_source(err))?;
+        .map_err(|err| usage("cannot compute the method schemas".to_owned()).with_source(err))?;
     let entries = schemas
         .iter()
         .map(|schema| MethodEntry {
@@ -616,7 +617,7 @@ impl Call {
         .await;
         if let Err(PumpError::Encode(err)) = sent {
             let status = err.status();
-            let message = format!("cannot send a stream item: {err}");
+            let message = format!("cannot send a stream item: {}", ErrorChain::new(&err));
             warn!(request_id = id, %message, "stream ended early");
             let status = if status == StatusCode::FRAME_TOO_LARGE {
                 status
@@ -690,7 +691,7 @@ impl Call {
                 Ok(()) => Captured::Value(body.freeze(), handles),
                 Err(err) => Captured::Error(
                     StatusCode::INTERNAL,
-                    format!("cannot encode the reply: {err}"),
+                    format!("cannot encode the reply: {}", ErrorChain::new(&err)),
                 ),
             };
             if capture.keep(captured) {
@@ -715,11 +716,11 @@ impl Call {
             Err(QueueError::Encode(err)) => {
                 let status = err.status();
                 let (status, message) = if status == StatusCode::FRAME_TOO_LARGE {
-                    (status, format!("reply {err}"))
+                    (status, format!("reply {}", ErrorChain::new(&err)))
                 } else {
                     (
                         StatusCode::INTERNAL,
-                        format!("cannot encode the reply: {err}"),
+                        format!("cannot encode the reply: {}", ErrorChain::new(&err)),
                     )
                 };
                 warn!(request_id = id, %message, "reply not sent");
@@ -770,7 +771,7 @@ impl Handler {
         Handler(HandlerKind::Reject(
             StatusCode::BAD_ARGUMENTS,
             // With the cause: a client learns why (a shared payload too short, a bad length).
-            format!("cannot decode arguments: {}", crate::error::chain(&err)),
+            format!("cannot decode arguments: {}", ErrorChain::new(&err)),
         ))
     }
 
@@ -851,7 +852,7 @@ impl Replier {
             .await;
         if let Err(QueueError::Encode(err)) = queued {
             let status = err.status();
-            let message = format!("reply {err}");
+            let message = format!("reply {}", ErrorChain::new(&err));
             warn!(request_id = id, %message, "reply not sent");
             crate::metadata::send_error(
                 responder.outbox(),

@@ -318,7 +318,7 @@ impl<R: Role> Engine<R> {
                 )));
             }
             Err(ReadError::Codec(err)) => {
-                warn!(error = %err, "bad frame from {}; closing the connection", R::PEER);
+                warn!(error = %crate::ErrorChain::new(&err), "bad frame from {}; closing the connection", R::PEER);
                 return Err(Stop::codec(err));
             }
         };

@@ -1,10 +1,15 @@
 //! [`Error`]: what a ferry call or connection can fail with, on the local side.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ferry_codec::{CodecError, HandshakeStatus, StatusCode};
 use ferry_transport::TransportError;
+
+mod chain;
+
+pub use chain::ErrorChain;
 
 /// What went wrong, in broad classes a caller can act on.
 ///
@@ -68,8 +73,32 @@ pub enum ErrorKind {
 /// The error type of every ferry client call and server operation.
 ///
 /// Opaque on purpose: inspect it with [`Error::kind`], the `is_*` predicates and
-/// [`Error::status`]; its message says what failed and with which values, and
-/// [`std::error::Error::source`] leads to the underlying transport or codec error.
+/// [`Error::status`].
+///
+/// # Printing
+///
+/// Like every error of ferry's crates, its `Display` (`{}`) says what failed at this
+/// level only, and [`std::error::Error::source`] leads to the cause underneath (a
+/// [`TransportError`], a [`CodecError`], an [`std::io::Error`]), whose text `{}` does not
+/// repeat. To print the whole chain on one line, as a log line or a program's last
+/// words should, use the alternate form `{:#}` (or [`ErrorChain`] for any error):
+///
+/// ```
+/// use ferry::introspect::IntrospectClient;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let err = IntrospectClient::connect("no-such-server-here").await.unwrap_err();
+/// assert!(err.is_connect());
+/// assert_eq!(err.to_string(), "cannot connect");
+/// // On Linux: "cannot connect: no server at /run/user/1000/ferry/no-such-server-here.sock:
+/// // No such file or directory (os error 2)"
+/// let full = format!("{err:#}");
+/// assert!(full.starts_with("cannot connect: no server at "), "{full}");
+/// # });
+/// ```
+///
+/// In `tracing` fields, write `error = %format_args!("{err:#}")` or
+/// `error = %ferry::ErrorChain::new(&err)`, so the log keeps the cause.
 ///
 /// ```
 /// # async fn demo(err: ferry::Error) {
@@ -84,7 +113,7 @@ pub struct Error {
     kind: ErrorKind,
     status: Option<StatusCode>,
     message: String,
-    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
     /// The metadata the server sent with its ERROR (protocol version 3).
     reply_metadata: Option<Box<ferry_codec::Metadata>>,
 }
@@ -126,10 +155,21 @@ impl Error {
     }
 
     /// This error with `source` as its [`source`](std::error::Error::source): the failure
-    /// underneath, which the message does not repeat.
+    /// underneath. The message should not repeat the source's text (`{:#}` prints both).
+    ///
+    /// ```
+    /// use ferry::{Error, ErrorKind};
+    ///
+    /// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such socket");
+    /// let err = Error::new(ErrorKind::Connect, "cannot connect").with_source(io);
+    /// assert_eq!(err.to_string(), "cannot connect");
+    /// assert_eq!(format!("{err:#}"), "cannot connect: no such socket");
+    /// let source = std::error::Error::source(&err).map(|s| s.to_string());
+    /// assert_eq!(source.as_deref(), Some("no such socket"));
+    /// ```
     #[must_use]
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(source));
+        self.source = Some(Arc::new(source));
         self
     }
 
@@ -139,7 +179,7 @@ impl Error {
         mut self,
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     ) -> Self {
-        self.source = Some(source);
+        self.source = Some(Arc::from(source));
         self
     }
 
@@ -214,13 +254,11 @@ impl Error {
         } else {
             kind
         };
-        Error::new(kind, format!("{what}: {}", chain(&err)))
-            .with_status(status)
-            .with_source(err)
+        Error::new(kind, what).with_status(status).with_source(err)
     }
 
     pub(crate) fn transport(kind: ErrorKind, what: &str, err: TransportError) -> Self {
-        Error::new(kind, format!("{what}: {err}")).with_source(err)
+        Error::new(kind, what).with_source(err)
     }
 
     /// A failed connect: [`ErrorKind::ServerIdentity`] when the place of the endpoint
@@ -235,12 +273,12 @@ impl Error {
     }
 
     pub(crate) fn io(kind: ErrorKind, what: &str, err: std::io::Error) -> Self {
-        Error::new(kind, format!("{what}: {err}")).with_source(err)
+        Error::new(kind, what).with_source(err)
     }
 
     /// Creating, sealing or mapping a shared-memory segment failed.
     pub(crate) fn shared_memory(err: ferry_transport::shm::SegmentError) -> Self {
-        Error::new(ErrorKind::SharedMemory, err.to_string()).with_source(err)
+        Error::new(ErrorKind::SharedMemory, "cannot use shared memory").with_source(err)
     }
 
     /// The class of this error.
@@ -350,22 +388,6 @@ impl Error {
     }
 }
 
-/// `err` and its sources, joined by ": ", so the message says what failed down to the cause
-/// (a codec error's own text is "failed to decode bincode payload"; its source says why).
-pub(crate) fn chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut debug = f.debug_struct("Error");
@@ -384,9 +406,16 @@ impl fmt::Debug for Error {
     }
 }
 
+/// `{}` is this error's own message; `{:#}` adds its sources, joined by ": ".
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.message)?;
+        if f.alternate() {
+            if let Some(source) = std::error::Error::source(self) {
+                write!(f, ": {}", ErrorChain::new(source))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -399,14 +428,14 @@ impl std::error::Error for Error {
 }
 
 impl Error {
-    /// A copy for fanning one failure out to many waiting calls: kind, status and message
-    /// are kept; the source is not (it is not `Clone`).
+    /// A copy for fanning one failure out to many waiting calls: kind, status, message and
+    /// source (shared) are kept.
     pub(crate) fn duplicate(&self) -> Self {
         Error {
             kind: self.kind,
             status: self.status,
             message: self.message.clone(),
-            source: None,
+            source: self.source.clone(),
             reply_metadata: self.reply_metadata.clone(),
         }
     }

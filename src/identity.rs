@@ -27,7 +27,7 @@ pub(crate) fn own_user() -> Option<PeerCredentials> {
     match PeerCredentials::of_this_process() {
         Ok(own) => Some(own.with_pid(None)),
         Err(err) => {
-            warn!(error = %err, "cannot learn the user this process runs as");
+            warn!(error = %crate::ErrorChain::new(&err), "cannot learn the user this process runs as");
             None
         }
     }

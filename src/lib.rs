@@ -112,7 +112,7 @@ mod wire;
 
 pub use client::{Client, ClientOptions, Reconnect};
 pub use context::Context;
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorChain, ErrorKind};
 pub use ferry_codec::{
     frame_bytes, FormatId, Metadata, MetadataError, MetadataLimits, MetadataValue, StatusCode,
 };

@@ -50,7 +50,7 @@ pub struct Server {
     options: ServerOptions,
     /// A service refused by [`Server::serve`] (a reserved name), reported by
     /// [`Server::bind`] and [`Server::serve_stream`].
-    refused: Option<String>,
+    refused: Option<Error>,
     /// The tower layers around every service's dispatch ([`Server::layer`]).
     #[cfg(feature = "tower")]
     stack: Option<crate::tower::Stack>,
@@ -152,15 +152,14 @@ impl Server {
             );
             warn!(service = name, %reason, "service not added");
             return Server {
-                refused: Some(reason),
+                refused: Some(Error::new(ErrorKind::Usage, reason)),
                 ..self
             };
         }
         if let Err(err) = crate::contract::method_table(service.info()) {
-            let reason = err.to_string();
-            error!(service = name, %reason, "service not added");
+            error!(service = name, error = %crate::ErrorChain::new(&err), "service not added");
             return Server {
-                refused: Some(reason),
+                refused: Some(err),
                 ..self
             };
         }
@@ -184,9 +183,9 @@ impl Server {
     ///
     /// Must be called inside a tokio runtime. Fails when the name is invalid, a live server
     /// already has it, or the operating system refuses.
-    pub async fn bind(self, name: impl ToName) -> Result<BoundServer, Error> {
-        if let Some(reason) = &self.refused {
-            return Err(Error::new(ErrorKind::Usage, reason.clone()));
+    pub async fn bind(mut self, name: impl ToName) -> Result<BoundServer, Error> {
+        if let Some(err) = self.refused.take() {
+            return Err(err);
         }
         let name = name
             .to_name()
@@ -206,8 +205,8 @@ impl Server {
     /// When [`Server::serve`] refused a service (a reserved name), nothing is served: the
     /// reason is logged at `error` level and the stream closed.
     pub async fn serve_stream(self, stream: Stream) {
-        if let Some(reason) = &self.refused {
-            error!(%reason, "not serving the stream");
+        if let Some(err) = &self.refused {
+            error!(error = %crate::ErrorChain::new(err), "not serving the stream");
             return;
         }
         let (services, options) = self.into_parts();

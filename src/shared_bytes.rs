@@ -201,8 +201,11 @@ impl TryFrom<Bytes> for SharedBytes {
 
 impl Serialize for SharedBytes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let cannot = |err: &dyn fmt::Display| {
-            ser::Error::custom(format!("cannot send a shared payload: {err}"))
+        let cannot = |err: &(dyn std::error::Error + 'static)| {
+            ser::Error::custom(format!(
+                "cannot send a shared payload: {}",
+                crate::ErrorChain::new(err)
+            ))
         };
         // A copied payload has no segment: it gets a new one for each send.
         let handle = match &self.segment {

@@ -456,7 +456,7 @@ impl ServiceDispatch for Layered {
                 Ok(response) => response,
                 Err(err) => {
                     let (status, message) = status::server_reply(&err, info.name, method_name);
-                    debug!(%status, %message, error = %err, "a layer failed the call");
+                    debug!(%status, %message, error = %crate::ErrorChain::new(&*err), "a layer failed the call");
                     CallResponse::error(status, message)
                 }
             };

@@ -215,7 +215,7 @@ async fn out_of_file_descriptors_the_server_refuses_newcomers_clearly_and_serves
     };
     // A clear, immediate refusal (`within` bounds the wait), not a handshake time-out.
     assert_eq!(refusal.kind(), ErrorKind::Connect, "{refusal}");
-    let text = format!("{refusal:#}");
+    let text = chain(&refusal);
     assert!(
         text.contains("out of file descriptors"),
         "unclear refusal: {text}"
@@ -225,7 +225,7 @@ async fn out_of_file_descriptors_the_server_refuses_newcomers_clearly_and_serves
         .await
         .expect_err("still out of descriptors");
     assert!(
-        format!("{again:#}").contains("out of file descriptors"),
+        chain(&again).contains("out of file descriptors"),
         "{again:#}"
     );
     // What it already had is still served.

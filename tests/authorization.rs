@@ -48,7 +48,7 @@ async fn the_hook_sees_the_peer_and_can_refuse_it() {
     assert_eq!(err.kind(), ErrorKind::NotAuthorized, "{err}");
     assert!(err.is_not_authorized());
     assert!(
-        err.to_string().contains("authorization check refused"),
+        support::chain(&err).contains("authorization check refused"),
         "{err}"
     );
     let seen = seen.lock().unwrap().clone();
@@ -160,8 +160,7 @@ async fn the_client_checks_the_server_user() {
         assert_eq!(err.kind(), ErrorKind::ServerIdentity, "{err}");
         assert!(err.is_server_identity());
         assert!(
-            err.to_string()
-                .contains(&format!("runs as uid {uid}, not as uid {other}")),
+            support::chain(&err).contains(&format!("runs as uid {uid}, not as uid {other}")),
             "{err}"
         );
         let sid = ClientOptions::new().server_user(ServerUser::Sid("S-1-5-18".into()));

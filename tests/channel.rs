@@ -222,7 +222,7 @@ async fn a_sender_of_another_type_is_refused_at_connect() {
         .await
         .expect_err("u32 is not String");
     assert!(err.is_service_mismatch(), "{err:?}");
-    let message = err.to_string();
+    let message = ferry::ErrorChain::new(&err).to_string();
     assert!(message.contains("u32"), "{message}");
     assert!(message.contains("string"), "{message}");
 }

@@ -55,8 +55,8 @@ async fn errors_are_the_usual_typed_ones() {
         .await
         .expect_err("no such service");
     assert_eq!(err.kind(), ErrorKind::ServiceMismatch);
-    assert!(err.to_string().contains("no service `Nope`"), "{err}");
-    assert!(err.to_string().contains("\"Calc\""), "{err}");
+    assert!(support::chain(&err).contains("no service `Nope`"), "{err}");
+    assert!(support::chain(&err).contains("\"Calc\""), "{err}");
 
     let calc = within(DynamicClient::connect(name.as_str(), "Calc", &options))
         .await

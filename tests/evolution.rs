@@ -188,7 +188,7 @@ async fn a_new_client_works_with_an_old_server_except_for_the_new_method() {
     let err = within(client.cancel(1)).await.unwrap_err();
     assert!(err.is_incompatible(), "{err:?}");
     assert_eq!(err.kind(), ferry::ErrorKind::Incompatible);
-    let message = err.to_string();
+    let message = support::chain(&err);
     assert!(message.contains("`cancel`"), "{message}");
     assert!(message.contains("not on the server"), "{message}");
     assert!(message.contains("not sent"), "{message}");
@@ -210,7 +210,7 @@ async fn swapped_fields_and_variants_are_refused_saying_where() {
 
     let err = within(client.job(1)).await.unwrap_err();
     assert!(err.is_incompatible(), "{err:?}");
-    let message = err.to_string();
+    let message = support::chain(&err);
     assert!(message.contains("method `job`"), "{message}");
     assert!(
         message.contains("struct `Job` field 0 is `owner` here and `name` on the server"),
@@ -219,7 +219,7 @@ async fn swapped_fields_and_variants_are_refused_saying_where() {
 
     let err = within(client.state(1)).await.unwrap_err();
     assert!(err.is_incompatible(), "{err:?}");
-    let message = err.to_string();
+    let message = support::chain(&err);
     assert!(message.contains("method `state`"), "{message}");
     assert!(
         message.contains("variant 0 is `Running` here and `Queued` on the server"),
@@ -248,7 +248,10 @@ async fn a_difference_without_the_servers_schema_is_refused_by_hash() {
     .unwrap();
     let err = within(client.job(1)).await.unwrap_err();
     assert!(err.is_incompatible(), "{err:?}");
-    assert!(err.to_string().contains("schema differs (hash 0x"), "{err}");
+    assert!(
+        support::chain(&err).contains("schema differs (hash 0x"),
+        "{err}"
+    );
     assert_eq!(within(client.count()).await.unwrap(), 3);
 }
 
@@ -262,7 +265,7 @@ async fn a_strict_contract_refuses_any_difference() {
         .await
         .unwrap_err();
     assert!(err.is_service_mismatch(), "{err:?}");
-    let message = err.to_string();
+    let message = support::chain(&err);
     assert!(message.contains("strict contract"), "{message}");
     assert!(message.contains("the server has `cancel`"), "{message}");
     assert!(message.contains("method `job`"), "{message}");
@@ -402,7 +405,7 @@ async fn an_undescribable_type_fails_bind_and_connect() {
         .await
         .unwrap_err();
     assert!(err.is_usage(), "{err:?}");
-    let message = err.to_string();
+    let message = support::chain(&err);
     for part in ["`Lax`", "`loose`", "the return value", "Loose"] {
         assert!(message.contains(part), "{part} in {message}");
     }
@@ -415,7 +418,7 @@ async fn an_undescribable_type_fails_bind_and_connect() {
     .await
     .unwrap_err();
     assert!(err.is_usage(), "{err:?}");
-    let message = err.to_string();
+    let message = support::chain(&err);
     for part in ["`Lax`", "`loose`", "the return value", "Loose"] {
         assert!(message.contains(part), "{part} in {message}");
     }

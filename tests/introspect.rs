@@ -190,8 +190,7 @@ async fn a_user_service_cannot_take_a_reserved_name() {
         .expect_err("a reserved name is refused");
     assert_eq!(err.kind(), ErrorKind::Usage);
     assert!(
-        err.to_string()
-            .contains("service name `ferry.mine` is reserved"),
+        support::chain(&err).contains("service name `ferry.mine` is reserved"),
         "{err}"
     );
 }

@@ -68,7 +68,7 @@ fn an_undescribable_type_names_service_method_and_type() {
     let err = UNDESCRIBABLE_SERVICE_INFO.method_schemas().unwrap_err();
     assert_eq!(err.service(), "Undescribable");
     assert_eq!(err.method(), "loose");
-    let message = err.to_string();
+    let message = ferry::ErrorChain::new(&err).to_string();
     assert!(message.contains("`Undescribable`"), "{message}");
     assert!(message.contains("`loose`"), "{message}");
     assert!(message.contains("argument 0"), "{message}");

@@ -198,7 +198,7 @@ fn say(what: &str, err: Option<&ferry::Error>) {
                     TransportError::NotFound { .. } => "NotFound",
                     _ => "other",
                 });
-            format!("{what} {:?} {variant} {err}", err.kind())
+            format!("{what} {:?} {variant} {}", err.kind(), support::chain(err))
         }
     };
     line(&text);

@@ -69,11 +69,11 @@ fn main() -> ExitCode {
         }
         Err(Failure::Call(err)) if err.is_connect() => {
             eprintln!("jobsctl: the jobs daemon is not running at `{name}`; start it with `cargo run --example daemon -- --name {name}`");
-            eprintln!("jobsctl: ({err})");
+            eprintln!("jobsctl: ({err:#})");
             ExitCode::from(3)
         }
         Err(Failure::Call(err)) => {
-            eprintln!("jobsctl: the call failed: {err}");
+            eprintln!("jobsctl: the call failed: {err:#}");
             ExitCode::from(3)
         }
         Err(Failure::Cut) => {

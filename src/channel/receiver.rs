@@ -52,7 +52,7 @@ impl<T: Item> Receiver<T> {
         let shutdown = bound.shutdown_handle();
         tokio::spawn(async move {
             if let Err(err) = bound.run().await {
-                tracing::warn!(error = %err, "channel endpoint stopped");
+                tracing::warn!(error = %crate::ErrorChain::new(&err), "channel endpoint stopped");
             }
         });
         Ok(Receiver {

@@ -64,7 +64,7 @@ impl<T: Item> Sender<T> {
         let client = Client::connect(&name, info, &strict).await.map_err(|err| {
             if err.is_service_mismatch() {
                 let message = format!(
-                    "the endpoint {} is not a channel of `{}`: {err}",
+                    "the endpoint {} is not a channel of `{}`",
                     name.address(),
                     std::any::type_name::<T>()
                 );

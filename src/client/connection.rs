@@ -190,10 +190,9 @@ pub(crate) fn local_schemas(
     if !service.has_schemas() {
         return Ok(None);
     }
-    service
-        .method_schemas()
-        .map(Some)
-        .map_err(|err| Error::new(ErrorKind::Usage, err.to_string()).with_source(err))
+    service.method_schemas().map(Some).map_err(|err| {
+        Error::new(ErrorKind::Usage, "cannot compute the method schemas").with_source(err)
+    })
 }
 
 /// Maps the client's methods onto the server's: by name when the Welcome carries a method
@@ -247,7 +246,7 @@ async fn server_schemas(
     let description = match tokio::time::timeout(options.handshake_timeout, description).await {
         Ok(Ok(description)) => description,
         Ok(Err(err)) => {
-            debug!(error = %err, "cannot read the server's schemas");
+            debug!(error = %crate::ErrorChain::new(&err), "cannot read the server's schemas");
             return schemas;
         }
         Err(_) => {
@@ -263,7 +262,9 @@ async fn server_schemas(
             Some(Ok(schema)) => {
                 schemas.insert(method.name.clone(), schema);
             }
-            Some(Err(err)) => debug!(method = %method.name, error = %err, "unreadable schema"),
+            Some(Err(err)) => {
+                debug!(method = %method.name, error = %crate::ErrorChain::new(&err), "unreadable schema")
+            }
             None => {}
         }
     }
@@ -448,7 +449,7 @@ impl Role for ClientRole {
             // After a GOAWAY the server answers every call it read before it closes: a
             // call still without a reply was never read, so never run.
             Stop::Gone(err) if connection.role.going_away.load(Ordering::SeqCst) => {
-                debug!(reason = %err, "closed after GOAWAY");
+                debug!(reason = %crate::ErrorChain::new(&err), "closed after GOAWAY");
                 Error::shutting_down(
                     "the server shut down before it read the call (GOAWAY); not run, safe to retry",
                 )
@@ -456,7 +457,7 @@ impl Role for ClientRole {
             Stop::Gone(err) | Stop::Closed(err) | Stop::Local(err) | Stop::Unresponsive(err) => err,
             Stop::Violation(violation) => violation.into_error("bad frame from the server"),
         };
-        debug!(reason = %reason, "closing");
+        debug!(reason = %crate::ErrorChain::new(&reason), "closing");
         connection.close(reason);
     }
 
@@ -829,12 +830,9 @@ impl Connection {
         let limits = &self.role.metadata_limits;
         crate::metadata::split(frame, frame.body.clone(), self.version, limits).map_err(|err| {
             warn!(request_id = frame.id, error = %err, "bad metadata in a reply; call failed");
-            Error::new(
-                ErrorKind::Protocol,
-                format!("bad metadata in the server's reply: {err}"),
-            )
-            .with_status(StatusCode::PROTOCOL)
-            .with_source(err)
+            Error::new(ErrorKind::Protocol, "bad metadata in the server's reply")
+                .with_status(StatusCode::PROTOCOL)
+                .with_source(err)
         })
     }
 
@@ -852,7 +850,11 @@ impl Connection {
         let metadata = crate::metadata::for_version(metadata, self.version, id);
         if let Some(metadata) = metadata {
             metadata.check(&self.role.metadata_limits).map_err(|err| {
-                Error::new(ErrorKind::Usage, format!("call not sent: {err}")).with_source(err)
+                Error::new(
+                    ErrorKind::Usage,
+                    "metadata over the limits; the call was not sent",
+                )
+                .with_source(err)
             })?;
         }
         let frame_flags = stream_flag | crate::metadata::flag(metadata);

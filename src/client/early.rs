@@ -303,7 +303,7 @@ impl Handshake {
     /// The handshake failed with `err`: the early request (never run) and every waiting
     /// call fail with it.
     fn fail(&self, early: Option<oneshot::Sender<Reply>>, err: Error) {
-        debug!(reason = %err, "handshake failed");
+        debug!(reason = %crate::ErrorChain::new(&err), "handshake failed");
         if let Some(reply) = early {
             let _ = reply.send(Err(err.duplicate()));
         }

@@ -163,7 +163,7 @@ impl Watcher {
                         break shared;
                     }
                     Err(err) => {
-                        debug!(attempts, error = %err, next = ?pause, "reconnect attempt failed");
+                        debug!(attempts, error = %crate::ErrorChain::new(&err), next = ?pause, "reconnect attempt failed");
                         let Some(reconnector) = self.reconnector.upgrade() else {
                             return;
                         };

@@ -152,7 +152,7 @@ impl Stop {
     pub(crate) fn codec(err: CodecError) -> Stop {
         Stop::Violation(Violation {
             status: err.status(),
-            message: err.to_string(),
+            message: crate::ErrorChain::new(&err).to_string(),
             codec: Some(err),
         })
     }

@@ -29,7 +29,7 @@ impl AcceptFailures {
             let os_error = os_error(err);
             warn!(
                 %address,
-                error = %error_chain(err),
+                error = %crate::ErrorChain::new(err),
                 os_error,
                 "accept failed; serving the connections already open and retrying with back-off (logged once until an accept succeeds)"
             );
@@ -47,21 +47,6 @@ impl AcceptFailures {
             self.count = 0;
         }
     }
-}
-
-/// The error and its causes on one line: "accept failed on X: Too many open files (os error 24)".
-fn error_chain(err: &TransportError) -> String {
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// The operating system's error number behind `err`, if any.

@@ -101,12 +101,12 @@ pub(crate) async fn accept(
             return None;
         }
         Ok(Err(err)) => {
-            warn!(error = ?err, "bad handshake; closing");
             let message = match &err {
-                ReadError::Codec(err) => err.to_string(),
+                ReadError::Codec(err) => crate::ErrorChain::new(err).to_string(),
                 ReadError::Truncated => "handshake truncated".into(),
-                ReadError::Io(err) => err.to_string(),
+                ReadError::Io(err) => crate::ErrorChain::new(err).to_string(),
             };
+            warn!(error = %message, "bad handshake; closing");
             refuse_with(shared, writer, HandshakeStatus::BAD_HELLO, message).await;
             return None;
         }

@@ -56,7 +56,7 @@ pub(crate) fn server_reply(err: &BoxError, service: &str, method: &str) -> (Stat
         Cause::Chosen(chosen) => (chosen.status(), chosen.to_string()),
         Cause::Ferry(ferry) => (
             ferry.status().unwrap_or(StatusCode::INTERNAL),
-            ferry.to_string(),
+            format!("{ferry:#}"),
         ),
         Cause::TimedOut => (
             StatusCode::DEADLINE_EXCEEDED,
@@ -70,7 +70,7 @@ pub(crate) fn server_reply(err: &BoxError, service: &str, method: &str) -> (Stat
             StatusCode::INTERNAL,
             format!(
                 "a layer of the server failed `{service}.{method}`: {}",
-                crate::error::chain(err.as_ref())
+                crate::ErrorChain::new(err.as_ref())
             ),
         ),
     }

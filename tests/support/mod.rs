@@ -283,3 +283,31 @@ pub async fn add_until_reconnected(calc: &CalcClient) -> i64 {
         }
     }
 }
+
+/// Checks ferry's error-text rule on `err` and each of its sources: every level has a text
+/// of its own and none contains the text of its source (a cause is said once, by the
+/// source; the printer joins them).
+pub fn assert_chain_distinct(err: &(dyn std::error::Error + 'static)) {
+    let mut level = err;
+    loop {
+        let outer = level.to_string();
+        assert!(!outer.is_empty(), "an error with no text in {err:?}");
+        let Some(source) = level.source() else {
+            return;
+        };
+        let inner = source.to_string();
+        assert!(
+            inner.is_empty() || !outer.contains(&inner),
+            "{outer:?} repeats the text of its source {inner:?} (in {err:?})"
+        );
+        level = source;
+    }
+}
+
+/// The whole chain of `err` on one line, as `{:#}` prints it, after
+/// [`assert_chain_distinct`]: tests that look at an error's text go through here, so every
+/// error they see is checked for repetition.
+pub fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    assert_chain_distinct(err);
+    ferry::ErrorChain::new(err).to_string()
+}

@@ -42,7 +42,7 @@ impl Failure {
 
     /// A ferry error, with what we were doing (`calling Calc.add at myapp.calc`).
     pub(crate) fn ferry(doing: &str, err: &Error) -> Self {
-        Failure::new(code_of(err), format!("{doing}: {err}"))
+        Failure::new(code_of(err), format!("{doing}: {err:#}"))
     }
 }
 

@@ -128,7 +128,7 @@ async fn probe(name: &Name, wait: Duration) -> State {
     match tokio::time::timeout(wait, asking).await {
         Ok(Ok(description)) => State::Live(description),
         Ok(Err(err)) if not_found(&err) => State::Stale,
-        Ok(Err(err)) => State::Unreachable(err.to_string()),
+        Ok(Err(err)) => State::Unreachable(format!("{err:#}")),
         Err(_) => State::Unreachable(format!("no answer within {wait:?}")),
     }
 }

@@ -28,10 +28,7 @@ pub enum CodecError {
     /// A text field of a handshake message (the service name of a [`Hello`](crate::Hello),
     /// the message of a [`Welcome`](crate::Welcome)) is not valid UTF-8: the message is
     /// malformed, like one that fails with [`BadHandshake`](Self::BadHandshake).
-    #[error(
-        "malformed handshake: {field} is not valid UTF-8 (invalid byte at offset {})",
-        .source.valid_up_to()
-    )]
+    #[error("malformed handshake: {field} is not valid UTF-8")]
     HandshakeNotUtf8 {
         /// Which field: `"service name"` or `"welcome message"`.
         field: &'static str,
@@ -161,6 +158,26 @@ mod tests {
             source: String::from_utf8(vec![0xFF]).unwrap_err().utf8_error(),
         };
         assert_eq!(not_utf8.status(), StatusCode::PROTOCOL);
+    }
+
+    #[test]
+    fn not_utf8_leaves_the_offset_to_its_source() {
+        use std::error::Error as _;
+        let err = CodecError::HandshakeNotUtf8 {
+            field: "service name",
+            source: String::from_utf8(vec![b'a', b'b', 0xFF])
+                .unwrap_err()
+                .utf8_error(),
+        };
+        assert_eq!(
+            err.to_string(),
+            "malformed handshake: service name is not valid UTF-8"
+        );
+        let source = err.source().map(|s| s.to_string());
+        assert_eq!(
+            source.as_deref(),
+            Some("invalid utf-8 sequence of 1 bytes from index 2")
+        );
     }
 
     #[test]

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 /// Everything that can go wrong while naming, binding or connecting an endpoint.
 ///
-/// Errors that come from the operating system say what it reported in their message
-/// ("create directory failed on /proc/ferry: No such file or directory (os error 2)") and
-/// keep the [`io::Error`] as their [`source`](std::error::Error::source), for programs that
-/// inspect it.
+/// Errors that come from the operating system say which operation failed on which address
+/// ("create directory failed on /proc/ferry") and keep what the system reported, the
+/// [`io::Error`], as their [`source`](std::error::Error::source), whose text they do not
+/// repeat: print the chain (`ferry::ErrorChain`) to see both ("create directory failed
+/// on /proc/ferry: No such file or directory (os error 2)").
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
@@ -34,7 +35,7 @@ pub enum TransportError {
         uid: Option<u32>,
     },
     /// Nobody listens on the address (no socket file, connection refused, no such pipe).
-    #[error("no server at {address}: {source}")]
+    #[error("no server at {address}")]
     NotFound {
         /// The platform address.
         address: String,
@@ -51,7 +52,7 @@ pub enum TransportError {
         waited: Duration,
     },
     /// The operating system refused access to the address.
-    #[error("{op} failed on {address}: {source}")]
+    #[error("{op} denied on {address}")]
     PermissionDenied {
         /// The operation that was refused, e.g. `"connect"` or `"create directory"`.
         op: &'static str,
@@ -86,7 +87,7 @@ pub enum TransportError {
         path: PathBuf,
     },
     /// Any other I/O failure.
-    #[error("{op} failed on {address}: {source}")]
+    #[error("{op} failed on {address}")]
     Io {
         /// The operation that failed, e.g. `"bind"` or `"accept"`.
         op: &'static str,
@@ -169,21 +170,36 @@ mod tests {
         };
         assert_eq!(err.to_string(), "invalid endpoint name \"a b\": bad");
         let err = TransportError::io("bind", "/x.sock", io::Error::other("boom"));
-        assert_eq!(err.to_string(), "bind failed on /x.sock: boom");
-        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(err.to_string(), "bind failed on /x.sock");
+        assert_eq!(chain(&err), ["bind failed on /x.sock", "boom"]);
     }
 
+    /// The text of `err` and of each of its sources, outermost first.
+    fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut texts = vec![err.to_string()];
+        let mut source = err.source();
+        while let Some(cause) = source {
+            texts.push(cause.to_string());
+            source = cause.source();
+        }
+        texts
+    }
+
+    /// The operating system's text is the source's, and only the source's.
     #[cfg(target_os = "linux")]
     #[test]
-    fn messages_keep_the_os_cause() {
+    fn messages_leave_the_os_cause_to_the_source() {
         let err = TransportError::io(
             "create directory",
             "/proc/ferry",
             io::Error::from_raw_os_error(libc::ENOENT),
         );
         assert_eq!(
-            err.to_string(),
-            "create directory failed on /proc/ferry: No such file or directory (os error 2)"
+            chain(&err),
+            [
+                "create directory failed on /proc/ferry",
+                "No such file or directory (os error 2)"
+            ]
         );
         let err = TransportError::io(
             "connect",
@@ -191,16 +207,19 @@ mod tests {
             io::Error::from_raw_os_error(libc::EACCES),
         );
         assert_eq!(
-            err.to_string(),
-            "connect failed on /x.sock: Permission denied (os error 13)"
+            chain(&err),
+            [
+                "connect denied on /x.sock",
+                "Permission denied (os error 13)"
+            ]
         );
         let err = TransportError::NotFound {
             address: "/x.sock".into(),
             source: io::Error::from_raw_os_error(libc::ECONNREFUSED),
         };
         assert_eq!(
-            err.to_string(),
-            "no server at /x.sock: Connection refused (os error 111)"
+            chain(&err),
+            ["no server at /x.sock", "Connection refused (os error 111)"]
         );
     }
 

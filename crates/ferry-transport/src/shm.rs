@@ -69,7 +69,7 @@ pub enum SegmentError {
         len: u64,
     },
     /// The operating system refused an operation.
-    #[error("shared segment: {operation} failed: {source}")]
+    #[error("shared segment: {operation} failed")]
     Os {
         /// What was attempted (`memfd_create`, `mmap`, `MapViewOfFile`, ...).
         operation: &'static str,

@@ -315,7 +315,12 @@ mod tests {
         ));
         assert_eq!(
             err.to_string(),
-            "malformed handshake: welcome message is not valid UTF-8 (invalid byte at offset 1)"
+            "malformed handshake: welcome message is not valid UTF-8"
+        );
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert_eq!(
+            source.as_deref(),
+            Some("invalid utf-8 sequence of 1 bytes from index 1")
         );
         assert_eq!(buf.len(), len, "nothing consumed");
     }

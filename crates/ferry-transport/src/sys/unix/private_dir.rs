@@ -254,9 +254,10 @@ mod tests {
             ),
             "{err:?}"
         );
-        assert!(
-            err.to_string()
-                .ends_with("No such file or directory (os error 2)"),
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert_eq!(
+            source.as_deref(),
+            Some("No such file or directory (os error 2)"),
             "{err}"
         );
         assert!(!base.0.join("a").exists());
