@@ -104,10 +104,9 @@ impl<T: Item> Sender<T> {
         match reply {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(Error::closed(format!("channel send failed: {reason}"))),
-            Err(err) if err.status() == Some(StatusCode::SHUTTING_DOWN) => Err(Error::closed(
-                format!("channel send failed: the receiver is closed ({err})"),
-            )
-            .with_source(err)),
+            Err(err) if err.status() == Some(StatusCode::SHUTTING_DOWN) => {
+                Err(Error::closed("channel send failed: the receiver is closed").with_source(err))
+            }
             Err(err) => Err(err),
         }
     }
