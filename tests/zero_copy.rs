@@ -117,12 +117,16 @@ async fn a_bytes_echo_copies_nothing_out_of_its_frames() {
     // grew to hold each frame before). `Vec<u8>` also copies each body out on both sides
     // (two more). Measured: Bytes 40, Vec<u8> 80 for 20 calls (74 and 110 when payloads
     // were copied into the outbox).
+    // On Windows a named pipe's write half copies what it writes into a buffer of its own
+    // (overlapped I/O): one more large allocation per frame written (measured under Wine:
+    // Bytes 80, Vec<u8> 120).
+    let per_frame_written = if cfg!(windows) { 2 } else { 0 };
     assert!(
-        bytes <= 2 * CALLS,
+        bytes <= (2 + per_frame_written) * CALLS,
         "large allocations for {CALLS} Bytes calls: {bytes}; the payload was copied"
     );
     assert!(
-        vec <= 4 * CALLS,
+        vec <= (4 + per_frame_written) * CALLS,
         "large allocations for {CALLS} Vec<u8> calls: {vec}; the payload was copied"
     );
 }
