@@ -102,6 +102,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 use tracing::debug;
 
+mod boxed;
 mod client;
 mod status;
 
@@ -113,6 +114,7 @@ use crate::capture::Captured;
 use crate::context::Context;
 use crate::contract::{Call, Handler, HandlerKind, ServiceDispatch, ServiceInfo};
 use crate::handle::Handle;
+use boxed::Boxed;
 
 /// The error type of a layered stack: whatever a layer fails with.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -327,37 +329,11 @@ impl Service<CallRequest> for Dispatch {
 }
 
 /// A type-erased, cloneable server stack.
-pub struct BoxCallService(Box<dyn CloneCallService>);
+pub struct BoxCallService(Boxed<CallRequest, CallResponse>);
 
 impl fmt::Debug for BoxCallService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("BoxCallService")
-    }
-}
-
-trait CloneCallService: Send {
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>>;
-    fn call(&mut self, request: CallRequest) -> CallFuture;
-    fn clone_box(&self) -> Box<dyn CloneCallService>;
-}
-
-impl<S> CloneCallService for S
-where
-    S: Service<CallRequest, Response = CallResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        Service::poll_ready(self, cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: CallRequest) -> CallFuture {
-        let future = Service::call(self, request);
-        Box::pin(async move { future.await.map_err(Into::into) })
-    }
-
-    fn clone_box(&self) -> Box<dyn CloneCallService> {
-        Box::new(self.clone())
     }
 }
 
@@ -369,13 +345,13 @@ impl BoxCallService {
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
     {
-        BoxCallService(Box::new(service))
+        BoxCallService(Boxed::new(service))
     }
 }
 
 impl Clone for BoxCallService {
     fn clone(&self) -> Self {
-        BoxCallService(self.0.clone_box())
+        BoxCallService(self.0.clone())
     }
 }
 

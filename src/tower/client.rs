@@ -12,6 +12,7 @@ use ferry_codec::Metadata;
 use futures::future::BoxFuture;
 use tower_service::Service;
 
+use super::boxed::Boxed;
 use super::BoxError;
 use crate::client::Client;
 use crate::contract::MethodRef;
@@ -184,7 +185,7 @@ impl Service<ClientRequest> for Client {
 }
 
 /// A type-erased, cloneable stack of layers around a client.
-pub struct BoxClientService(Box<dyn CloneClientService>);
+pub struct BoxClientService(Boxed<ClientRequest, ClientResponse>);
 
 impl fmt::Debug for BoxClientService {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -194,32 +195,6 @@ impl fmt::Debug for BoxClientService {
 
 type ClientFuture = BoxFuture<'static, Result<ClientResponse, BoxError>>;
 
-trait CloneClientService: Send {
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>>;
-    fn call(&mut self, request: ClientRequest) -> ClientFuture;
-    fn clone_box(&self) -> Box<dyn CloneClientService>;
-}
-
-impl<S> CloneClientService for S
-where
-    S: Service<ClientRequest, Response = ClientResponse> + Clone + Send + 'static,
-    S::Error: Into<BoxError>,
-    S::Future: Send + 'static,
-{
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
-        Service::poll_ready(self, cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, request: ClientRequest) -> ClientFuture {
-        let future = Service::call(self, request);
-        Box::pin(async move { future.await.map_err(Into::into) })
-    }
-
-    fn clone_box(&self) -> Box<dyn CloneClientService> {
-        Box::new(self.clone())
-    }
-}
-
 impl BoxClientService {
     /// Boxes `service`.
     pub fn new<S>(service: S) -> Self
@@ -228,13 +203,13 @@ impl BoxClientService {
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
     {
-        BoxClientService(Box::new(service))
+        BoxClientService(Boxed::new(service))
     }
 }
 
 impl Clone for BoxClientService {
     fn clone(&self) -> Self {
-        BoxClientService(self.0.clone_box())
+        BoxClientService(self.0.clone())
     }
 }
 
