@@ -10,10 +10,30 @@ use ferry_codec::{encode_frame_with, encode_spliced, BulkRef, FormatId, FrameDec
 
 use super::*;
 
-/// A write half that takes at most `step` bytes per write (vectored or not) and keeps them.
-struct Trickle {
-    got: Arc<StdMutex<Vec<u8>>>,
-    step: usize,
+/// A write half that takes at most `step` bytes per write, from at most `parts` slices of a
+/// vectored write, and keeps them; it counts its writes.
+pub(super) struct Trickle {
+    pub(super) got: Arc<StdMutex<Vec<u8>>>,
+    pub(super) step: usize,
+    pub(super) parts: usize,
+    pub(super) writes: usize,
+}
+
+impl Trickle {
+    /// A writer of at most `step` bytes and `parts` slices per write.
+    pub(super) fn new(step: usize, parts: usize) -> Self {
+        Trickle {
+            got: Arc::default(),
+            step,
+            parts,
+            writes: 0,
+        }
+    }
+
+    /// What it was given so far.
+    pub(super) fn got(&self) -> Vec<u8> {
+        self.got.lock().unwrap().clone()
+    }
 }
 
 impl AsyncWrite for Trickle {
@@ -22,8 +42,10 @@ impl AsyncWrite for Trickle {
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let n = buf.len().min(self.step);
-        self.got.lock().unwrap().extend_from_slice(&buf[..n]);
+        let this = self.get_mut();
+        this.writes += 1;
+        let n = buf.len().min(this.step);
+        this.got.lock().unwrap().extend_from_slice(&buf[..n]);
         Poll::Ready(Ok(n))
     }
 
@@ -32,9 +54,11 @@ impl AsyncWrite for Trickle {
         _: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let mut left = self.step;
-        let mut got = self.got.lock().unwrap();
-        for buf in bufs {
+        let this = self.get_mut();
+        this.writes += 1;
+        let mut left = this.step;
+        let mut got = this.got.lock().unwrap();
+        for buf in bufs.iter().take(this.parts) {
             let n = buf.len().min(left);
             got.extend_from_slice(&buf[..n]);
             left -= n;
@@ -42,7 +66,7 @@ impl AsyncWrite for Trickle {
                 break;
             }
         }
-        Poll::Ready(Ok(self.step - left))
+        Poll::Ready(Ok(this.step - left))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -133,7 +157,7 @@ async fn frames_keep_their_order_through_partial_vectored_writes() {
             let outbox = Arc::clone(&outbox);
             let io = Trickle {
                 got: Arc::clone(&got),
-                step,
+                ..Trickle::new(step, usize::MAX)
             };
             async move { outbox.run_writer(io).await }
         });
