@@ -5,6 +5,7 @@
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::echo::{other, Impl};
 
@@ -72,12 +73,14 @@ pub(crate) fn build_runtime(multi_thread: bool) -> io::Result<tokio::runtime::Ru
     builder.enable_all().build()
 }
 
-/// A running server child; killed when dropped.
+/// A running server child; told to exit when dropped (its stdin closes), and killed if it
+/// has not within [`EXIT_GRACE`]. Exiting on its own lets a profiler that wraps the child
+/// (`valgrind --trace-children=yes`) write out what it counted.
 #[derive(Debug)]
 pub(crate) struct ServerProcess {
     child: Child,
     /// Kept open: closing it tells the child to exit.
-    _stdin: Option<ChildStdin>,
+    stdin: Option<ChildStdin>,
     path: PathBuf,
 }
 
@@ -99,7 +102,7 @@ impl ServerProcess {
         let stdout = child.stdout.take();
         let mut server = ServerProcess {
             child,
-            _stdin: stdin,
+            stdin,
             path: path.to_owned(),
         };
         let mut line = String::new();
@@ -128,8 +131,19 @@ impl ServerProcess {
     }
 }
 
+/// How long a dropped server child has to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
 impl Drop for ServerProcess {
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let until = Instant::now() + EXIT_GRACE;
+        while Instant::now() < until {
+            match self.child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Ok(Some(_)) | Err(_) => break,
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.path);
