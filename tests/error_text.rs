@@ -9,18 +9,7 @@ use std::error::Error as _;
 use ferry::transport::TransportError;
 use ferry::{Error, ErrorChain, ErrorKind, Server};
 use support::CalcServer;
-use support::{assert_chain_distinct, calc, start_calc, unique_name, within, CalcClient};
-
-/// The text of `err` and of each of its sources, outermost first.
-fn levels(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut texts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(cause) = source {
-        texts.push(cause.to_string());
-        source = cause.source();
-    }
-    texts
-}
+use support::{assert_chain_distinct, calc, levels, start_calc, unique_name, within, CalcClient};
 
 /// `err`'s source as a transport error.
 fn transport_source(err: &Error) -> &TransportError {

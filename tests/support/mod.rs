@@ -288,20 +288,28 @@ pub async fn add_until_reconnected(calc: &CalcClient) -> i64 {
 /// of its own and none contains the text of its source (a cause is said once, by the
 /// source; the printer joins them).
 pub fn assert_chain_distinct(err: &(dyn std::error::Error + 'static)) {
-    let mut level = err;
-    loop {
-        let outer = level.to_string();
-        assert!(!outer.is_empty(), "an error with no text in {err:?}");
-        let Some(source) = level.source() else {
-            return;
-        };
-        let inner = source.to_string();
+    let texts = levels(err);
+    for text in &texts {
+        assert!(!text.is_empty(), "an error with no text in {err:?}");
+    }
+    for pair in texts.windows(2) {
+        let (outer, inner) = (&pair[0], &pair[1]);
         assert!(
-            inner.is_empty() || !outer.contains(&inner),
+            !outer.contains(inner.as_str()),
             "{outer:?} repeats the text of its source {inner:?} (in {err:?})"
         );
-        level = source;
     }
+}
+
+/// The text of `err` and of each of its sources, outermost first.
+pub fn levels(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut texts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(cause) = source {
+        texts.push(cause.to_string());
+        source = cause.source();
+    }
+    texts
 }
 
 /// The whole chain of `err` on one line, as `{:#}` prints it, after
