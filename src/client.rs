@@ -268,6 +268,12 @@ impl Client {
             return layered.await.map(|(value, _)| value);
         }
         let metadata = self.call_metadata();
+        // The common case first: the connection is there, nothing to wait for.
+        if let Some(shared) = self.open_now() {
+            return shared
+                .call(method, args, self.timeout, metadata.as_deref())
+                .await;
+        }
         // An early request carries no metadata: a call with metadata waits for the Welcome.
         if let (Link::Early(link), None) = (&self.link, &metadata) {
             if link.open().is_none() {
@@ -414,6 +420,16 @@ impl Client {
                 .await
                 .unwrap_or_else(|_| Err(Error::deadline(timeout))),
             None => shared.ping_server().await,
+        }
+    }
+
+    /// The connection for the next call when it can be had without waiting (a fixed
+    /// connection, or an early one whose handshake is over): the whole deadline is left.
+    fn open_now(&self) -> Option<&Arc<Shared>> {
+        match &self.link {
+            Link::Fixed { shared, .. } => Some(shared),
+            Link::Early(link) => link.open(),
+            Link::Reconnecting(_) => None,
         }
     }
 

@@ -539,10 +539,9 @@ impl Connection {
         A: Serialize + ?Sized,
         R: DeserializeOwned,
     {
-        let (value, _) = self
-            .call_with_upload::<A, R, ()>(method, args, timeout, metadata, None)
-            .await?;
-        Ok(value)
+        let (mut frame, handles) = self.unary(method, &Typed(args), timeout, metadata).await?;
+        let (_, body) = self.reply_parts(&mut frame)?;
+        self.decode_reply(&body, handles)
     }
 
     /// A call whose reply is a stream: returns at once with the receiving end.
@@ -629,14 +628,14 @@ impl Connection {
         let frame = within_deadline(timeout, exchange).await;
         guard.done = frame.is_ok();
         // A stream's first reply carries no handles (`Result<(), E>`): any are closed.
-        let (frame, _handles) = frame?;
+        let (mut frame, _handles) = frame?;
         if frame.kind != FrameKind::RESPONSE {
             // The call failed before its stream began (bad arguments, a panic, its
             // deadline): it is over, nothing to cancel.
             remote.finish();
             return Err(remote_error(self, &frame));
         }
-        let body = match self.reply_parts(&frame) {
+        let body = match self.reply_parts(&mut frame) {
             Ok((_, body)) => body,
             Err(err) => {
                 remote.finish();
@@ -672,10 +671,10 @@ impl Connection {
         R: DeserializeOwned,
         T: Serialize + Send + 'static,
     {
-        let (frame, handles) = self
+        let (mut frame, handles) = self
             .exchange(method, &Typed(args), timeout, metadata, upload)
             .await?;
-        let (metadata, body) = self.reply_parts(&frame)?;
+        let (metadata, body) = self.reply_parts(&mut frame)?;
         let value = self.decode_reply(&body, handles)?;
         Ok((value, metadata))
     }
@@ -693,10 +692,8 @@ impl Connection {
         metadata: Option<&Metadata>,
     ) -> Result<(Bytes, Vec<crate::handle::Handle>, Option<Metadata>), Error> {
         let payload = Encoded { args, handles };
-        let (frame, handles) = self
-            .exchange::<_, ()>(method, &payload, timeout, metadata, None)
-            .await?;
-        let (metadata, body) = self.reply_parts(&frame)?;
+        let (mut frame, handles) = self.unary(method, &payload, timeout, metadata).await?;
+        let (metadata, body) = self.reply_parts(&mut frame)?;
         Ok((body, handles, metadata))
     }
 
@@ -711,6 +708,72 @@ impl Connection {
             crate::handle::decoding(handles, || self.format.decode_frame(body))
         })
         .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
+    }
+
+    /// A plain call (no stream either way): sends it and waits for its RESPONSE (an ERROR
+    /// fails it); returns the frame and the handles that came with it. The lean path of
+    /// [`Connection::exchange`]: one future, no stream machinery in its state.
+    async fn unary<P>(
+        &self,
+        method: MethodRef,
+        args: &P,
+        timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
+    ) -> Result<(Frame, Vec<crate::handle::Handle>), Error>
+    where
+        P: Payload + ?Sized,
+    {
+        let method = self.server_method(method)?;
+        self.check_going_away()?;
+        let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
+        let reply_rx = self.wait_for(id)?;
+        let mut guard = CallGuard {
+            connection: self,
+            id,
+            sent: false,
+            done: false,
+            upload: false,
+        };
+        let exchange = async {
+            self.send_request(method, id, args, timeout, metadata, 0)
+                .await?;
+            guard.sent = true;
+            self.reply(id, reply_rx).await
+        };
+        let frame = match timeout {
+            None => exchange.await,
+            Some(timeout) => tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| Err(Error::deadline(timeout))),
+        };
+        guard.done = frame.is_ok();
+        let (frame, handles) = frame?;
+        if frame.kind != FrameKind::RESPONSE {
+            return Err(remote_error(self, &frame));
+        }
+        Ok((frame, handles))
+    }
+
+    /// Puts call `id` in the call table; returns where its reply comes when the read loop
+    /// routes it. A second waiter makes a caller reading for itself give the read side back.
+    fn wait_for(&self, id: u64) -> Result<oneshot::Receiver<Reply>, Error> {
+        let (reply_tx, reply_rx) = oneshot::channel();
+        let inserted = {
+            let mut calls = self.calls();
+            calls.insert(id, reply_tx).map(|()| calls.len())
+        };
+        match inserted {
+            Ok(waiting) if waiting > 1 => self.revoke_read(),
+            Ok(_) => {}
+            Err(InsertError::Closed(reason)) => return Err(reason),
+            Err(InsertError::Duplicate) => {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    format!("request id {id} is in use"),
+                ))
+            }
+        }
+        Ok(reply_rx)
     }
 
     /// Sends a call and waits for its RESPONSE (an ERROR fails it), optionally sending a
@@ -731,23 +794,7 @@ impl Connection {
         let upload = upload.map(Streaming::into_source);
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
-        let (reply_tx, reply_rx) = oneshot::channel();
-        let inserted = {
-            let mut calls = self.calls();
-            calls.insert(id, reply_tx).map(|()| calls.len())
-        };
-        match inserted {
-            // A second waiter: a caller reading for itself gives the read side back.
-            Ok(waiting) if waiting > 1 => self.revoke_read(),
-            Ok(_) => {}
-            Err(InsertError::Closed(reason)) => return Err(reason),
-            Err(InsertError::Duplicate) => {
-                return Err(Error::new(
-                    ErrorKind::Usage,
-                    format!("request id {id} is in use"),
-                ))
-            }
-        }
+        let reply_rx = self.wait_for(id)?;
         let gate = upload.as_ref().map(|_| self.streams().outbound(id));
         let mut guard = CallGuard {
             connection: self,
@@ -826,9 +873,12 @@ impl Connection {
     /// Splits a RESPONSE or ERROR body into its metadata (protocol version 3) and the rest;
     /// metadata that breaks the client's limits or the block's format fails the call (the
     /// connection stays open).
-    fn reply_parts(&self, frame: &Frame) -> Result<(Option<Metadata>, Bytes), Error> {
+    fn reply_parts(&self, frame: &mut Frame) -> Result<(Option<Metadata>, Bytes), Error> {
+        // Moved out, not cloned: a clone of a body copied out of the read buffer would
+        // allocate.
+        let body = std::mem::take(&mut frame.body);
         let limits = &self.role.metadata_limits;
-        crate::metadata::split(frame, frame.body.clone(), self.version, limits).map_err(|err| {
+        crate::metadata::split(frame, body, self.version, limits).map_err(|err| {
             warn!(request_id = frame.id, error = %err, "bad metadata in a reply; call failed");
             Error::new(ErrorKind::Protocol, "bad metadata in the server's reply")
                 .with_status(StatusCode::PROTOCOL)
