@@ -7,7 +7,7 @@ use crate::echo::Impl;
 
 pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--only raw,ferry,tarpc]
                      [--scenarios a,b,c,d,e,f,g,h,s,t] [--reps N] [--calls N]
-                     [--out FILE]
+                     [--connects N] [--out FILE]
 
   --quick       fewer repetitions and shorter runs (under a minute)
   --rt          tokio runtime of client and servers: mt = multi-thread (default), ct = current-thread
@@ -26,6 +26,8 @@ pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--o
   --reps        repetitions per scenario (medians are over these)
   --calls       (c) makes exactly N calls on each connection instead of running for a
                 time: a fixed amount of work, for `perf stat` and `strace -c` counts
+  --connects    (f) measures N connections per repetition (default 200 with --quick,
+                else 1000), after 10 not measured
   --out         where to write the JSON (default target/ferry-bench/compare.json)";
 
 /// What to run and how long.
@@ -60,6 +62,7 @@ impl Options {
         let mut scenarios: Vec<char> = "abcdefghst".chars().collect();
         let mut reps = None;
         let mut calls = None;
+        let mut connects = None;
         let mut out = None;
         let mut it = args.iter();
         while let Some(flag) = it.next() {
@@ -110,6 +113,17 @@ impl Options {
                             format!("--calls takes a positive number, not {text:?}")
                         })?);
                 }
+                "--connects" => {
+                    let text = value()?;
+                    connects = Some(
+                        text.parse::<usize>()
+                            .ok()
+                            .filter(|n| *n > 0)
+                            .ok_or_else(|| {
+                                format!("--connects takes a positive number, not {text:?}")
+                            })?,
+                    );
+                }
                 "--out" => out = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),
             }
@@ -127,7 +141,7 @@ impl Options {
                 duration: Duration::from_millis(300),
                 idle_clients: 1000,
                 idle_reps: 1,
-                connects: 200,
+                connects: connects.unwrap_or(200),
                 calls,
                 out,
             }
@@ -143,7 +157,7 @@ impl Options {
                 duration: Duration::from_secs(1),
                 idle_clients: 1000,
                 idle_reps: 3,
-                connects: 1_000,
+                connects: connects.unwrap_or(1_000),
                 calls,
                 out,
             }
