@@ -6,7 +6,14 @@
 //! call made before the Welcome is read writes the hello and an EARLY_REQUEST frame (the
 //! client's own method index) in one write, then drives the connection's task itself until
 //! its reply has come, and spawns it to go on alone. Without such a call a starter task
-//! runs it, and the hello goes out alone. The early request's fate:
+//! runs it, and the hello goes out alone.
+//!
+//! Where the caller is not a task of the runtime but the thread in a multi-thread
+//! runtime's `block_on` ([`drives_here`]), the connection's task is spawned at once and the
+//! early caller waits for its reply like any call: a worker thread sees the socket's
+//! readiness either way and must wake that thread, so driving the task there would only
+//! add the hand-off of the task to a worker (one more wake-up of another thread) once the
+//! reply is in. The early request's fate:
 //!
 //! | the server | what happens to the early request |
 //! | --- | --- |
@@ -139,10 +146,31 @@ pub(crate) async fn open(
         options: options.clone(),
     };
     let task = handshake.boxed(reader, span);
+    if !drives_here() {
+        // No caller here drives it: it runs on a worker from the start (no starter task,
+        // whose spawn would cost the same wake-up of a worker).
+        tokio::spawn(task);
+        return Ok(link);
+    }
     let pending = Arc::clone(&link.pending);
     pending.lock().await.task = Some(task);
     tokio::spawn(starter(pending));
     Ok(link)
+}
+
+/// Whether a caller running here should drive the connection's task itself: in a task of
+/// the runtime, or on a current-thread runtime, the task then runs where the reply is
+/// awaited. Not so on the thread of a multi-thread runtime's `block_on` (no task there):
+/// the socket's readiness reaches it through a worker anyway, and a task driven there
+/// must afterwards be handed to a worker, one more cross-thread wake-up per connect.
+fn drives_here() -> bool {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+                || tokio::task::try_id().is_some()
+        }
+        Err(_) => true,
+    }
 }
 
 /// Runs the connection's task unless the early caller took it first.
@@ -413,7 +441,13 @@ impl Handshaking {
             }
             let (reply, receive) = oneshot::channel();
             pending.early = Some(reply);
-            (receive, pending.task.take())
+            // A caller that does not drive it leaves the task to the starter.
+            let task = if drives_here() {
+                pending.task.take()
+            } else {
+                None
+            };
+            (receive, task)
         };
         let (mut reply, task) = reply;
         let mut guard = EarlyGuard {
