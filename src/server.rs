@@ -370,6 +370,9 @@ impl BoundServer {
                     Ok(stream) => {
                         failures.succeeded(&address);
                         spawn_connection(&shared, &mut tasks, stream);
+                        // Finished connections are reaped here, not awaited one by one: that
+                        // would wake this loop (often on another thread) at the end of each.
+                        while tasks.try_join_next().is_some() {}
                     }
                     Err(err) => {
                         // Accept errors (EMFILE, a client gone before accept) must not end
@@ -382,19 +385,34 @@ impl BoundServer {
                         tokio::time::sleep(pause).await;
                     }
                 },
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                // Awaited only when many finished ones wait (no accept came to reap them),
+                // which bounds what they hold.
+                Some(_) = tasks.join_next(), if finished_waiting(&shared, &tasks) => {
+                    while tasks.try_join_next().is_some() {}
+                }
                 _ = shutdown.changed() => {}
                 _ = &mut signal => {
                     shared.begin_shutdown();
                 }
             }
         }
+        while tasks.try_join_next().is_some() {}
         info!(%address, connections = tasks.len(), "shutting down");
         drop(listener);
         while tasks.join_next().await.is_some() {}
         info!(%address, "stopped");
         Ok(())
     }
+}
+
+/// Finished connection tasks not yet reaped, past which the accept loop awaits them.
+const REAP_BATCH: usize = 64;
+
+/// Whether more than [`REAP_BATCH`] connection tasks have finished and wait to be reaped
+/// (each holds its task's memory until then).
+fn finished_waiting(shared: &Shared, tasks: &JoinSet<()>) -> bool {
+    let open = shared.connections.load(Ordering::Relaxed);
+    tasks.len() > open.saturating_add(REAP_BATCH)
 }
 
 fn spawn_connection(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, stream: Stream) {

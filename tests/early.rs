@@ -229,28 +229,91 @@ mod scripted {
         out
     }
 
+    /// Reads the hello and the early request of `second(1)` before writing anything, then
+    /// answers the Welcome and 42.
+    async fn answer_early(mut stream: UnixStream) {
+        let mut buf = BytesMut::new();
+        // Nothing is written before both the hello and the request are read.
+        let (hello, frame) = read_hello_and_frame(&mut stream, &mut buf).await;
+        assert_eq!(hello.version, ferry::codec::PROTOCOL_VERSION);
+        assert_ne!(hello.flags & Hello::EARLY, 0);
+        assert_eq!(frame.kind, FrameKind::EARLY_REQUEST);
+        assert_eq!(
+            (frame.id, frame.aux),
+            (1, 1),
+            "id 1, the client's index of `second`"
+        );
+        let mut out = welcome(3);
+        out.extend_from_slice(&response(frame.id, 42));
+        stream.write_all(&out).await.expect("write");
+        // Keep the connection open until the client is done.
+        let _ = stream.read_buf(&mut buf).await;
+    }
+
     #[tokio::test]
     async fn the_request_arrives_before_the_welcome_is_sent() {
-        let reply = second_against(|mut stream| async move {
-            let mut buf = BytesMut::new();
-            // Nothing is written before both the hello and the request are read.
-            let (hello, frame) = read_hello_and_frame(&mut stream, &mut buf).await;
-            assert_eq!(hello.version, ferry::codec::PROTOCOL_VERSION);
-            assert_ne!(hello.flags & Hello::EARLY, 0);
-            assert_eq!(frame.kind, FrameKind::EARLY_REQUEST);
-            assert_eq!(
-                (frame.id, frame.aux),
-                (1, 1),
-                "id 1, the client's index of `second`"
-            );
-            let mut out = welcome(3);
-            out.extend_from_slice(&response(frame.id, 42));
-            stream.write_all(&out).await.expect("write");
-            // Keep the connection open until the client is done.
-            let _ = stream.read_buf(&mut buf).await;
-        })
-        .await;
+        assert_eq!(second_against(answer_early).await, 42);
+    }
+
+    /// A multi-thread runtime: its `block_on` thread is none of its tasks, so a client there
+    /// leaves its connection's task to a worker from the connect on.
+    fn multi_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn from_block_on_of_a_multi_thread_runtime_the_first_call_goes_early() {
+        let reply = multi_thread().block_on(second_against(answer_early));
         assert_eq!(reply, 42);
+    }
+
+    #[test]
+    fn from_a_task_of_a_multi_thread_runtime_the_first_call_goes_early() {
+        let reply = multi_thread().block_on(async {
+            within(tokio::spawn(second_against(answer_early)))
+                .await
+                .expect("task")
+        });
+        assert_eq!(reply, 42);
+    }
+
+    #[test]
+    fn from_block_on_a_client_that_makes_no_call_still_says_hello() {
+        multi_thread().block_on(async {
+            let (listener, path) = listener();
+            let client = early_client(path.as_path()).await;
+            let (mut stream, _) = within(listener.accept()).await.expect("accept");
+            let mut buf = BytesMut::new();
+            // No call is made: the connection's task writes the hello alone.
+            let hello = within(async {
+                loop {
+                    if let Some(hello) = Hello::decode(&mut buf).expect("hello") {
+                        break hello;
+                    }
+                    assert_ne!(stream.read_buf(&mut buf).await.expect("read"), 0, "closed");
+                }
+            })
+            .await;
+            assert_ne!(hello.flags & Hello::EARLY, 0);
+            // Its refusal fails the call made afterwards.
+            let mut refusal = Welcome::accept(0, 1 << 20, 0);
+            refusal.status = ferry::codec::HandshakeStatus::SERVER_BUSY;
+            refusal.message = "scripted refusal".into();
+            let mut out = BytesMut::new();
+            refusal.encode(&mut out);
+            stream.write_all(&out).await.expect("write");
+            let err = within(client.second(1)).await.expect_err("refused");
+            assert!(
+                support::chain(&err).contains("scripted refusal"),
+                "not the refusal: {}",
+                support::chain(&err)
+            );
+            let _ = std::fs::remove_file(&path);
+        });
     }
 
     #[tokio::test]

@@ -13,7 +13,9 @@
 //! early caller waits for its reply like any call: a worker thread sees the socket's
 //! readiness either way and must wake that thread, so driving the task there would only
 //! add the hand-off of the task to a worker (one more wake-up of another thread) once the
-//! reply is in. The early request's fate:
+//! reply is in. That task, running beside the caller, leaves the hello to the first call
+//! for [`HELLO_GRACE`] (else it would often write it alone first); a call that waits for
+//! the handshake writes it at once. The early request's fate:
 //!
 //! | the server | what happens to the early request |
 //! | --- | --- |
@@ -49,10 +51,15 @@ use crate::client::ClientOptions;
 use crate::contract::ServiceInfo;
 use crate::engine::ReadSide;
 use crate::error::{Error, ErrorKind};
-use crate::wire::read_message;
+use crate::wire::{read_message, ReadError};
 
 /// The request id of the early request; the connection's own calls count on from 2.
 const EARLY_ID: u64 = 1;
+
+/// How long a connection's task spawned at [`open`] leaves the hello to the first call
+/// before writing it alone ([`drives_here`]): a call made right after the connect takes it
+/// along.
+const HELLO_GRACE: Duration = Duration::from_millis(1);
 
 /// The largest body an early request may have. The server's max frame is not known before
 /// its Welcome; a larger first call waits for the Welcome like any other.
@@ -145,8 +152,9 @@ pub(crate) async fn open(
         address,
         options: options.clone(),
     };
-    let task = handshake.boxed(reader, span);
-    if !drives_here() {
+    let grace = !drives_here();
+    let task = handshake.boxed(reader, span, grace);
+    if grace {
         // No caller here drives it: it runs on a worker from the start (no starter task,
         // whose spawn would cost the same wake-up of a worker).
         tokio::spawn(task);
@@ -196,14 +204,40 @@ struct Handshake {
 impl Handshake {
     /// The connection's task, boxed. (In a function of its own: the task's future is
     /// checked for `Send` here, apart from [`open`], whose future the task reaches again
-    /// through `bind` and the introspection client.)
-    fn boxed(self, reader: ReadHalf, span: tracing::Span) -> Task {
-        Box::pin(self.run(reader).instrument(span))
+    /// through `bind` and the introspection client.) With `grace`, the task leaves the
+    /// hello to the first call for [`HELLO_GRACE`].
+    fn boxed(self, reader: ReadHalf, span: tracing::Span, grace: bool) -> Task {
+        Box::pin(self.run(reader, grace).instrument(span))
     }
 
-    /// Writes the hello unless the early request took it along already.
-    async fn send_hello(&self) {
-        let mut pending = self.pending.lock().await;
+    /// Reads the Welcome, writing the hello first unless the early request took it along
+    /// already; with `grace`, writes it only if no call took it within [`HELLO_GRACE`].
+    async fn read_welcome(
+        &self,
+        reader: &mut ReadHalf,
+        buf: &mut BytesMut,
+        grace: bool,
+    ) -> Result<Option<Welcome>, ReadError> {
+        if !grace {
+            send_hello(&self.pending).await;
+            return read_message(reader, buf, Welcome::decode).await;
+        }
+        let reading = read_message(reader, buf, Welcome::decode);
+        tokio::pin!(reading);
+        tokio::select! {
+            biased;
+            welcome = &mut reading => return welcome,
+            () = tokio::time::sleep(HELLO_GRACE) => {}
+        }
+        send_hello(&self.pending).await;
+        reading.await
+    }
+}
+
+/// Writes the hello unless a call took it along (or wrote it) already.
+async fn send_hello(pending: &Mutex<Pending>) {
+    {
+        let mut pending = pending.lock().await;
         let Some(hello) = pending.hello.take() else {
             return;
         };
@@ -222,16 +256,17 @@ impl Handshake {
             }
         }
     }
+}
 
+impl Handshake {
     /// Reads the Welcome, binds, hands the early request its fate, publishes the outcome
     /// and runs the connection until it ends.
-    async fn run(self, mut reader: ReadHalf) {
-        self.send_hello().await;
+    async fn run(self, mut reader: ReadHalf, grace: bool) {
         let mut buf = BytesMut::with_capacity(512);
         let options = &self.options;
         let welcome = match tokio::time::timeout(
             options.handshake_timeout,
-            read_message(&mut reader, &mut buf, Welcome::decode),
+            self.read_welcome(&mut reader, &mut buf, grace),
         )
         .await
         {
@@ -358,6 +393,11 @@ impl Handshaking {
 
     /// The open connection, once the handshake is over; the handshake's error otherwise.
     pub(crate) async fn connection(&self) -> Result<Arc<Connection>, Error> {
+        if self.outcome.borrow().is_none() {
+            // A call that waits for the handshake does not leave the hello to the task's
+            // grace.
+            send_hello(&self.pending).await;
+        }
         let mut outcome = self.outcome.clone();
         let result = outcome.wait_for(Option::is_some).await;
         match result.as_deref() {

@@ -115,14 +115,9 @@ impl Options {
                 }
                 "--connects" => {
                     let text = value()?;
-                    connects = Some(
-                        text.parse::<usize>()
-                            .ok()
-                            .filter(|n| *n > 0)
-                            .ok_or_else(|| {
-                                format!("--connects takes a positive number, not {text:?}")
-                            })?,
-                    );
+                    connects = Some(text.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(
+                        || format!("--connects takes a positive number, not {text:?}"),
+                    )?);
                 }
                 "--out" => out = Some(PathBuf::from(value()?)),
                 other => return Err(format!("unknown argument {other:?}")),
