@@ -221,6 +221,8 @@ pub(crate) struct Shared {
     pub(crate) services: HashMap<&'static str, Arc<dyn ServiceDispatch>>,
     /// The method table of each service that has one, sent in version 2 Welcomes.
     pub(crate) tables: HashMap<&'static str, Arc<MethodTable>>,
+    /// The accepting Welcome of each service, version and format, encoded once.
+    pub(crate) welcomes: handshake::Welcomes,
     pub(crate) options: ServerOptions,
     /// Open connections (handshake included).
     pub(crate) connections: AtomicUsize,
@@ -258,9 +260,11 @@ impl Shared {
                 Some((*name, Arc::new(table)))
             })
             .collect();
+        let welcomes = handshake::Welcomes::new(&services, &tables, &options);
         Arc::new(Shared {
             services,
             tables,
+            welcomes,
             options,
             connections: AtomicUsize::new(0),
             calls: AtomicUsize::new(0),
@@ -423,7 +427,11 @@ fn spawn_connection(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, stream: Strea
         tracing::info_span!("connection", id, peer_pid = ?peer.pid(), peer_uid = ?peer.uid());
     debug!(parent: &span, open, "accepted");
     let ticket = shared.admission.admit(id);
-    tasks.spawn(connection::serve(Arc::clone(shared), stream, Some(ticket)).instrument(span));
+    // Boxed: the task then holds a pointer, and the connection's large future is copied
+    // once, into its box, instead of on each move through the spawn and at the task's end.
+    tasks.spawn(Box::pin(
+        connection::serve(Arc::clone(shared), stream, Some(ticket)).instrument(span),
+    ));
 }
 
 /// Out of file descriptors, with the reserved one just freed: accepts the client waiting

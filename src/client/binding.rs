@@ -3,12 +3,30 @@
 //! each method callable only when its schema hash matches the server's.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use ferry_codec::schema::MethodSchema;
 use ferry_codec::MethodTable;
 
 use crate::contract::ServiceInfo;
 use crate::error::{Error, ErrorKind};
+
+/// The hashes of a service's method schemas (`local`, which lives as long as the
+/// process), computed on the first connect of the process and kept: each hash is taken
+/// over the schema's canonical text, which is built anew each time.
+fn local_hashes(local: &'static [MethodSchema]) -> Arc<[u64]> {
+    /// Keyed by the address and length of the schemas.
+    type Cache = Vec<((usize, usize), Arc<[u64]>)>;
+    static CACHE: Mutex<Cache> = Mutex::new(Vec::new());
+    let key = (local.as_ptr() as usize, local.len());
+    let mut cache = CACHE.lock().unwrap_or_else(|poison| poison.into_inner());
+    if let Some((_, hashes)) = cache.iter().find(|(at, _)| *at == key) {
+        return Arc::clone(hashes);
+    }
+    let hashes: Arc<[u64]> = local.iter().map(MethodSchema::hash).collect();
+    cache.push((key, Arc::clone(&hashes)));
+    hashes
+}
 
 /// The server's index for each of the client's methods, or why it has none.
 #[derive(Debug, Default)]
@@ -30,12 +48,14 @@ enum Bound {
 
 impl Binding {
     /// Binds `local` (the client's schemas, in its method order) by name to `table`.
-    pub(crate) fn by_name(local: &[MethodSchema], table: &MethodTable) -> Binding {
+    pub(crate) fn by_name(local: &'static [MethodSchema], table: &MethodTable) -> Binding {
+        let hashes = local_hashes(local);
         let methods = local
             .iter()
-            .map(|schema| match table.find(&schema.name) {
+            .zip(hashes.iter())
+            .map(|(schema, hash)| match table.find(&schema.name) {
                 None => Bound::Missing,
-                Some((index, entry)) if entry.hash == schema.hash() => Bound::At(index),
+                Some((index, entry)) if entry.hash == *hash => Bound::At(index),
                 Some((_, entry)) => Bound::Differs {
                     hash: entry.hash,
                     detail: None,

@@ -1,10 +1,11 @@
 //! The server's side of the handshake: deciding whether a [`Hello`] is served.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferry_codec::{
     FormatId, HandshakeStatus, Hello, MethodTable, Welcome, METHOD_TABLE_VERSION, PROTOCOL_VERSION,
 };
@@ -15,7 +16,7 @@ use tracing::{debug, warn};
 use crate::contract::ServiceDispatch;
 use crate::server::admission::{Ticket, SHED_GRACE};
 use crate::server::early::EarlyRequests;
-use crate::server::Shared;
+use crate::server::{ServerOptions, Shared};
 use crate::wire::{read_message, ReadError};
 
 /// Runs the server's side of the handshake: reads the client's Hello (within the handshake
@@ -124,7 +125,7 @@ pub(crate) async fn accept(
             return None;
         }
     };
-    welcome(shared, &accepted).encode(&mut accepted.welcome);
+    accepted.welcome = shared.welcomes.get(&shared.options, &accepted);
     // The Welcome is not written here: the connection queues it in its outbox
     // ([`Accepted::welcome`]), so it leaves in one write with the replies to the early
     // requests already read behind the hello.
@@ -278,16 +279,71 @@ fn check(shared: &Shared, hello: &Hello, peer: &PeerCredentials) -> Result<Accep
     })
 }
 
-/// The Welcome for an accepted hello.
-fn welcome(shared: &Shared, accepted: &Accepted) -> Welcome {
+/// The accepting Welcome of each service, protocol version and payload format, encoded
+/// when the server is made: a handshake copies its bytes instead of cloning the service's
+/// method table into a [`Welcome`] and encoding it.
+pub(crate) struct Welcomes(HashMap<(&'static str, u16, u8), Bytes>);
+
+impl Welcomes {
+    pub(crate) fn new(
+        services: &HashMap<&'static str, Arc<dyn ServiceDispatch>>,
+        tables: &HashMap<&'static str, Arc<MethodTable>>,
+        options: &ServerOptions,
+    ) -> Welcomes {
+        let formats: Vec<FormatId> = (0..=u8::MAX).filter_map(FormatId::from_u8).collect();
+        let mut welcomes = HashMap::new();
+        for name in services.keys() {
+            for version in 1..=PROTOCOL_VERSION {
+                for format in &formats {
+                    let welcome = welcome(options, tables.get(name), version, *format);
+                    let mut out = BytesMut::new();
+                    welcome.encode(&mut out);
+                    welcomes.insert((*name, version, format.as_u8()), out.freeze());
+                }
+            }
+        }
+        Welcomes(welcomes)
+    }
+
+    /// The encoded Welcome for `accepted`.
+    fn get(&self, options: &ServerOptions, accepted: &Accepted) -> BytesMut {
+        let key = (
+            accepted.service.info().name,
+            accepted.version,
+            accepted.format.as_u8(),
+        );
+        if let Some(bytes) = self.0.get(&key) {
+            return BytesMut::from(&bytes[..]);
+        }
+        // Every hosted service, version and format is in the map; one that is not is
+        // encoded here.
+        let mut out = BytesMut::new();
+        welcome(
+            options,
+            accepted.table.as_ref(),
+            accepted.version,
+            accepted.format,
+        )
+        .encode(&mut out);
+        out
+    }
+}
+
+/// The Welcome accepting a hello at `version` in `format`, with the service's `table`.
+fn welcome(
+    options: &ServerOptions,
+    table: Option<&Arc<MethodTable>>,
+    version: u16,
+    format: FormatId,
+) -> Welcome {
     Welcome {
-        version: accepted.version,
+        version,
         status: HandshakeStatus::OK,
-        format: accepted.format.as_u8(),
-        max_frame: shared.options.max_frame,
-        max_in_flight: u32::try_from(shared.options.max_in_flight).unwrap_or(u32::MAX),
+        format: format.as_u8(),
+        max_frame: options.max_frame,
+        max_in_flight: u32::try_from(options.max_in_flight).unwrap_or(u32::MAX),
         message: String::new(),
-        methods: accepted.table.as_deref().cloned(),
+        methods: table.map(|table| MethodTable::clone(table)),
     }
 }
 
