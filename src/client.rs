@@ -5,6 +5,7 @@ mod connection;
 mod early;
 mod options;
 mod reconnect;
+mod waiter;
 
 use std::borrow::Cow;
 use std::fmt;

@@ -3,8 +3,6 @@
 //! callers. The read loop, the routing of every other frame kind and the outbox are the
 //! engine's.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
@@ -25,9 +23,10 @@ use tracing::{debug, warn, Instrument};
 
 use crate::budget::{Budget, Held};
 use crate::client::binding::Binding;
+use crate::client::waiter::{Mailbox, Reception, Waiter};
 use crate::client::ClientOptions;
 use crate::contract::{MethodRef, ServiceInfo};
-use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
+use crate::engine::{Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::{Error, ErrorKind};
 use crate::outbox::{QueueError, SPLICE_MIN};
 use crate::streaming::{pump, Incoming, PumpError, Streaming, WINDOW};
@@ -59,12 +58,8 @@ pub(crate) struct ClientRole {
     going_away: AtomicBool,
     /// Bounds on the metadata of calls and replies.
     metadata_limits: MetadataLimits,
-}
-
-impl CallEntry for oneshot::Sender<Reply> {
-    fn close(self, reason: &Error) {
-        let _ = self.send(Err(reason.duplicate()));
-    }
+    /// Where a lone call's reply waits when the read loop routed it (see `waiter`).
+    mailbox: Mailbox,
 }
 
 /// Owned by the client handles; dropping the last one ends the connection.
@@ -155,6 +150,7 @@ pub(crate) fn new_connection(
         max_shared_bytes: options.max_shared_bytes,
         going_away: AtomicBool::new(false),
         metadata_limits: options.metadata_limits,
+        mailbox: Mailbox::default(),
     };
     Arc::new(Engine::new(
         role,
@@ -361,7 +357,7 @@ pub(crate) fn check_welcome(
 }
 
 impl Role for ClientRole {
-    type Call = oneshot::Sender<Reply>;
+    type Call = Waiter;
     const PEER: &'static str = "the server";
     const CANCEL_ON_STREAM_DROP: bool = true;
 
@@ -413,18 +409,30 @@ impl Role for ClientRole {
             }
             return Err(Stop::Closed(err));
         }
-        let waiting = connection.calls().remove(frame.id);
+        let mut calls = connection.calls();
+        let waiting = calls.remove(frame.id);
         match waiting {
-            Some(reply) => {
+            Some(Waiter::Channel(reply)) => {
+                drop(calls);
                 let _ = reply.send(Ok((frame, handles)));
             }
+            Some(Waiter::Lone) => {
+                // Under the call table's lock (see `waiter`).
+                let id = frame.id;
+                connection.role.mailbox.deliver(id, Ok((frame, handles)));
+                drop(calls);
+            }
             None if frame.kind == FrameKind::ERROR => {
+                drop(calls);
                 let err = remote_error(connection, &frame);
                 if connection.streams().on_error(frame.id, err).is_err() {
                     debug!(request_id = frame.id, "error for a call no longer waiting");
                 }
             }
-            None => debug!(request_id = frame.id, "reply for a call no longer waiting"),
+            None => {
+                drop(calls);
+                debug!(request_id = frame.id, "reply for a call no longer waiting");
+            }
         }
         Ok(())
     }
@@ -515,6 +523,7 @@ impl Connection {
     /// Marks the connection closed and fails every waiting call and stream with `reason`.
     fn close(&self, reason: Error) {
         self.fail_all(reason);
+        self.role.mailbox.close();
         self.outbox.close();
         self.role.closed_signal.notify_waiters();
     }
@@ -595,7 +604,7 @@ impl Connection {
         let (reply_tx, reply_rx) = oneshot::channel();
         let remote = {
             let mut calls = self.calls();
-            match calls.insert(id, reply_tx) {
+            match calls.insert(id, Waiter::Channel(reply_tx)) {
                 Ok(()) => {}
                 Err(InsertError::Closed(reason)) => return Err(reason),
                 Err(InsertError::Duplicate) => {
@@ -726,7 +735,7 @@ impl Connection {
         let method = self.server_method(method)?;
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
-        let reply_rx = self.wait_for(id)?;
+        let reception = self.wait_for(id)?;
         let mut guard = CallGuard {
             connection: self,
             id,
@@ -738,7 +747,7 @@ impl Connection {
             self.send_request(method, id, args, timeout, metadata, 0)
                 .await?;
             guard.sent = true;
-            self.reply(id, reply_rx).await
+            self.reply(id, reception).await
         };
         let frame = match timeout {
             None => exchange.await,
@@ -755,25 +764,29 @@ impl Connection {
     }
 
     /// Puts call `id` in the call table; returns where its reply comes when the read loop
-    /// routes it. A second waiter makes a caller reading for itself give the read side back.
-    fn wait_for(&self, id: u64) -> Result<oneshot::Receiver<Reply>, Error> {
-        let (reply_tx, reply_rx) = oneshot::channel();
+    /// routes it (a lone call's needs no channel, see `waiter`). A second waiter makes a
+    /// caller reading for itself give the read side back.
+    fn wait_for(&self, id: u64) -> Result<Reception<'_>, Error> {
         let inserted = {
             let mut calls = self.calls();
-            calls.insert(id, reply_tx).map(|()| calls.len())
+            let lone =
+                calls.len() == 0 && calls.closed().is_none() && !self.role.mailbox.holds_reply();
+            let (waiter, reception) = Reception::new(&self.role.mailbox, id, lone);
+            calls.insert(id, waiter).map(|()| (calls.len(), reception))
         };
         match inserted {
-            Ok(waiting) if waiting > 1 => self.revoke_read(),
-            Ok(_) => {}
-            Err(InsertError::Closed(reason)) => return Err(reason),
-            Err(InsertError::Duplicate) => {
-                return Err(Error::new(
-                    ErrorKind::Usage,
-                    format!("request id {id} is in use"),
-                ))
+            Ok((waiting, reception)) => {
+                if waiting > 1 {
+                    self.revoke_read();
+                }
+                Ok(reception)
             }
+            Err(InsertError::Closed(reason)) => Err(reason),
+            Err(InsertError::Duplicate) => Err(Error::new(
+                ErrorKind::Usage,
+                format!("request id {id} is in use"),
+            )),
         }
-        Ok(reply_rx)
     }
 
     /// Sends a call and waits for its RESPONSE (an ERROR fails it), optionally sending a
@@ -794,7 +807,7 @@ impl Connection {
         let upload = upload.map(Streaming::into_source);
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
-        let reply_rx = self.wait_for(id)?;
+        let reception = self.wait_for(id)?;
         let gate = upload.as_ref().map(|_| self.streams().outbound(id));
         let mut guard = CallGuard {
             connection: self,
@@ -809,7 +822,7 @@ impl Connection {
                 .await?;
             guard.sent = true;
             let (Some(stream), Some(gate)) = (upload, gate) else {
-                return self.reply(id, reply_rx).await;
+                return self.reply(id, reception).await;
             };
             let sending = pump(
                 &self.outbox,
@@ -819,12 +832,14 @@ impl Connection {
                 stream,
                 gate,
             );
-            tokio::pin!(sending, reply_rx);
+            let mut reception = reception;
+            let routed = std::future::poll_fn(|cx| reception.poll_routed(cx));
+            tokio::pin!(sending, routed);
             let mut pumping = true;
             loop {
                 tokio::select! {
-                    reply = &mut reply_rx => {
-                        break reply.unwrap_or_else(|_| Err(self.closed_error()));
+                    reply = &mut routed => {
+                        break reply.unwrap_or_else(|| Err(self.closed_error()));
                     }
                     sent = &mut sending, if pumping => {
                         pumping = false;
@@ -850,19 +865,19 @@ impl Connection {
 
     /// Waits for call `id`'s reply: read by this caller itself when it is the connection's
     /// only waiter (no hand-off from the connection's task, see `crate::engine::ownership`),
-    /// else routed by whoever reads it through `reply_rx`. Cancel-safe: dropped, it gives
+    /// else routed by whoever reads it through `reception`. Cancel-safe: dropped, it gives
     /// the read side back with every byte it read.
-    async fn reply(&self, id: u64, mut reply_rx: oneshot::Receiver<Reply>) -> Reply {
+    async fn reply(&self, id: u64, mut reception: Reception<'_>) -> Reply {
         let mut claim = self.read_claim(id);
         std::future::poll_fn(|cx| {
             // First, so that a reply routed by another reader wakes this caller.
-            if let Poll::Ready(reply) = Pin::new(&mut reply_rx).poll(cx) {
-                return Poll::Ready(reply.unwrap_or_else(|_| Err(self.closed_error())));
+            if let Poll::Ready(reply) = reception.poll_routed(cx) {
+                return Poll::Ready(reply.unwrap_or_else(|| Err(self.closed_error())));
             }
             self.poll_own_reply(cx, &mut claim).map(|own| {
-                // Closed before the sender goes, so that dropping it does not wake this
-                // very task for nothing.
-                reply_rx.close();
+                // Before the waiter goes, so that dropping it does not wake this very task
+                // for nothing.
+                reception.read_itself();
                 drop(own.entry);
                 Ok((own.frame, own.handles))
             })

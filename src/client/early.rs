@@ -347,7 +347,11 @@ impl Handshake {
             } else if reply.is_closed() {
                 // The caller gave up while the handshake was under way.
                 connection.send_cancel(EARLY_ID);
-            } else if connection.calls().insert(EARLY_ID, reply).is_err() {
+            } else if connection
+                .calls()
+                .insert(EARLY_ID, super::waiter::Waiter::Channel(reply))
+                .is_err()
+            {
                 debug!("the early request's caller could not be registered");
             }
         }
