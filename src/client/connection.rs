@@ -418,6 +418,11 @@ impl Role for ClientRole {
             }
             Some(Waiter::Lone) => {
                 // Under the call table's lock (see `waiter`).
+                // Before the caller is woken, so that it finds the event written.
+                tracing::trace!(
+                    request_id = frame.id,
+                    "a lone call's reply waits in the mailbox"
+                );
                 let id = frame.id;
                 connection.role.mailbox.deliver(id, Ok((frame, handles)));
                 drop(calls);
