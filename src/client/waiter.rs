@@ -18,6 +18,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -52,6 +53,9 @@ impl CallEntry for Waiter {
 #[derive(Default)]
 pub(crate) struct Mailbox {
     state: Mutex<Mail>,
+    /// Whether a reply is in `state`: set under the call table's lock (with the reply),
+    /// cleared when it is taken, so that a new call checks it without this lock.
+    holding: AtomicBool,
 }
 
 #[derive(Default)]
@@ -75,7 +79,9 @@ impl Mailbox {
     /// Whether a reply waits here (then no new call is lone). Called under the call
     /// table's lock.
     pub(crate) fn holds_reply(&self) -> bool {
-        self.lock().reply.is_some()
+        // Set under the call table's lock, which the caller holds: never missed. A reply
+        // taken meanwhile may still read as held: the new call then waits on a channel.
+        self.holding.load(Ordering::Acquire)
     }
 
     /// Leaves lone call `id`'s reply and wakes its caller. Called under the call table's
@@ -85,6 +91,7 @@ impl Mailbox {
             let mut mail = self.lock();
             debug_assert!(mail.reply.is_none(), "two lone calls at once");
             mail.reply = Some((id, reply));
+            self.holding.store(true, Ordering::Release);
             mail.waker.take().map(|(_, waker)| waker)
         };
         if let Some(waker) = waker {
@@ -110,6 +117,7 @@ impl Mailbox {
     fn poll_take(&self, id: u64, cx: &mut Context<'_>) -> Poll<Option<Reply>> {
         let mut mail = self.lock();
         if mail.reply.as_ref().is_some_and(|(for_id, _)| *for_id == id) {
+            self.holding.store(false, Ordering::Release);
             return Poll::Ready(mail.reply.take().map(|(_, reply)| reply));
         }
         if mail.closed {
@@ -135,6 +143,7 @@ impl Mailbox {
                 mail.waker = None;
             }
             if mail.reply.as_ref().is_some_and(|(for_id, _)| *for_id == id) {
+                self.holding.store(false, Ordering::Release);
                 mail.reply.take()
             } else {
                 None
