@@ -88,7 +88,8 @@ pub async fn connect(name: &Name) -> Result<Stream, TransportError> {
 ///
 /// Cancel-safe: dropping the future abandons the attempt and leaves nothing behind.
 pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Stream, TransportError> {
-    let address = name.address();
+    // The address only for errors and logs: formatting it costs more than the connect.
+    let address = || name.address();
     let target = sys::Target::resolve(name)?;
     let start = Instant::now();
     let deadline = options.wait.map(|wait| start + wait);
@@ -104,7 +105,7 @@ pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Strea
             match time::timeout(options.timeout, target.connect()).await {
                 Err(_elapsed) => {
                     return Err(TransportError::ConnectTimeout {
-                        address,
+                        address: address(),
                         waited: start.elapsed(),
                     })
                 }
@@ -112,7 +113,7 @@ pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Strea
                     if let Some(expected) = options.server_pid {
                         if credentials.pid != Some(expected) {
                             return Err(TransportError::UnexpectedServer {
-                                address,
+                                address: address(),
                                 expected,
                                 actual: credentials.pid,
                             });
@@ -124,22 +125,22 @@ pub async fn connect_with(name: &Name, options: &ConnectOptions) -> Result<Strea
             }
         };
         if !is_absent(&error) {
-            return Err(TransportError::io("connect", &address, error));
+            return Err(TransportError::io("connect", &address(), error));
         }
         let Some(deadline) = deadline else {
             return Err(TransportError::NotFound {
-                address,
+                address: address(),
                 source: error,
             });
         };
         let now = Instant::now();
         if now >= deadline {
             return Err(TransportError::ConnectTimeout {
-                address,
+                address: address(),
                 waited: now - start,
             });
         }
-        tracing::trace!(%address, ?delay, "no server yet, retrying");
+        tracing::trace!(address = %address(), ?delay, "no server yet, retrying");
         time::sleep(delay.min(deadline - now)).await;
         delay = (delay * 2).min(MAX_RETRY_DELAY);
     }

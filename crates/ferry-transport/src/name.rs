@@ -116,7 +116,8 @@ impl Name {
     pub fn address(&self) -> String {
         match &self.kind {
             NameKind::Plain(plain) => sys::plain_address(plain),
-            NameKind::Path(path) => path.display().to_string(),
+            // One allocation of the right size (`display().to_string()` grows a string).
+            NameKind::Path(path) => path.to_string_lossy().into_owned(),
             NameKind::Abstract(bytes) => format!("@{}", String::from_utf8_lossy(bytes)),
             NameKind::Pipe(pipe) => pipe.clone(),
         }
