@@ -429,9 +429,14 @@ fn spawn_connection(shared: &Arc<Shared>, tasks: &mut JoinSet<()>, stream: Strea
     let ticket = shared.admission.admit(id);
     // Boxed: the task then holds a pointer, and the connection's large future is copied
     // once, into its box, instead of on each move through the spawn and at the task's end.
-    tasks.spawn(Box::pin(
-        connection::serve(Arc::clone(shared), stream, Some(ticket)).instrument(span),
-    ));
+    // In its span only when a subscriber wants the span: otherwise each poll of the
+    // connection's task would enter and leave it for nothing.
+    let serve = connection::serve(Arc::clone(shared), stream, Some(ticket));
+    if span.is_disabled() {
+        tasks.spawn(Box::pin(serve));
+    } else {
+        tasks.spawn(Box::pin(serve.instrument(span)));
+    }
 }
 
 /// Out of file descriptors, with the reserved one just freed: accepts the client waiting

@@ -17,12 +17,20 @@ use tracing::Instrument;
 pub trait Traced {
     /// The trace context the server saw, in its text form.
     async fn seen(&self, cx: &ferry::Context) -> Option<String>;
+    /// The same, after yielding once: the handler's first step does not finish it, so it
+    /// ends in a task of its own.
+    async fn seen_later(&self, cx: &ferry::Context) -> Option<String>;
 }
 
 struct TracedImpl;
 
 impl Traced for TracedImpl {
     async fn seen(&self, cx: &ferry::Context) -> Option<String> {
+        cx.trace_parent().map(|parent| parent.to_string())
+    }
+
+    async fn seen_later(&self, cx: &ferry::Context) -> Option<String> {
+        tokio::task::yield_now().await;
         cx.trace_parent().map(|parent| parent.to_string())
     }
 }
@@ -117,6 +125,25 @@ async fn the_trace_context_reaches_the_server_span_and_context() {
     assert!(line.contains("status=OK (0)"), "{line}");
     assert!(line.contains("duration_us="), "{line}");
     assert!(line.contains("method=\"seen\""), "{line}");
+    assert!(line.contains("service=\"Traced\""), "{line}");
+    assert!(line.contains("request_id="), "{line}");
+
+    // A handler that waits finishes in its own task, in the same span.
+    let later = async { within(traced.seen_later()).await.unwrap() }
+        .instrument(tracing::info_span!("job"))
+        .await
+        .expect("a trace context");
+    let later = TraceParent::parse(&later).expect("valid");
+    let line = logs
+        .line_with(&[
+            "call finished",
+            "method=\"seen_later\"",
+            &format!("trace_id={}", later.trace_id_hex()),
+            &format!("parent_id={}", later.parent_id_hex()),
+        ])
+        .await;
+    assert!(line.contains("status=OK (0)"), "{line}");
+    assert!(line.contains("request_id="), "{line}");
 
     // A context of the caller's own is kept, not replaced.
     let own =

@@ -4,9 +4,15 @@
 //! need the same things: an insert that refuses a duplicate id (through the map's entry
 //! API), a removal when the call ends, and a close that fails or stops every call at once
 //! and refuses new ones.
+//!
+//! The ids are hashed with [`IdHasher`], a keyed multiply-and-fold: a few instructions
+//! where SipHash takes a few dozen per lookup. On a server the ids are the peer's choice,
+//! so the key is random per table (a client cannot pick ids that collide without knowing
+//! it), and the table never holds more than the connection's calls in flight.
 
-use std::collections::hash_map::Entry;
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 
 use crate::error::Error;
 
@@ -27,7 +33,7 @@ pub(crate) enum InsertError {
 
 /// Calls in flight, by request id, and whether the connection is closed.
 pub(crate) struct CallTable<E> {
-    calls: HashMap<u64, E>,
+    calls: HashMap<u64, E, IdKey>,
     /// Set once the connection is closed: why.
     closed: Option<Error>,
 }
@@ -35,7 +41,7 @@ pub(crate) struct CallTable<E> {
 impl<E> Default for CallTable<E> {
     fn default() -> Self {
         CallTable {
-            calls: HashMap::new(),
+            calls: HashMap::with_hasher(IdKey::random()),
             closed: None,
         }
     }
@@ -61,6 +67,11 @@ impl<E: CallEntry> CallTable<E> {
         self.calls.remove(&id)
     }
 
+    /// Call `id`, if it is in flight.
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut E> {
+        self.calls.get_mut(&id)
+    }
+
     /// Calls in flight.
     pub(crate) fn len(&self) -> usize {
         self.calls.len()
@@ -78,6 +89,71 @@ impl<E: CallEntry> CallTable<E> {
             self.closed = Some(reason);
         }
         self.calls.drain().map(|(_, entry)| entry).collect()
+    }
+}
+
+/// The random key of one table's [`IdHasher`]s.
+#[derive(Clone, Copy)]
+pub(crate) struct IdKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl IdKey {
+    /// A key drawn from the standard library's per-thread random seed (each
+    /// [`RandomState`] differs from the last), once per table.
+    fn random() -> Self {
+        let state = RandomState::new();
+        let k0 = state.hash_one(0x243f_6a88_85a3_08d3_u64);
+        let k1 = state.hash_one(0x1319_8a2e_0370_7344_u64);
+        // An odd multiplier: the multiplication is a bijection of the low 64 bits.
+        IdKey { k0, k1: k1 | 1 }
+    }
+}
+
+impl BuildHasher for IdKey {
+    type Hasher = IdHasher;
+
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher {
+            key: *self,
+            hash: 0,
+        }
+    }
+}
+
+/// Hashes a request id: the id mixed with the key, multiplied by the other half of the
+/// key into 128 bits, and the two halves folded together (so the high bits, which the
+/// table's control bytes use, depend on every bit of the id).
+pub(crate) struct IdHasher {
+    key: IdKey,
+    hash: u64,
+}
+
+impl IdHasher {
+    fn mix(&mut self, value: u64) {
+        let product = u128::from(value ^ self.key.k0 ^ self.hash) * u128::from(self.key.k1);
+        // Truncations meant: the low and the high half of the product.
+        self.hash = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed; any other input still hashes, eight bytes at a time.
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.mix(value);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
     }
 }
 
@@ -113,5 +189,38 @@ mod tests {
         ));
         assert!(table.close(Error::closed("later")).is_empty());
         assert_eq!(table.closed().unwrap().to_string(), "gone");
+    }
+
+    #[test]
+    fn ids_hash_apart_and_keys_differ_per_table() {
+        let key = IdKey::random();
+        let hashes: std::collections::HashSet<u64> =
+            (1..=10_000u64).map(|id| key.hash_one(id)).collect();
+        assert_eq!(hashes.len(), 10_000, "sequential ids collide");
+        // The top seven bits select a group's control byte: they spread too.
+        let tops: std::collections::HashSet<u64> =
+            (1..=1_000u64).map(|id| key.hash_one(id) >> 57).collect();
+        assert!(tops.len() > 64, "only {} top-bit patterns", tops.len());
+        let other = IdKey::random();
+        assert_ne!(
+            key.hash_one(7u64),
+            other.hash_one(7u64),
+            "tables share a key"
+        );
+    }
+
+    #[test]
+    fn lookups_find_what_was_inserted() {
+        let (tx, _rx) = std::sync::mpsc::channel();
+        let mut table = CallTable::default();
+        for id in (1..=500u64).map(|n| n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) {
+            table.insert(id, Probe(tx.clone())).unwrap();
+        }
+        assert_eq!(table.len(), 500);
+        for id in (1..=500u64).map(|n| n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) {
+            assert!(table.get_mut(id).is_some());
+            assert!(table.remove(id).is_some());
+        }
+        assert_eq!(table.len(), 0);
     }
 }

@@ -17,15 +17,16 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use ferry_codec::{flags, Frame, StatusCode};
 use ferry_transport::{PeerCredentials, Stream};
-use futures::future::{AbortHandle, AbortRegistration, Abortable};
+use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::FutureExt;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use tracing::{debug, error, info_span, warn, Instrument};
+use tracing::{debug, error, info_span, warn, Instrument, Span};
 
 use crate::budget::{Budget, Held};
 use crate::context::Context;
@@ -57,12 +58,22 @@ pub(crate) struct ServerRole {
 /// A running call in the connection's call table.
 pub(crate) struct Running {
     id: u64,
-    abort: AbortHandle,
+    /// How to stop its task; `None` during its first step (see [`run_first_step`]).
+    abort: Option<AbortHandle>,
+}
+
+impl Running {
+    /// Stops the call's task, if it has one.
+    fn abort(&self) {
+        if let Some(abort) = &self.abort {
+            abort.abort();
+        }
+    }
 }
 
 impl CallEntry for Running {
     fn close(self, _reason: &Error) {
-        self.abort.abort();
+        self.abort();
     }
 }
 
@@ -286,7 +297,7 @@ impl Role for ServerRole {
         let running = connection.calls().remove(frame.id);
         if let Some(running) = running {
             debug!(request_id = frame.id, "cancelled by the client");
-            running.abort.abort();
+            running.abort();
         } else {
             debug!(request_id = frame.id, "ignored a cancel for no call");
         }
@@ -336,7 +347,7 @@ fn cut_all(connection: &Connection) {
     );
     for call in running {
         connection.send_error(call.id, StatusCode::CANCELLED, &message);
-        call.abort.abort();
+        call.abort();
     }
     connection
         .streams()
@@ -382,7 +393,9 @@ fn start_call(
     let id = frame.id;
     let role = &connection.role;
     let info = role.service.info();
-    let Some((deadline, args)) = request_deadline(connection, &frame) else {
+    // One clock read per request: its deadline and its duration both count from here.
+    let now = Instant::now();
+    let Some((deadline, args)) = request_deadline(connection, &frame, now) else {
         return;
     };
     let limits = &role.shared.options.metadata_limits;
@@ -401,12 +414,10 @@ fn start_call(
         connection.send_error(id, StatusCode::UNKNOWN_METHOD, &message);
         return;
     };
-    let Some(registration) = register_call(connection, id) else {
+    if !register_call(connection, id) {
         return;
-    };
-    let trace = metadata
-        .as_ref()
-        .and_then(crate::TraceParent::from_metadata);
+    }
+    let span = call_span(info.name, method, id, metadata.as_ref());
     let context = Context::new(
         Arc::clone(&role.peer),
         info.name,
@@ -427,34 +438,112 @@ fn start_call(
         method,
         deadline,
         streaming: frame.has_flag(flags::STREAM),
-        at: Instant::now(),
+        at: now,
         reply,
     };
     if started.streaming {
         // Credit for a stream reply may arrive before the handler starts sending.
         connection.streams().outbound(id);
     }
+    run_first_step(connection, started, work, span, permit);
+}
+
+/// The call's span, for a subscriber that wants it: `None` when none does, so a call pays
+/// for no span and no enter and exit on each poll of its handler.
+fn call_span(
+    service: &'static str,
+    method: &'static str,
+    id: u64,
+    metadata: Option<&ferry_codec::Metadata>,
+) -> Option<Span> {
     let span = info_span!(
         "call",
-        service = info.name,
+        service,
         method,
         request_id = id,
         trace_id = tracing::field::Empty,
         parent_id = tracing::field::Empty,
     );
-    if let Some(trace) = trace {
+    if span.is_disabled() {
+        return None;
+    }
+    if let Some(trace) = metadata.and_then(crate::TraceParent::from_metadata) {
         span.record("trace_id", tracing::field::display(trace.trace_id_hex()));
         span.record("parent_id", tracing::field::display(trace.parent_id_hex()));
     }
+    Some(span)
+}
+
+/// Most handlers finish without waiting (the reply is queued in the outbox): their first
+/// step runs right here in the connection task, which saves a task hop on the way in and
+/// another on the way out (the writer runs in this task too), and the call ends here too,
+/// with no task, box or abort handle of its own. A handler that does wait continues in a
+/// task of its own, which a cancel aborts; its next poll registers that task's waker.
+///
+/// While the first step runs, the call's entry in the table has no abort handle: only this
+/// task cancels calls or closes the table, so nothing can stop the call meanwhile, and a
+/// call whose entry is gone afterwards was cancelled (or its connection closed).
+fn run_first_step(
+    connection: &Arc<Connection>,
+    started: Started,
+    mut work: Work,
+    span: Option<Span>,
+    permit: OwnedSemaphorePermit,
+) {
+    let shared = &connection.role.shared;
+    shared.calls.fetch_add(1, Ordering::SeqCst);
+    let entered = span.as_ref().map(Span::enter);
+    let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
+    match std::panic::catch_unwind(AssertUnwindSafe(|| work.poll_unpin(&mut cx))) {
+        Ok(Poll::Pending) => {}
+        Ok(Poll::Ready(())) => {
+            finish_call(connection, &started, Some(Ok(Ok(()))));
+            return count_done(shared, permit);
+        }
+        Err(panic) => {
+            drop(work);
+            finish_call(connection, &started, Some(Ok(Err(panic))));
+            return count_done(shared, permit);
+        }
+    }
+    let (abort, registration) = AbortHandle::new_pair();
+    let running = match connection.calls().get_mut(started.id) {
+        Some(running) => {
+            running.abort = Some(abort);
+            true
+        }
+        None => false,
+    };
+    if !running {
+        drop(work);
+        finish_call(connection, &started, Some(Err(Aborted)));
+        return count_done(shared, permit);
+    }
+    drop(entered);
+    let counted = Counted(Arc::clone(shared));
     let connection = Arc::clone(connection);
-    let counted = Counted::new(&role.shared);
     let task = async move {
         let _counted = counted;
         run_call(connection, started, work, registration).await;
         drop(permit);
     };
-    poll_first_then_spawn(task.instrument(span));
+    match span {
+        Some(span) => drop(tokio::spawn(task.instrument(span))),
+        None => drop(tokio::spawn(task)),
+    }
 }
+
+/// A call that ended in its first step is no longer running.
+fn count_done(shared: &Shared, permit: OwnedSemaphorePermit) {
+    drop(permit);
+    shared.calls.fetch_sub(1, Ordering::SeqCst);
+}
+
+/// A handler's work, as dispatch hands it back.
+type Work = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// How a handler ended: `None` past its deadline, `Err` cancelled, `Ok(Err)` panicked.
+type Outcome = Option<Result<std::thread::Result<()>, Aborted>>;
 
 /// What the task of a started call needs to finish it.
 struct Started {
@@ -470,12 +559,17 @@ struct Started {
     reply: Arc<crate::metadata::ReplyState>,
 }
 
-/// The request's deadline as an instant, and its arguments; `None` when the deadline flag
-/// is set without a deadline (the error is queued).
-fn request_deadline(connection: &Connection, frame: &Frame) -> Option<(Option<Instant>, Bytes)> {
+/// The request's deadline as an instant (`now` plus what the client gave), and its
+/// arguments; `None` when the deadline flag is set without a deadline (the error is
+/// queued).
+fn request_deadline(
+    connection: &Connection,
+    frame: &Frame,
+    now: Instant,
+) -> Option<(Option<Instant>, Bytes)> {
     match frame.split_deadline() {
         Ok((millis, args)) => Some((
-            millis.map(|millis| Instant::now() + Duration::from_millis(u64::from(millis))),
+            millis.map(|millis| now + Duration::from_millis(u64::from(millis))),
             args,
         )),
         Err(_) => {
@@ -489,54 +583,59 @@ fn request_deadline(connection: &Connection, frame: &Frame) -> Option<(Option<In
     }
 }
 
-/// Puts call `id` in the call table; `None` when the id is in flight already (the error is
-/// queued) or the table is closed.
-fn register_call(connection: &Connection, id: u64) -> Option<AbortRegistration> {
-    let (abort, registration) = AbortHandle::new_pair();
-    match connection.calls().insert(id, Running { id, abort }) {
-        Ok(()) => Some(registration),
+/// Puts call `id` in the call table (with no abort handle yet); `false` when the id is in
+/// flight already (the error is queued) or the table is closed.
+fn register_call(connection: &Connection, id: u64) -> bool {
+    match connection.calls().insert(id, Running { id, abort: None }) {
+        Ok(()) => true,
         Err(InsertError::Duplicate) => {
             connection.send_error(
                 id,
                 StatusCode::PROTOCOL,
                 &format!("request id {id} is already in flight"),
             );
-            None
+            false
         }
         // Only the read loop adds calls, and it has stopped before the table closes.
-        Err(InsertError::Closed(_)) => None,
+        Err(InsertError::Closed(_)) => false,
     }
 }
 
-/// Runs the handler until it ends, panics, is cancelled or passes its deadline, reports
-/// the last three to the client, and takes the call out of the tables.
+/// Runs the handler past its first step until it ends, panics, is cancelled or passes its
+/// deadline.
 async fn run_call(
     connection: Arc<Connection>,
     started: Started,
-    work: Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+    work: Work,
     registration: AbortRegistration,
 ) {
+    let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
+    let outcome = match started.deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
+        None => Some(work.await),
+    };
+    finish_call(&connection, &started, outcome);
+}
+
+/// Reports how the handler ended (a panic, a passed deadline, a cancel) to the client and
+/// the telemetry, and takes the call out of the tables.
+fn finish_call(connection: &Connection, started: &Started, outcome: Outcome) {
     let Started {
         id,
         service,
         method,
-        deadline,
         streaming,
         at,
-        reply,
-    } = started;
-    let work = Abortable::new(AssertUnwindSafe(work).catch_unwind(), registration);
-    let outcome = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
-        None => Some(work.await),
-    };
+        ref reply,
+        ..
+    } = *started;
     let status = match outcome {
         Some(Ok(Ok(()))) => reply.status(),
         Some(Ok(Err(panic))) => {
             let message = panic_message(&panic);
             error!(panic = %message, "handler panicked");
             let message = format!("the handler of `{method}` panicked");
-            reply_error(&connection, id, StatusCode::INTERNAL, &message, &reply);
+            reply_error(connection, id, StatusCode::INTERNAL, &message, reply);
             StatusCode::INTERNAL
         }
         Some(Err(_aborted)) => {
@@ -547,11 +646,11 @@ async fn run_call(
             debug!("deadline passed; handler stopped");
             let message = format!("`{method}` did not finish before the client's deadline");
             reply_error(
-                &connection,
+                connection,
                 id,
                 StatusCode::DEADLINE_EXCEEDED,
                 &message,
-                &reply,
+                reply,
             );
             StatusCode::DEADLINE_EXCEEDED
         }
@@ -584,19 +683,6 @@ fn reply_error(
     );
 }
 
-/// Most handlers finish without waiting (the reply is queued in the outbox): run the first
-/// step right here in the connection task, which saves a task hop on the way in and
-/// another on the way out (the writer runs in this task too). A handler that does wait
-/// continues in a task of its own; its next poll registers that task's waker.
-fn poll_first_then_spawn(task: impl Future<Output = ()> + Send + 'static) {
-    let mut task = Box::pin(task);
-    let waker = futures::task::noop_waker_ref();
-    let mut cx = std::task::Context::from_waker(waker);
-    if task.poll_unpin(&mut cx).is_pending() {
-        tokio::spawn(task);
-    }
-}
-
 /// Hands the call to the service; `None` when it was rejected (the error is queued).
 fn dispatch(
     connection: &Arc<Connection>,
@@ -604,7 +690,7 @@ fn dispatch(
     context: Context,
     args: Bytes,
     held: Held,
-) -> Option<Pin<Box<dyn Future<Output = ()> + Send + 'static>>> {
+) -> Option<Work> {
     let role = &connection.role;
     let info = role.service.info();
     let id = frame.id;
@@ -631,15 +717,9 @@ fn dispatch(
     }
 }
 
-/// Counts one running handler in [`Shared::calls`] until dropped (even if its task is).
+/// Counts one running handler in [`Shared::calls`] (counted when its first step began)
+/// until dropped (even if its task is).
 struct Counted(Arc<Shared>);
-
-impl Counted {
-    fn new(shared: &Arc<Shared>) -> Self {
-        shared.calls.fetch_add(1, Ordering::SeqCst);
-        Counted(Arc::clone(shared))
-    }
-}
 
 impl Drop for Counted {
     fn drop(&mut self) {
