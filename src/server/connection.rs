@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use ferry_codec::{flags, Frame, StatusCode};
 use ferry_transport::{PeerCredentials, Stream};
 use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
@@ -395,7 +395,8 @@ fn start_call(
     let info = role.service.info();
     // One clock read per request: its deadline and its duration both count from here.
     let now = Instant::now();
-    let Some((deadline, args)) = request_deadline(connection, &frame, now) else {
+    let mut frame = frame;
+    let Some((deadline, args)) = request_deadline(connection, &mut frame, now) else {
         return;
     };
     let limits = &role.shared.options.metadata_limits;
@@ -560,27 +561,29 @@ struct Started {
 }
 
 /// The request's deadline as an instant (`now` plus what the client gave), and its
-/// arguments; `None` when the deadline flag is set without a deadline (the error is
-/// queued).
+/// arguments, taken out of `frame` (moved, not cloned: a clone of a frame's body would
+/// allocate a shared buffer for it); `None` when the deadline flag is set without a
+/// deadline (the error is queued).
 fn request_deadline(
     connection: &Connection,
-    frame: &Frame,
+    frame: &mut Frame,
     now: Instant,
 ) -> Option<(Option<Instant>, Bytes)> {
-    match frame.split_deadline() {
-        Ok((millis, args)) => Some((
-            millis.map(|millis| now + Duration::from_millis(u64::from(millis))),
-            args,
-        )),
-        Err(_) => {
-            connection.send_error(
-                frame.id,
-                StatusCode::PROTOCOL,
-                "request has the deadline flag but no deadline",
-            );
-            None
-        }
+    let mut body = std::mem::take(&mut frame.body);
+    if !frame.has_flag(flags::DEADLINE) {
+        return Some((None, body));
     }
+    let Some(prefix) = body.first_chunk::<4>() else {
+        connection.send_error(
+            frame.id,
+            StatusCode::PROTOCOL,
+            "request has the deadline flag but no deadline",
+        );
+        return None;
+    };
+    let millis = u32::from_le_bytes(*prefix);
+    body.advance(4);
+    Some((Some(now + Duration::from_millis(u64::from(millis))), body))
 }
 
 /// Puts call `id` in the call table (with no abort handle yet); `false` when the id is in
