@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -46,15 +48,59 @@ pub(crate) trait Client: Send + Sized + 'static {
     /// (d) sends them); returns the reply, which the caller sends next.
     fn call_vec(&mut self, data: Vec<u8>) -> impl Future<Output = io::Result<Vec<u8>>> + Send;
 
-    /// Keeps `window` calls in flight on this one connection until `until`; returns the
-    /// number of calls completed at or after `count_from`.
+    /// Keeps `window` calls in flight on this one connection for as long as `work` says;
+    /// returns the number of calls that count.
     fn in_flight(
         &mut self,
         data: &Bytes,
         window: usize,
-        count_from: Instant,
-        until: Instant,
+        work: Work,
     ) -> impl Future<Output = io::Result<u64>> + Send;
+}
+
+/// How long (b) calls: through a timed window, or exactly a number of calls in all.
+#[derive(Debug, Clone)]
+pub(crate) struct Work {
+    count_from: Instant,
+    until: Instant,
+    /// With a fixed number of calls: how many are still to start.
+    left: Option<Arc<AtomicU64>>,
+}
+
+impl Work {
+    /// Calls until `until`; those that finish at or after `count_from` count.
+    pub(crate) fn timed(count_from: Instant, until: Instant) -> Work {
+        Work {
+            count_from,
+            until,
+            left: None,
+        }
+    }
+
+    /// Exactly `calls` calls in all, whoever makes them; every one counts.
+    pub(crate) fn calls(calls: u64) -> Work {
+        let now = Instant::now();
+        Work {
+            count_from: now,
+            until: now,
+            left: Some(Arc::new(AtomicU64::new(calls))),
+        }
+    }
+
+    /// Whether to start another call (with a fixed number, takes one of them).
+    pub(crate) fn start(&self) -> bool {
+        match &self.left {
+            Some(left) => left
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+                .is_ok(),
+            None => Instant::now() < self.until,
+        }
+    }
+
+    /// Whether a call that finishes now counts.
+    pub(crate) fn counts(&self) -> bool {
+        self.left.is_some() || in_window(self.count_from, self.until)
+    }
 }
 
 /// Checks an echo reply's length.

@@ -2,12 +2,11 @@
 
 use std::io;
 use std::path::Path;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
-use crate::echo::{check_len, in_window, other};
+use crate::echo::{check_len, other, Work};
 
 /// The benchmark service: returns what it is sent.
 #[ferry::service]
@@ -76,26 +75,21 @@ impl crate::echo::Client for FerryClient {
         Ok(reply)
     }
 
-    async fn in_flight(
-        &mut self,
-        data: &Bytes,
-        window: usize,
-        count_from: Instant,
-        until: Instant,
-    ) -> io::Result<u64> {
+    async fn in_flight(&mut self, data: &Bytes, window: usize, work: Work) -> io::Result<u64> {
         let mut tasks = JoinSet::new();
         for _ in 0..window {
             let client = self.0.clone();
             let data = data.clone();
+            let work = work.clone();
             tasks.spawn(async move {
                 let mut counted = 0u64;
-                while Instant::now() < until {
+                while work.start() {
                     let reply = client
                         .echo(data.clone())
                         .await
                         .map_err(|err| other("ferry call", err))?;
                     check_len(reply.len(), data.len())?;
-                    if in_window(count_from, until) {
+                    if work.counts() {
                         counted += 1;
                     }
                 }

@@ -24,8 +24,9 @@ pub(crate) const USAGE: &str = "usage: ferry-compare [--quick] [--rt mt|ct] [--o
                   s  1 MiB echo through shared memory (ferry::SharedBytes; raw: its socket), MB/s
                   t  16 MiB echo, the same way
   --reps        repetitions per scenario (medians are over these)
-  --calls       (c) makes exactly N calls on each connection instead of running for a
-                time: a fixed amount of work, for `perf stat` and `strace -c` counts
+  --calls       (b) makes exactly N calls in all (64 in flight) and (c) exactly N calls on
+                each connection, instead of running for a time: a fixed amount of work,
+                for callgrind, `perf stat` and `strace -c` counts
   --connects    (f) measures N connections per repetition (default 200 with --quick,
                 else 1000), after 10 not measured
   --out         where to write the JSON (default target/ferry-bench/compare.json)";
@@ -48,7 +49,7 @@ pub(crate) struct Options {
     pub(crate) idle_reps: usize,
     /// (f): connections per repetition.
     pub(crate) connects: usize,
-    /// (c): a fixed number of calls per connection instead of a duration.
+    /// (b): a fixed number of calls in all, (c): per connection, instead of a duration.
     pub(crate) calls: Option<u64>,
     pub(crate) out: PathBuf,
 }

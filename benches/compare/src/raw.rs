@@ -4,14 +4,13 @@
 
 use std::io;
 use std::path::Path;
-use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::echo::{check_len, in_window, Client};
+use crate::echo::{check_len, Client, Work};
 
 const BUF: usize = 64 * 1024;
 /// Larger frames are refused (the largest scenario sends 1 MiB).
@@ -113,22 +112,17 @@ impl Client for RawClient {
         Ok(data)
     }
 
-    async fn in_flight(
-        &mut self,
-        data: &Bytes,
-        window: usize,
-        count_from: Instant,
-        until: Instant,
-    ) -> io::Result<u64> {
+    async fn in_flight(&mut self, data: &Bytes, window: usize, work: Work) -> io::Result<u64> {
         let mut outstanding = 0;
         let mut counted = 0;
         loop {
-            let sending = Instant::now() < until;
-            if sending {
-                while outstanding < window {
-                    self.send(data).await?;
-                    outstanding += 1;
-                }
+            let mut sent = false;
+            while outstanding < window && work.start() {
+                self.send(data).await?;
+                outstanding += 1;
+                sent = true;
+            }
+            if sent {
                 self.writer.flush().await?;
             } else if outstanding == 0 {
                 return Ok(counted);
@@ -137,7 +131,7 @@ impl Client for RawClient {
             loop {
                 self.receive(data.len()).await?;
                 outstanding -= 1;
-                if in_window(count_from, until) {
+                if work.counts() {
                     counted += 1;
                 }
                 if outstanding == 0 || !whole_frame_buffered(self.reader.buffer()) {

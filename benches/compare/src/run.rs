@@ -103,7 +103,7 @@ fn run_in(options: &Options, dir: &Path) -> io::Result<()> {
                         'b' => {
                             let value = timed("(b)")(
                                 tokio::time::timeout(MEASUREMENT_TIMEOUT, async {
-                                    for_impl!(imp, in_flight(path, options.duration))
+                                    for_impl!(imp, in_flight(path, options.duration, options.calls))
                                 })
                                 .await,
                             )?;

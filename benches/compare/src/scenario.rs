@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::task::JoinSet;
 
-use crate::echo::{in_window, other, Client};
+use crate::echo::{in_window, other, Client, Work};
 use crate::server::ServerProcess;
 
 /// The small payload of (a), (b), (c) and (f).
@@ -57,15 +57,26 @@ pub(crate) async fn latency<C: Client>(
     Ok((percentile(&times, 0.50), percentile(&times, 0.99)))
 }
 
-/// (b) One connection, [`CONCURRENCY`] calls in flight: calls/s.
-pub(crate) async fn in_flight<C: Client>(path: &Path, duration: Duration) -> io::Result<f64> {
+/// (b) One connection, [`CONCURRENCY`] calls in flight: calls/s. With `calls`, exactly
+/// that many calls in all (all counted) instead of running for `duration`.
+pub(crate) async fn in_flight<C: Client>(
+    path: &Path,
+    duration: Duration,
+    calls: Option<u64>,
+) -> io::Result<f64> {
     let data = payload(SMALL);
     let mut client = C::connect(path).await?;
-    let (count_from, until) = window(duration);
-    let calls = client
-        .in_flight(&data, CONCURRENCY, count_from, until)
+    let Some(calls) = calls else {
+        let (count_from, until) = window(duration);
+        let work = Work::timed(count_from, until);
+        let counted = client.in_flight(&data, CONCURRENCY, work).await?;
+        return Ok(counted as f64 / duration.as_secs_f64());
+    };
+    let started = Instant::now();
+    let counted = client
+        .in_flight(&data, CONCURRENCY, Work::calls(calls))
         .await?;
-    Ok(calls as f64 / duration.as_secs_f64())
+    Ok(counted as f64 / started.elapsed().as_secs_f64())
 }
 
 /// (c) [`CONCURRENCY`] connections, each calling in a loop: aggregate calls/s. With

@@ -3,7 +3,6 @@
 
 use std::io;
 use std::path::Path;
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures::{future, StreamExt};
@@ -12,7 +11,7 @@ use tarpc::tokio_serde::formats::Bincode;
 use tarpc::{client, context, serde_transport};
 use tokio::task::JoinSet;
 
-use crate::echo::{check_len, in_window, other};
+use crate::echo::{check_len, other, Work};
 
 /// Frames up to this size pass tarpc's length-delimited codec (the default is 8 MiB).
 const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -93,26 +92,21 @@ impl crate::echo::Client for TarpcClient {
         Ok(reply)
     }
 
-    async fn in_flight(
-        &mut self,
-        data: &Bytes,
-        window: usize,
-        count_from: Instant,
-        until: Instant,
-    ) -> io::Result<u64> {
+    async fn in_flight(&mut self, data: &Bytes, window: usize, work: Work) -> io::Result<u64> {
         let mut tasks = JoinSet::new();
         for _ in 0..window {
             let client = self.0.clone();
             let data = data.clone();
+            let work = work.clone();
             tasks.spawn(async move {
                 let mut counted = 0u64;
-                while Instant::now() < until {
+                while work.start() {
                     let reply = client
                         .echo(context::current(), data.clone())
                         .await
                         .map_err(|err| other("tarpc call", err))?;
                     check_len(reply.len(), data.len())?;
-                    if in_window(count_from, until) {
+                    if work.counts() {
                         counted += 1;
                     }
                 }
