@@ -227,8 +227,11 @@ impl<R: Role> Engine<R> {
         let stopping = R::stopping(self);
         tokio::pin!(stopping);
         let heard = || self.liveness.heard();
+        // The reader, kept out of the slot while whole frames are buffered: the loop reads
+        // them one after the other without taking and putting back the reader at each.
+        let mut kept: Option<Box<FrameReader>> = None;
         loop {
-            if !self.read_slot.has_whole_frame() {
+            if kept.is_none() && !self.read_slot.has_whole_frame() {
                 // Every frame read so far has been handled (a handler's first step
                 // included): write what they queued in one go before waiting for more.
                 self.outbox.flush_now();
@@ -243,10 +246,13 @@ impl<R: Role> Engine<R> {
             }
             // Waits for the peer's next bytes, or for a caller that read in this loop's
             // place to give the read side back.
-            let turn = tokio::select! {
-                biased;
-                turn = self.read_slot.turn(&heard) => turn,
-                stop = &mut stopping => return stop,
+            let turn = match kept.take() {
+                Some(reader) => Turn::Read(reader),
+                None => tokio::select! {
+                    biased;
+                    turn = self.read_slot.turn(&heard) => turn,
+                    stop = &mut stopping => return stop,
+                },
             };
             let (frame, held) = match turn {
                 Turn::Read(mut reader) => {
@@ -259,7 +265,11 @@ impl<R: Role> Engine<R> {
                         stop = &mut stopping => return stop,
                     };
                     let read = self.accept(&mut reader, read);
-                    self.read_slot.put_back(reader);
+                    if read.is_ok() && reader.has_whole_frame() {
+                        kept = Some(reader);
+                    } else {
+                        self.read_slot.put_back(reader);
+                    }
                     match read {
                         Ok(read) => read,
                         Err(stop) => return stop,

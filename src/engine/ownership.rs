@@ -9,7 +9,7 @@
 //! | owner | may read | gives them back when |
 //! | --- | --- | --- |
 //! | the read loop (the start) | yes | a caller claims them while the loop waits for bytes; the loop ends |
-//! | the read loop, reading a frame whose first bytes are in | yes, the reader is out of the slot | the frame is read |
+//! | the read loop, reading a frame whose first bytes are in | yes, the reader is out of the slot | the frame is read and no whole frame is left in the buffer |
 //! | caller `id` | yes, from its own polls | its reply is read; its future is dropped; it meets what only the loop handles |
 //!
 //! - A caller claims only when the loop owns, the reader is in the slot, nothing is left for
@@ -50,8 +50,9 @@ pub(crate) struct ReadSlot {
 #[derive(Default)]
 struct Slot {
     /// The reader, when in the slot: `None` before the read loop starts, while the loop
-    /// reads a frame it began, and after the loop ended.
-    reader: Option<FrameReader>,
+    /// reads a frame it began (or keeps it for the whole frames buffered), and after the
+    /// loop ended. Boxed: it moves in and out at each frame the loop reads.
+    reader: Option<Box<FrameReader>>,
     /// The caller that owns the reader, or `None` when the read loop does.
     caller: Option<u64>,
     /// The read loop's waker, from the last time it waited on the slot.
@@ -74,7 +75,7 @@ enum Left {
 pub(crate) enum Turn {
     /// Read the next frame with this reader (bytes are buffered, or the stream ended), and
     /// put it back.
-    Read(FrameReader),
+    Read(Box<FrameReader>),
     /// Route this frame, which a caller read.
     Frame(Frame, Held),
     /// Stop, for this reason a caller found.
@@ -110,13 +111,13 @@ impl ReadSlot {
     /// the read half) when the loop ends.
     pub(crate) fn install(&self, reader: FrameReader) -> Installed<'_> {
         let mut slot = self.lock();
-        slot.reader = Some(reader);
+        slot.reader = Some(Box::new(reader));
         slot.caller = None;
         Installed(self)
     }
 
     /// Gives back the reader taken with [`Turn::Read`].
-    pub(crate) fn put_back(&self, reader: FrameReader) {
+    pub(crate) fn put_back(&self, reader: Box<FrameReader>) {
         let mut slot = self.lock();
         if !slot.ended {
             slot.reader = Some(reader);
@@ -130,7 +131,7 @@ impl ReadSlot {
             || slot
                 .reader
                 .as_ref()
-                .is_some_and(FrameReader::has_whole_frame)
+                .is_some_and(|reader| reader.has_whole_frame())
     }
 
     /// The read loop's wait: resolves with what a caller left, or with the reader once it
