@@ -349,3 +349,30 @@ async fn a_client_that_waits_for_the_welcome_still_works() {
     assert_eq!(within(client.first(1)).await.expect("call"), 2);
     assert_eq!(counting.first.load(Ordering::SeqCst), 1);
 }
+
+/// A first call too large to go early (its body is over 1 KiB) leaves the hello, which
+/// was to carry it, for the call that waits for the Welcome.
+async fn a_first_call_too_large_to_go_early_waits_for_the_welcome() {
+    let (name, _handle, _probe) = support::start_calc().await;
+    let calc = within(support::CalcClient::connect_with(name.as_str(), &early()))
+        .await
+        .expect("connect");
+    let payload = bytes::Bytes::from(vec![7u8; 4096]);
+    assert_eq!(within(calc.take(payload)).await.expect("large call"), 4096);
+    assert_eq!(within(calc.add(2, 3)).await.expect("next call"), 5);
+}
+
+#[tokio::test]
+async fn a_large_first_call_goes_after_the_welcome() {
+    a_first_call_too_large_to_go_early_waits_for_the_welcome().await;
+}
+
+#[test]
+fn a_large_first_call_from_block_on_of_a_multi_thread_runtime_goes_after_the_welcome() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(a_first_call_too_large_to_go_early_waits_for_the_welcome());
+}

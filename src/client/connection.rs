@@ -90,7 +90,8 @@ pub(crate) async fn open(
         .check(stream.peer_credentials(), &address)?;
     let local = local_schemas(service)?;
     let (mut reader, mut writer) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(512);
+    // The read buffer's size from the start (the first read would grow a smaller one).
+    let mut buf = BytesMut::with_capacity(crate::wire::READ_CHUNK);
     let welcome = tokio::time::timeout(
         options.handshake_timeout,
         handshake(
@@ -281,7 +282,8 @@ pub(crate) fn hello_bytes(
         signature: service.signature,
         service: service.name.to_owned(),
     };
-    let mut out = BytesMut::new();
+    // Room for the hello and an early request of a small call behind it.
+    let mut out = BytesMut::with_capacity(256);
     hello
         .encode(&mut out)
         .map_err(|err| Error::codec(ErrorKind::Connect, "invalid hello", err))?;

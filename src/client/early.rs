@@ -51,7 +51,7 @@ use crate::client::ClientOptions;
 use crate::contract::ServiceInfo;
 use crate::engine::ReadSide;
 use crate::error::{Error, ErrorKind};
-use crate::wire::{read_message, ReadError};
+use crate::wire::{read_message, ReadError, READ_CHUNK};
 
 /// The request id of the early request; the connection's own calls count on from 2.
 const EARLY_ID: u64 = 1;
@@ -262,7 +262,8 @@ impl Handshake {
     /// Reads the Welcome, binds, hands the early request its fate, publishes the outcome
     /// and runs the connection until it ends.
     async fn run(self, mut reader: ReadHalf, grace: bool) {
-        let mut buf = BytesMut::with_capacity(512);
+        // The read buffer's size from the start (the first read would grow a smaller one).
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let options = &self.options;
         let welcome = match tokio::time::timeout(
             options.handshake_timeout,
@@ -434,7 +435,13 @@ impl Handshaking {
             let format = self.format;
             let deadline_ms = timeout
                 .map(|timeout| u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX));
-            let mut out = BytesMut::new();
+            // Encoded right behind the hello when it is still here (one buffer, one write);
+            // on any failure the hello is cut back to itself and stays for the task.
+            let mut out = pending
+                .hello
+                .take()
+                .unwrap_or_else(|| BytesMut::with_capacity(256));
+            let hello_len = out.len();
             let (encoded, handles) = crate::handle::encoding(|| {
                 encode_early_request_with(
                     &mut out,
@@ -445,32 +452,26 @@ impl Handshaking {
                     |buf| format.encode(args, buf),
                 )
             });
-            if !handles.is_empty() {
-                // Handles go only once the connection's version is known: not early.
-                return None;
-            }
-            match encoded {
-                Ok(()) => {}
-                // Too large to send before the server's limit is known.
-                Err(CodecError::FrameTooLarge { .. }) => return None,
-                Err(err) => {
-                    return Some(Err(Error::codec(
+            if !handles.is_empty() || encoded.is_err() {
+                if hello_len > 0 {
+                    out.truncate(hello_len);
+                    pending.hello = Some(out);
+                }
+                if !handles.is_empty() {
+                    // Handles go only once the connection's version is known: not early.
+                    return None;
+                }
+                return match encoded {
+                    // Too large to send before the server's limit is known.
+                    Err(CodecError::FrameTooLarge { .. }) | Ok(()) => None,
+                    Err(err) => Some(Err(Error::codec(
                         ErrorKind::Encode,
                         "cannot encode the request",
                         err,
-                    )))
-                }
+                    ))),
+                };
             }
             pending.used = true;
-            // The hello and the request leave in one write, when the hello is still here.
-            let hello = pending.hello.take();
-            let out = match hello {
-                Some(mut hello) => {
-                    hello.extend_from_slice(&out);
-                    hello
-                }
-                None => out,
-            };
             let Pending {
                 writer,
                 hello_failed,

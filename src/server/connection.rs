@@ -92,7 +92,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, stream: Stream, ticket: Option<Ti
 async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket>) {
     let peer = Arc::new(stream.peer_credentials().clone());
     let (mut reader, mut writer) = stream.into_split();
-    let mut buf = BytesMut::with_capacity(512);
+    // The read buffer's size from the start (reading the hello would grow a smaller one).
+    let mut buf = BytesMut::with_capacity(crate::wire::READ_CHUNK);
     let Some((accepted, hello)) =
         handshake::accept(shared, &peer, &mut reader, &mut writer, &mut buf, ticket).await
     else {
