@@ -452,12 +452,20 @@ fn start_call(
 
 /// The call's span, for a subscriber that wants it: `None` when none does, so a call pays
 /// for no span and no enter and exit on each poll of its handler.
+///
+/// Checked first against the level any subscriber wants at all: with tracing's `log`
+/// feature on and no subscriber, even a disabled span would format its fields for the
+/// `log` crate on every call (calls are not logged through `log` as spans, only their
+/// events are).
 fn call_span(
     service: &'static str,
     method: &'static str,
     id: u64,
     metadata: Option<&ferry_codec::Metadata>,
 ) -> Option<Span> {
+    if !tracing::level_enabled!(tracing::Level::INFO) {
+        return None;
+    }
     let span = info_span!(
         "call",
         service,
