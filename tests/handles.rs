@@ -232,6 +232,32 @@ fn a_handle_goes_with_a_frame_whose_payload_goes_by_reference() {
     });
 }
 
+/// Calls with and without handles written together: the server may read a frame that
+/// carries none and the next one, which carries a descriptor, in one read (Linux runs a
+/// read on into bytes sent with descriptors). Each frame must get its own: the one
+/// without handles must not claim the descriptor (the connection would close as if the
+/// client broke the protocol).
+#[test]
+fn calls_with_and_without_handles_written_together() {
+    one_at_a_time(async {
+        let (_server, client) = spawn_server().await;
+        let file = Handle::from(temp_file("twelve bytes"));
+        for round in 0..50 {
+            let (before, size, after) = within(async {
+                tokio::join!(
+                    client.count(Vec::new()),
+                    client.size(file.try_clone().unwrap()),
+                    client.count(Vec::new()),
+                )
+            })
+            .await;
+            assert_eq!(before.expect("count before"), 0, "round {round}");
+            assert_eq!(size.expect("size"), 12, "round {round}");
+            assert_eq!(after.expect("count after"), 0, "round {round}");
+        }
+    });
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn a_thousand_calls_leave_no_descriptor_behind() {

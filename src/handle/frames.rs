@@ -6,11 +6,14 @@
 //!   queued on the write half, tied to the frame's first byte, which the write half then
 //!   sends in one `sendmsg` with them.
 //! - **Receiving**: the read half keeps the descriptors of each read with that read's byte
-//!   range. Descriptors received with a read belong to the first frame that begins within
-//!   that read (the sender sends them with that frame's first byte, and the kernel never
-//!   lets a read run into bytes sent with descriptors). When a frame is read, every
-//!   read that began at or before its first byte gives up its descriptors: a read that
-//!   ended before the frame began brought descriptors with no frame, a protocol violation.
+//!   range. Descriptors received with a read belong to the frame with the HANDLES flag
+//!   that begins within that read (the sender sends them with that frame's first byte,
+//!   and no read brings the descriptors of two sends; on Linux the read may begin with
+//!   earlier frames, see `ferry_transport::handles`). When a frame with the flag is read,
+//!   every read that began at or before its first byte gives up its descriptors; when a
+//!   frame without it is read, every read that ended before its first byte does. A read
+//!   that ended before the frame began brought descriptors with no frame, a protocol
+//!   violation.
 //!
 //! Every check failing (descriptors with no frame, truncated control data, a count that
 //! does not match, the flag on a frame kind that cannot carry handles or on a version 2

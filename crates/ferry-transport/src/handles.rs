@@ -16,9 +16,16 @@
 //! - **Receiving**: once [`ReadHalf::receive_handles`](crate::ReadHalf::receive_handles)
 //!   is on, each read takes the descriptors that came with it; they are kept as
 //!   [`ReceivedHandles`] with the byte range of that read until
-//!   [`ReadHalf::take_handles`](crate::ReadHalf::take_handles) hands them out. The kernel
-//!   never lets a read run into bytes that came with descriptors, so descriptors arrive
-//!   with a read that starts at the byte they were sent with.
+//!   [`ReadHalf::take_handles`](crate::ReadHalf::take_handles) hands them out. A read
+//!   that brings descriptors holds the byte they were sent with, and holds no other
+//!   byte sent with descriptors; but where that byte lies in the read depends on the
+//!   kernel: macOS and the BSDs stop a read before it (so it is the read's first byte),
+//!   Linux runs on into it and stops after the bytes sent with it (so bytes sent before
+//!   it may come first). A frame that carries descriptors claims those of the read that
+//!   holds its first byte ([`ReadHalf::take_handles`](crate::ReadHalf::take_handles));
+//!   one that carries none may only check that no read which ended before it brought
+//!   descriptors no frame claimed
+//!   ([`ReadHalf::take_handles_before`](crate::ReadHalf::take_handles_before)).
 //!
 //! At most [`MAX_HANDLES`] descriptors go with one byte, and at most that many wait in a
 //! read half to be taken: more is an error of the read (a peer cannot make this process

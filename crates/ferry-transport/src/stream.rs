@@ -144,6 +144,13 @@ impl ReadHalf {
     pub fn take_handles(&mut self, position: u64) -> Vec<crate::handles::ReceivedHandles> {
         self.inner.take_handles(position)
     }
+
+    /// Takes the descriptors of every read that ended at or before byte `position`, oldest
+    /// first: those a frame that begins at `position` and carries no descriptors may
+    /// check (none of them can be its own, nor of any later frame).
+    pub fn take_handles_before(&mut self, position: u64) -> Vec<crate::handles::ReceivedHandles> {
+        self.inner.take_handles_before(position)
+    }
 }
 
 #[cfg(unix)]

@@ -1,14 +1,17 @@
 //! The reader's part in receiving handles: which descriptors a frame just read may claim.
 
-use ferry_codec::{Frame, HEADER_LEN};
+use ferry_codec::{flags, Frame, HEADER_LEN};
 use ferry_transport::ReadHalf;
 
 use super::FrameReader;
 use crate::handle::Incoming;
 
 impl FrameReader<ReadHalf> {
-    /// The descriptors of every read that began at or before the first byte of `frame`,
-    /// the frame this reader returned last (see `crate::handle` for the rule).
+    /// The descriptors `frame`, the frame this reader returned last, must account for
+    /// (see `crate::handle` for the rule): with the HANDLES flag, those of every read that
+    /// began at or before its first byte; without, only those of reads that ended before
+    /// it (on Linux, a read that holds its first byte may also hold a later frame's, and
+    /// that frame's descriptors).
     pub(crate) fn take_handles(&mut self, frame: &Frame) -> Incoming {
         #[cfg(unix)]
         {
@@ -17,12 +20,16 @@ impl FrameReader<ReadHalf> {
             let start = consumed.saturating_sub((HEADER_LEN + frame.body.len()) as u64);
             Incoming {
                 start,
-                batches: self.reader.take_handles(start),
+                batches: if frame.has_flag(flags::HANDLES) {
+                    self.reader.take_handles(start)
+                } else {
+                    self.reader.take_handles_before(start)
+                },
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = (frame, HEADER_LEN);
+            let _ = (frame, HEADER_LEN, flags::HANDLES);
             Incoming::default()
         }
     }

@@ -9,6 +9,8 @@ mod connect;
 #[cfg(unix)]
 mod listener;
 #[cfg(unix)]
+mod passing;
+#[cfg(unix)]
 mod streams;
 #[cfg(windows)]
 mod windows;

@@ -62,6 +62,21 @@ impl ReadHalf {
         taken
     }
 
+    /// Takes the descriptors of every read that ended at or before `position`.
+    pub(crate) fn take_handles_before(&mut self, position: u64) -> Vec<ReceivedHandles> {
+        let mut taken = Vec::new();
+        while let Some(front) = self.handles.received.front() {
+            if front.end > position {
+                break;
+            }
+            if let Some(front) = self.handles.received.pop_front() {
+                self.handles.held -= front.fds.len();
+                taken.push(front);
+            }
+        }
+        taken
+    }
+
     fn poll_read_counted(
         &mut self,
         cx: &mut Context<'_>,
@@ -81,10 +96,25 @@ impl ReadHalf {
             // recvmsg only writes to; only the bytes it reports are marked filled below.
             let unfilled = unsafe { buf.unfilled_mut() };
             let (ptr, len) = (unfilled.as_mut_ptr().cast::<u8>(), unfilled.len());
+            // A read that ends the socket's bytes is handed over here, and `try_io` is told
+            // `WouldBlock` so that it clears the readiness it read under (see
+            // `rights::SHORT_READ_DRAINS`): the next read then waits for the next event
+            // instead of asking the kernel again only to hear `EAGAIN`.
+            let mut drained = None;
             let result = socket.try_io(Interest::READABLE, || {
                 // SAFETY: `ptr` points at `len` writable bytes of `buf` (above).
-                unsafe { rights::recv_with_fds(socket.as_fd(), ptr, len, &mut control) }
+                let received =
+                    unsafe { rights::recv_with_fds(socket.as_fd(), ptr, len, &mut control) }?;
+                if rights::drains(&received, len) {
+                    drained = Some(received);
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                Ok(received)
             });
+            let result = match drained {
+                Some(received) => Ok(received),
+                None => result,
+            };
             match result {
                 Ok(received) => {
                     // SAFETY: recvmsg wrote `received.len` bytes at the start of the

@@ -1,9 +1,11 @@
 //! `sendmsg` / `recvmsg` with `SCM_RIGHTS`: file descriptors passed with the bytes of a
 //! Unix stream socket.
 //!
-//! The kernel attaches the descriptors of one `sendmsg` to the first byte it sends, and a
-//! `recvmsg` that already holds bytes stops before a message that carries descriptors, so
-//! descriptors always arrive with a read that starts at the first byte they were sent with.
+//! The kernel attaches the descriptors of one `sendmsg` to the first byte it sends, and
+//! hands them over with the read that takes that byte. A `recvmsg` never brings the
+//! descriptors of two `sendmsg` calls: macOS and the BSDs stop a read that already holds
+//! bytes before a message that carries descriptors; Linux reads on into it and stops
+//! after it.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -75,6 +77,31 @@ const RECV_FLAGS: libc::c_int = libc::MSG_CMSG_CLOEXEC;
     target_os = "openbsd"
 )))]
 const RECV_FLAGS: libc::c_int = 0;
+
+/// Whether a read that brings fewer bytes than it asked for, and no descriptors, has
+/// emptied the socket.
+///
+/// On Linux it has: a stream read stops early only when the socket has no more bytes,
+/// right after bytes that came with descriptors (so such a read is never taken as the
+/// last), or at an out-of-band byte or a change of sender's credentials (neither of
+/// which ferry's peers send; tokio's own reads take every short read as the last). The
+/// BSDs and macOS stop a read *before* bytes that carry descriptors, so there a short
+/// read tells nothing and the next read is made anyway.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SHORT_READ_DRAINS: bool = true;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SHORT_READ_DRAINS: bool = false;
+
+/// Whether `received`, read into a buffer of `asked` bytes, leaves the socket empty (see
+/// [`SHORT_READ_DRAINS`]). An end of stream (no bytes) is never taken as drained: the
+/// next read must see it again.
+pub(crate) fn drains(received: &Received, asked: usize) -> bool {
+    SHORT_READ_DRAINS
+        && received.len > 0
+        && received.len < asked
+        && received.fds.is_empty()
+        && !received.truncated
+}
 
 /// Sends `data` with `fds` attached to its first byte; returns how many bytes went.
 /// Non-blocking sockets give `WouldBlock` when nothing could be sent (then no descriptor
