@@ -23,8 +23,8 @@
 //!   Linux runs on into it and stops after the bytes sent with it (so bytes sent before
 //!   it may come first). A frame that carries descriptors claims those of the read that
 //!   holds its first byte ([`ReadHalf::take_handles`](crate::ReadHalf::take_handles));
-//!   one that carries none may only check that no read which ended before it brought
-//!   descriptors no frame claimed
+//!   one that carries none may only check that no read which ended at or before its last
+//!   byte brought descriptors no frame claimed
 //!   ([`ReadHalf::take_handles_before`](crate::ReadHalf::take_handles_before)).
 //!
 //! At most [`MAX_HANDLES`] descriptors go with one byte, and at most that many wait in a

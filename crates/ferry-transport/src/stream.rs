@@ -146,8 +146,9 @@ impl ReadHalf {
     }
 
     /// Takes the descriptors of every read that ended at or before byte `position`, oldest
-    /// first: those a frame that begins at `position` and carries no descriptors may
-    /// check (none of them can be its own, nor of any later frame).
+    /// first: those a frame that ends at `position` and carries no descriptors must account
+    /// for (none of them can belong to a later frame: a frame's descriptors come with a
+    /// read that holds its first byte).
     pub fn take_handles_before(&mut self, position: u64) -> Vec<crate::handles::ReceivedHandles> {
         self.inner.take_handles_before(position)
     }

@@ -9,9 +9,10 @@ use crate::handle::Incoming;
 impl FrameReader<ReadHalf> {
     /// The descriptors `frame`, the frame this reader returned last, must account for
     /// (see `crate::handle` for the rule): with the HANDLES flag, those of every read that
-    /// began at or before its first byte; without, only those of reads that ended before
-    /// it (on Linux, a read that holds its first byte may also hold a later frame's, and
-    /// that frame's descriptors).
+    /// began at or before its first byte; without, those of every read that ended at or
+    /// before its last byte, which no frame can claim any more (on Linux, a read that holds
+    /// its first byte may run on into a later frame's, with that frame's descriptors: such
+    /// a read ends after this frame, and its descriptors wait for the later frame).
     pub(crate) fn take_handles(&mut self, frame: &Frame) -> Incoming {
         #[cfg(unix)]
         {
@@ -23,7 +24,7 @@ impl FrameReader<ReadHalf> {
                 batches: if frame.has_flag(flags::HANDLES) {
                     self.reader.take_handles(start)
                 } else {
-                    self.reader.take_handles_before(start)
+                    self.reader.take_handles_before(consumed)
                 },
             }
         }
