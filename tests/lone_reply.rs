@@ -15,10 +15,6 @@ use std::task::Poll;
 use ferry::Server;
 use support::{eventually, unique_name, within};
 use tokio::sync::{mpsc, Mutex, Semaphore};
-use tracing::subscriber::Interest;
-use tracing::{Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
 
 #[ferry::service]
 pub trait Gate {
@@ -39,36 +35,7 @@ impl Gate for GateImpl {
     }
 }
 
-/// Counts the trace events that say a lone call's reply was left in the mailbox.
-struct Mailed(Arc<AtomicUsize>);
-
 const MAILED: &str = "a lone call's reply waits in the mailbox";
-
-impl<S: Subscriber> Layer<S> for Mailed {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.target().starts_with("ferry::") {
-            Interest::always()
-        } else {
-            Interest::never()
-        }
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _cx: Context<'_, S>) {
-        struct Message(bool);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" && format!("{value:?}") == MAILED {
-                    self.0 = true;
-                }
-            }
-        }
-        let mut message = Message(false);
-        event.record(&mut message);
-        if message.0 {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Polls `call` until the server says `value` has begun.
 async fn until_started<F: Future>(
@@ -162,9 +129,7 @@ async fn lone_calls(mailed: &AtomicUsize) {
 
 #[test]
 fn a_lone_call_s_reply_routed_by_the_connection_reaches_it_through_the_mailbox() {
-    let mailed = Arc::new(AtomicUsize::new(0));
-    let subscriber = tracing_subscriber::registry().with(Mailed(Arc::clone(&mailed)));
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let mailed = support::events::count_globally(MAILED);
     let multi = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -10,16 +10,11 @@ mod support;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::Poll;
 
 use ferry::{Server, Streaming};
 use futures::StreamExt;
 use support::{unique_name, within};
-use tracing::subscriber::Interest;
-use tracing::{Metadata, Subscriber};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
 
 #[ferry::service]
 pub trait Relay {
@@ -136,36 +131,7 @@ async fn crowd(client: RelayClient, rounds: u64, seed: u64) {
     }
 }
 
-/// Counts the trace events that say a caller claimed the read side.
-struct Claims(Arc<AtomicUsize>);
-
 const CLAIM: &str = "a lone caller reads its own reply";
-
-impl<S: Subscriber> Layer<S> for Claims {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.target().starts_with("ferry::") {
-            Interest::always()
-        } else {
-            Interest::never()
-        }
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _cx: Context<'_, S>) {
-        struct Message(bool);
-        impl tracing::field::Visit for Message {
-            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-                if field.name() == "message" && format!("{value:?}") == CLAIM {
-                    self.0 = true;
-                }
-            }
-        }
-        let mut message = Message(false);
-        event.record(&mut message);
-        if message.0 {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 async fn churn() {
     let name = unique_name("ownership");
@@ -220,9 +186,7 @@ fn run(runtime: tokio::runtime::Runtime, claims: &AtomicUsize) {
 
 #[test]
 fn replies_reach_their_callers_while_the_read_side_moves() {
-    let claims = Arc::new(AtomicUsize::new(0));
-    let subscriber = tracing_subscriber::registry().with(Claims(Arc::clone(&claims)));
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber");
+    let claims = support::events::count_globally(CLAIM);
     let multi = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub mod child;
+pub mod events;
 pub mod raw;
 
 /// A unique endpoint name for this test process.
