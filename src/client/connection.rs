@@ -628,13 +628,7 @@ impl Connection {
         self.revoke_read();
         // Dropping `remote` before the stream's end cancels the call (it sends the CANCEL,
         // so the guard, which is never marked `sent`, only takes the call out of the table).
-        let mut guard = CallGuard {
-            connection: self,
-            id,
-            sent: false,
-            done: false,
-            upload: false,
-        };
+        let mut guard = CallGuard::new(self, id, false);
         let exchange = async {
             self.send_request(method, id, &Typed(args), timeout, metadata, flags::STREAM)
                 .await?;
@@ -743,13 +737,7 @@ impl Connection {
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let reception = self.wait_for(id)?;
-        let mut guard = CallGuard {
-            connection: self,
-            id,
-            sent: false,
-            done: false,
-            upload: false,
-        };
+        let mut guard = CallGuard::new(self, id, false);
         let exchange = async {
             self.send_request(method, id, args, timeout, metadata, 0)
                 .await?;
@@ -816,13 +804,7 @@ impl Connection {
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
         let reception = self.wait_for(id)?;
         let gate = upload.as_ref().map(|_| self.streams().outbound(id));
-        let mut guard = CallGuard {
-            connection: self,
-            id,
-            sent: false,
-            done: false,
-            upload: gate.is_some(),
-        };
+        let mut guard = CallGuard::new(self, id, gate.is_some());
         let frame_flags = if upload.is_some() { flags::STREAM } else { 0 };
         let exchange = async {
             self.send_request(method, id, args, timeout, metadata, frame_flags)
@@ -1014,6 +996,19 @@ struct CallGuard<'a> {
     done: bool,
     /// The call sends a stream whose credit gate must go with it.
     upload: bool,
+}
+
+impl<'a> CallGuard<'a> {
+    /// A guard for call `id`, not yet sent; `upload` when the call sends a stream.
+    fn new(connection: &'a Connection, id: u64, upload: bool) -> Self {
+        CallGuard {
+            connection,
+            id,
+            sent: false,
+            done: false,
+            upload,
+        }
+    }
 }
 
 impl Drop for CallGuard<'_> {
