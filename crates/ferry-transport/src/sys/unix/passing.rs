@@ -49,24 +49,22 @@ impl ReadHalf {
 
     /// Takes the descriptors of every read that began at or before `position`.
     pub(crate) fn take_handles(&mut self, position: u64) -> Vec<ReceivedHandles> {
-        let mut taken = Vec::new();
-        while let Some(front) = self.handles.received.front() {
-            if front.start > position {
-                break;
-            }
-            if let Some(front) = self.handles.received.pop_front() {
-                self.handles.held -= front.fds.len();
-                taken.push(front);
-            }
-        }
-        taken
+        self.take_front_while(|read| read.start <= position)
     }
 
     /// Takes the descriptors of every read that ended at or before `position`.
     pub(crate) fn take_handles_before(&mut self, position: u64) -> Vec<ReceivedHandles> {
+        self.take_front_while(|read| read.end <= position)
+    }
+
+    /// Takes the oldest reads' descriptors for as long as `take` holds for them.
+    fn take_front_while(
+        &mut self,
+        take: impl Fn(&ReceivedHandles) -> bool,
+    ) -> Vec<ReceivedHandles> {
         let mut taken = Vec::new();
         while let Some(front) = self.handles.received.front() {
-            if front.end > position {
+            if !take(front) {
                 break;
             }
             if let Some(front) = self.handles.received.pop_front() {
