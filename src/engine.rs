@@ -193,7 +193,7 @@ impl<R: Role> Engine<R> {
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let reading = async {
             let stop = tokio::select! {
-                stop = self.read_loop(incoming) => stop,
+                stop = self.outbox.reading(self.read_loop(incoming)) => stop,
                 stop = self.liveness.watch::<R>(&self.outbox) => stop,
             };
             let unresponsive = matches!(stop, Stop::Unresponsive(_));

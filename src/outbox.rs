@@ -8,6 +8,9 @@
 //! - Otherwise (or when the socket is full) the frame waits in the buffer for the writer
 //!   task, which swaps the buffer out and writes everything queued with one `write_all`, so
 //!   frames produced together leave in one system call.
+//! - Frames queued while the connection's read loop is being polled are written by that loop
+//!   when its poll ends ([`Outbox::reading`]): the writer runs in the same task, so waking it
+//!   would only poll the task again (see [`signals`]).
 //!
 //! The queue is bounded in bytes: past the limit, producers wait for the writer to drain it,
 //! which is what stalls a peer that never reads. Every byte queued is also counted in the
@@ -22,8 +25,10 @@
 //! It counts towards the bound, the budget and stream positions like any queued byte.
 
 mod parts;
+mod signals;
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -31,10 +36,10 @@ use std::task::{Context, Poll};
 use bytes::{Buf, BytesMut};
 use ferry_codec::{Frame, Splice};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
-use tokio::sync::Notify;
 
 use crate::budget::Budget;
 use parts::Parts;
+use signals::Signals;
 
 /// Where the first frames go before the queue grows. Small: the buffer stays with the
 /// connection once written (up to [`KEPT_CAPACITY`]), and most connections only ever
@@ -54,10 +59,8 @@ type Io = Box<dyn AsyncWrite + Send + Unpin>;
 #[derive(Debug)]
 pub(crate) struct Outbox {
     state: Mutex<State>,
-    /// Wakes the writer when frames were queued, a direct write ended, or the outbox closed.
-    queued: Notify,
-    /// Wakes producers waiting for space.
-    drained: Notify,
+    /// Wakes the writer and the producers waiting for space.
+    signals: Signals,
     /// Producers wait while the queue holds this many bytes or more.
     limit: usize,
     /// Where the queued bytes are counted.
@@ -158,8 +161,7 @@ impl Outbox {
                 io: Writer::Unattached,
                 appended: 0,
             }),
-            queued: Notify::new(),
-            drained: Notify::new(),
+            signals: Signals::default(),
             limit,
             budget,
         }
@@ -216,21 +218,8 @@ impl Outbox {
     /// a server's read loop whose requests may be answered by small error frames at once,
     /// waits here first so those frames stay within the bound too. Cancel-safe.
     pub(crate) async fn room(&self) {
-        if self.has_room() {
-            // The common case: no waiter to register.
-            return;
-        }
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            {
-                let state = self.lock();
-                if state.closed || state.closing || state.queued() < self.limit {
-                    return;
-                }
-            }
-            drained.await;
+        while !self.has_room() {
+            self.signals.wait_drained(|| self.has_room()).await;
         }
     }
 
@@ -258,50 +247,66 @@ impl Outbox {
         mut encode: impl FnMut(&mut BytesMut, &mut Vec<Splice>, u64) -> Result<(), E>,
         direct: bool,
     ) -> Result<(), QueueError<E>> {
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            drained.as_mut().enable();
-            {
-                let mut state = self.lock();
-                if state.closed || state.closing {
-                    return Err(QueueError::Closed);
-                }
-                let queued = state.queued();
-                let was_empty = queued == 0;
-                if queued < self.limit && (was_empty || !self.budget.over()) {
-                    if state.buf.capacity() == 0 {
-                        state.buf.reserve(INITIAL_CAPACITY);
-                    }
-                    let before = state.buf.len();
-                    let splices_before = state.splices.len();
-                    let at = state.appended;
-                    let State { buf, splices, .. } = &mut *state;
-                    encode(buf, splices, at).map_err(QueueError::Encode)?;
-                    let spliced: usize = state.splices[splices_before..]
-                        .iter()
-                        .map(|splice| splice.bytes.len())
-                        .sum();
-                    state.spliced += spliced;
-                    let added = state.buf.len() - before + spliced;
-                    state.appended += added as u64;
-                    self.budget.charge(added);
-                    let io = if direct { state.take_io() } else { None };
-                    if let Some(io) = io {
-                        let batch = state.take_parts(BytesMut::new());
-                        drop(state);
-                        self.write_directly(io, batch);
-                    } else {
-                        drop(state);
-                        if was_empty {
-                            self.queued.notify_one();
-                        }
-                    }
-                    return Ok(());
-                }
-            }
-            drained.await;
+        while !self.try_push(&mut encode, direct)? {
+            self.signals.wait_drained(|| self.can_push()).await;
         }
+        Ok(())
+    }
+
+    /// Whether a frame may be queued now (or the outbox is closed, which the producer is
+    /// told at once).
+    fn can_push(&self) -> bool {
+        let state = self.lock();
+        let queued = state.queued();
+        state.closed
+            || state.closing
+            || (queued < self.limit && (queued == 0 || !self.budget.over()))
+    }
+
+    /// Queues the frame `encode` writes if there is space (see [`Outbox::push_spliced`]):
+    /// `Ok(false)` when there is none.
+    fn try_push<E>(
+        &self,
+        encode: &mut impl FnMut(&mut BytesMut, &mut Vec<Splice>, u64) -> Result<(), E>,
+        direct: bool,
+    ) -> Result<bool, QueueError<E>> {
+        let mut state = self.lock();
+        if state.closed || state.closing {
+            return Err(QueueError::Closed);
+        }
+        let queued = state.queued();
+        let was_empty = queued == 0;
+        if queued >= self.limit || (!was_empty && self.budget.over()) {
+            return Ok(false);
+        }
+        if state.buf.capacity() == 0 {
+            state.buf.reserve(INITIAL_CAPACITY);
+        }
+        let before = state.buf.len();
+        let splices_before = state.splices.len();
+        let at = state.appended;
+        let State { buf, splices, .. } = &mut *state;
+        encode(buf, splices, at).map_err(QueueError::Encode)?;
+        let spliced: usize = state.splices[splices_before..]
+            .iter()
+            .map(|splice| splice.bytes.len())
+            .sum();
+        state.spliced += spliced;
+        let added = state.buf.len() - before + spliced;
+        state.appended += added as u64;
+        self.budget.charge(added);
+        let io = if direct { state.take_io() } else { None };
+        if let Some(io) = io {
+            let batch = state.take_parts(BytesMut::new());
+            drop(state);
+            self.write_directly(io, batch);
+        } else {
+            drop(state);
+            if was_empty {
+                self.signals.frames_queued();
+            }
+        }
+        Ok(true)
     }
 
     /// Writes `batch` with non-blocking writes; what the socket does not take now goes back
@@ -348,10 +353,10 @@ impl Outbox {
         drop(state);
         if wrote > 0 {
             // Producers waiting for room (or for the queue to empty) see it now.
-            self.drained.notify_waiters();
+            self.signals.drained();
         }
         if wake_writer {
-            self.queued.notify_one();
+            self.signals.wake_writer();
         }
     }
 
@@ -382,7 +387,7 @@ impl Outbox {
         self.budget.charge(state.buf.len() - before);
         drop(state);
         if was_empty {
-            self.queued.notify_one();
+            self.signals.frames_queued();
         }
         Ok(())
     }
@@ -390,8 +395,8 @@ impl Outbox {
     /// Stops accepting frames; the writer writes what is queued, then ends.
     pub(crate) fn close_after_flush(&self) {
         self.lock().closing = true;
-        self.queued.notify_one();
-        self.drained.notify_waiters();
+        self.signals.wake_writer();
+        self.signals.wake_producers();
     }
 
     /// Stops at once: queued frames are dropped and producers get `Closed`.
@@ -404,8 +409,8 @@ impl Outbox {
             state.splices = Vec::new();
             state.spliced = 0;
         }
-        self.queued.notify_one();
-        self.drained.notify_waiters();
+        self.signals.wake_writer();
+        self.signals.wake_producers();
     }
 
     /// Marks the writer task gone and drops the write half unless a producer holds it (that
@@ -413,6 +418,23 @@ impl Outbox {
     fn detach(&self) {
         let io = std::mem::replace(&mut self.lock().io, Writer::Gone);
         drop(io);
+    }
+
+    /// Runs `read_loop`, the connection's read loop, so that frames queued during each of
+    /// its polls (replies of handlers that finished at once, answers to control frames)
+    /// are written when that poll ends, by this task, instead of waking the writer: the
+    /// writer runs in the same task, and waking it would poll the task a second time.
+    pub(crate) async fn reading<F: Future>(&self, read_loop: F) -> F::Output {
+        let mut read_loop = std::pin::pin!(read_loop);
+        std::future::poll_fn(|cx| {
+            self.signals.read_poll_begins();
+            let poll = read_loop.as_mut().poll(cx);
+            if self.signals.read_poll_ended() {
+                self.flush_now();
+            }
+            poll
+        })
+        .await
     }
 
     /// Writes queued frames to `io` until the outbox closes or a write fails.
@@ -432,7 +454,7 @@ impl Outbox {
     async fn write_loop(&self) -> std::io::Result<()> {
         let mut spare = BytesMut::new();
         loop {
-            let queued = self.queued.notified();
+            let queued = self.signals.writer_wakeup();
             tokio::pin!(queued);
             queued.as_mut().enable();
             let batch = {
@@ -477,7 +499,7 @@ impl Outbox {
                     if result.is_ok() {
                         crate::telemetry::bytes_sent(queued);
                     }
-                    self.drained.notify_waiters();
+                    self.signals.drained();
                     if let Err(err) = result {
                         self.close();
                         return Err(err);
