@@ -58,6 +58,8 @@ impl std::fmt::Debug for Server {
 }
 
 impl Context {
+    // One per field the server fills in from its request.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         peer: Arc<PeerCredentials>,
         service: &'static str,
@@ -65,9 +67,9 @@ impl Context {
         request_id: u64,
         deadline: Option<Instant>,
         metadata: Option<Metadata>,
+        reply: Arc<ReplyState>,
         server: Arc<Shared>,
     ) -> Self {
-        let reply = Arc::new(ReplyState::new(server.options.metadata_limits));
         Context {
             peer,
             service,

@@ -2,7 +2,7 @@
 //! written in front of a frame body and read from one. The map itself and its wire block are
 //! the codec's ([`Metadata`]).
 
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Mutex;
 
 use bytes::{Bytes, BytesMut};
@@ -17,6 +17,8 @@ use tracing::debug;
 #[derive(Debug)]
 pub(crate) struct ReplyState {
     metadata: Mutex<Metadata>,
+    /// Whether `metadata` may hold entries: a reply without any takes no lock.
+    has_metadata: AtomicBool,
     limits: MetadataLimits,
     status: AtomicU16,
 }
@@ -25,9 +27,23 @@ impl ReplyState {
     pub(crate) fn new(limits: MetadataLimits) -> Self {
         ReplyState {
             metadata: Mutex::new(Metadata::new()),
+            has_metadata: AtomicBool::new(false),
             limits,
             status: AtomicU16::new(StatusCode::OK.0),
         }
+    }
+
+    /// Makes a state no call shares any more as good as new, for the next call.
+    pub(crate) fn reset(&mut self) {
+        let metadata = self
+            .metadata
+            .get_mut()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if !metadata.is_empty() {
+            *metadata = Metadata::new();
+        }
+        *self.has_metadata.get_mut() = false;
+        *self.status.get_mut() = StatusCode::OK.0;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Metadata> {
@@ -44,12 +60,21 @@ impl ReplyState {
         next.insert(key, value)?;
         next.check(&self.limits)?;
         *metadata = next;
+        self.has_metadata.store(true, Ordering::SeqCst);
         Ok(())
     }
 
     /// Takes the reply metadata (`None` when there is none).
     pub(crate) fn take(&self) -> Option<Metadata> {
-        let metadata = std::mem::take(&mut *self.lock());
+        // Set under the lock after an entry is in: unset, there is nothing to take (an
+        // entry set meanwhile is as late as one set after the lock was taken).
+        if !self.has_metadata.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut locked = self.lock();
+        let metadata = std::mem::take(&mut *locked);
+        self.has_metadata.store(false, Ordering::SeqCst);
+        drop(locked);
         (!metadata.is_empty()).then_some(metadata)
     }
 

@@ -5,6 +5,7 @@ pub(crate) mod admission;
 pub(crate) mod connection;
 mod early;
 mod handshake;
+mod in_flight;
 mod options;
 
 use std::collections::HashMap;

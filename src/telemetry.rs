@@ -7,23 +7,40 @@ use std::time::Duration;
 use ferry_codec::StatusCode;
 use tracing::debug;
 
-/// A call ended with `status` after `elapsed` (from its REQUEST to its last reply frame
-/// queued). Logged at debug level in the call's span.
+/// Whether a call's duration is wanted at its end: by the metrics, or by its debug line
+/// (a subscriber at debug level, or, when tracing's events go to the `log` crate, a logger
+/// at debug level). A call reads the clock at its start only then (or for its deadline).
+pub(crate) fn wants_duration() -> bool {
+    cfg!(feature = "metrics")
+        || tracing::level_enabled!(tracing::Level::DEBUG)
+        || log::max_level() >= log::LevelFilter::Debug
+}
+
+/// A call ended with `status`; `elapsed` gives the time from its REQUEST to its last reply
+/// frame queued, when the clock was read at its start (see [`wants_duration`]). Logged at
+/// debug level in the call's span; `elapsed` is called only when the line or the metrics
+/// use it.
 pub(crate) fn call_finished(
     service: &'static str,
     method: &'static str,
     status: StatusCode,
-    elapsed: Duration,
+    elapsed: impl Fn() -> Option<Duration>,
 ) {
+    // Read once for both.
+    #[cfg(feature = "metrics")]
+    let elapsed = {
+        let elapsed = elapsed();
+        move || elapsed
+    };
     debug!(
         service,
         method,
         %status,
-        duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        duration_us = elapsed().map(|elapsed| u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX)),
         "call finished"
     );
     #[cfg(feature = "metrics")]
-    measure::call_finished(service, method, status, elapsed);
+    measure::call_finished(service, method, status, elapsed().unwrap_or_default());
 }
 
 /// A connection was accepted (`open` true) or closed, on a server.

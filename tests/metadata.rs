@@ -354,3 +354,54 @@ async fn metadata_to_a_version_2_server_is_dropped() {
     assert_eq!(request.flags & flags::METADATA, 0, "no metadata flag on v2");
     assert!(request.body.is_empty(), "no metadata block on v2");
 }
+
+/// `service Late { late(())->u32; plain(())->u32; }`, written by hand: `late` sets reply
+/// metadata only after its reply went out, so the entry stays in the call's reply state.
+const LATE: ferry::contract::ServiceInfo = ferry::contract::ServiceInfo::new(
+    "Late",
+    "service Late { late(())->u32; plain(())->u32; }",
+    &["late", "plain"],
+);
+
+struct Late;
+
+impl ferry::contract::ServiceDispatch for Late {
+    fn info(&self) -> &'static ferry::contract::ServiceInfo {
+        &LATE
+    }
+
+    fn dispatch(&self, method: u16, call: ferry::contract::Call) -> ferry::contract::Handler {
+        ferry::contract::Handler::run(async move {
+            call.reply(&u32::from(method)).await;
+            if method == 0 {
+                call.context()
+                    .set_reply_metadata("late", "set after the reply")
+                    .expect("reply metadata");
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn reply_metadata_left_by_one_call_never_reaches_the_next() {
+    let (a, b) = ferry::transport::pair().unwrap();
+    tokio::spawn(ferry::Server::new().serve(Late).serve_stream(b));
+    let client = within(ferry::Client::from_stream(a, &LATE, &ClientOptions::new()))
+        .await
+        .unwrap();
+    let late = LATE.method("late").unwrap();
+    let plain = LATE.method("plain").unwrap();
+    for _ in 0..3 {
+        let (value, metadata) = within(client.call_with_reply_metadata::<_, u32>(late, &()))
+            .await
+            .unwrap();
+        assert_eq!((value, metadata.len()), (0, 0));
+        // One connection, one call at a time: the next call's reply state is the one the
+        // last call left, made as good as new.
+        let (value, metadata) = within(client.call_with_reply_metadata::<_, u32>(plain, &()))
+            .await
+            .unwrap();
+        assert_eq!(value, 1);
+        assert!(metadata.is_empty(), "{metadata:?}");
+    }
+}

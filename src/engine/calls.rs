@@ -62,14 +62,22 @@ impl<E: CallEntry> CallTable<E> {
         }
     }
 
+    /// Whether call `id` may be added: the same refusals as [`CallTable::insert`], without
+    /// adding it (a call that may end before anything else reads the table need not be in
+    /// it).
+    pub(crate) fn vacant(&self, id: u64) -> Result<(), InsertError> {
+        if let Some(reason) = &self.closed {
+            return Err(InsertError::Closed(reason.duplicate()));
+        }
+        if self.calls.contains_key(&id) {
+            return Err(InsertError::Duplicate);
+        }
+        Ok(())
+    }
+
     /// Takes call `id` out of the table, if it is there.
     pub(crate) fn remove(&mut self, id: u64) -> Option<E> {
         self.calls.remove(&id)
-    }
-
-    /// Call `id`, if it is in flight.
-    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut E> {
-        self.calls.get_mut(&id)
     }
 
     /// Calls in flight.
@@ -186,6 +194,8 @@ mod tests {
             Err(InsertError::Duplicate)
         ));
         assert_eq!(table.len(), 1);
+        assert!(matches!(table.vacant(1), Err(InsertError::Duplicate)));
+        assert!(table.vacant(2).is_ok());
         for entry in table.close(Error::closed("gone")) {
             entry.close(table.closed().unwrap());
         }
@@ -194,6 +204,7 @@ mod tests {
             table.insert(2, Probe(tx)),
             Err(InsertError::Closed(reason)) if reason.to_string() == "gone"
         ));
+        assert!(matches!(table.vacant(3), Err(InsertError::Closed(_))));
         assert!(table.close(Error::closed("later")).is_empty());
         assert_eq!(table.closed().unwrap().to_string(), "gone");
     }
@@ -230,9 +241,10 @@ mod tests {
         }
         assert_eq!(table.len(), 500);
         for id in (1..=500u64).map(|n| n.wrapping_mul(0x9e37_79b9_7f4a_7c15)) {
-            assert!(table.get_mut(id).is_some());
+            assert!(matches!(table.vacant(id), Err(InsertError::Duplicate)));
             assert!(table.remove(id).is_some());
         }
         assert_eq!(table.len(), 0);
+        assert!(table.vacant(7).is_ok());
     }
 }

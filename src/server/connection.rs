@@ -16,7 +16,7 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -25,7 +25,7 @@ use ferry_codec::{flags, Frame, StatusCode};
 use ferry_transport::{PeerCredentials, Stream};
 use futures::future::{AbortHandle, AbortRegistration, Abortable, Aborted};
 use futures::FutureExt;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::watch;
 use tracing::{debug, error, info_span, warn, Instrument, Span};
 
 use crate::budget::{Budget, Held};
@@ -33,8 +33,10 @@ use crate::context::Context;
 use crate::contract::{Call, HandlerKind, ServiceDispatch};
 use crate::engine::{CallEntry, Engine, InsertError, ReadSide, Role, Stop};
 use crate::error::Error;
+use crate::metadata::ReplyState;
 use crate::server::admission::Ticket;
 use crate::server::early::{self, EarlyRequests};
+use crate::server::in_flight::{InFlight, Place};
 use crate::server::{handshake, Shared};
 
 /// A served connection.
@@ -45,8 +47,11 @@ pub(crate) struct ServerRole {
     shared: Arc<Shared>,
     service: Arc<dyn ServiceDispatch>,
     peer: Arc<PeerCredentials>,
-    /// One permit per call that may run at once on this connection.
-    in_flight: Arc<Semaphore>,
+    /// The calls running on this connection, at most `max_in_flight`.
+    in_flight: InFlight,
+    /// The reply state of a call that ended in its first step, as good as new for the next
+    /// call (one allocation less per call).
+    spare_reply: Mutex<Option<Arc<ReplyState>>>,
     /// The highest request id read so far (what a GOAWAY reports).
     last_read: AtomicU64,
     /// Set once the server's shutdown reached this connection: no new call runs.
@@ -55,19 +60,18 @@ pub(crate) struct ServerRole {
     pub(crate) early: EarlyRequests,
 }
 
-/// A running call in the connection's call table.
+/// A call running in a task of its own, in the connection's call table (a call is not in
+/// it during its first step: see [`run_first_step`]).
 pub(crate) struct Running {
     id: u64,
-    /// How to stop its task; `None` during its first step (see [`run_first_step`]).
-    abort: Option<AbortHandle>,
+    /// How to stop its task.
+    abort: AbortHandle,
 }
 
 impl Running {
-    /// Stops the call's task, if it has one.
+    /// Stops the call's task.
     fn abort(&self) {
-        if let Some(abort) = &self.abort {
-            abort.abort();
-        }
+        self.abort.abort();
     }
 }
 
@@ -112,7 +116,8 @@ async fn serve_inner(shared: &Arc<Shared>, stream: Stream, ticket: Option<Ticket
         shared: Arc::clone(shared),
         service,
         peer,
-        in_flight: Arc::new(Semaphore::new(shared.options.max_in_flight)),
+        in_flight: InFlight::new(shared.options.max_in_flight),
+        spare_reply: Mutex::new(None),
         last_read: AtomicU64::new(0),
         draining: AtomicBool::new(false),
         early,
@@ -207,11 +212,8 @@ impl Role for ServerRole {
             begin_drain(&connection);
             // Reading goes on (cancels, credit, stream items of the calls in flight) until
             // every call has ended or the grace period is over.
-            let options = &connection.role.shared.options;
-            let max = u32::try_from(options.max_in_flight).unwrap_or(u32::MAX);
-            let grace = options.shutdown_grace;
-            let in_flight = Arc::clone(&connection.role.in_flight);
-            if tokio::time::timeout(grace, in_flight.acquire_many(max))
+            let grace = connection.role.shared.options.shutdown_grace;
+            if tokio::time::timeout(grace, connection.role.in_flight.idle())
                 .await
                 .is_err()
             {
@@ -243,9 +245,11 @@ impl Role for ServerRole {
                 "REQUEST with request id 0, which is reserved for the connection",
             ));
         }
-        // Backpressure: with max_in_flight calls running, stop reading until one ends.
         let role = &connection.role;
-        role.last_read.fetch_max(frame.id, Ordering::SeqCst);
+        // Only the read loop writes it.
+        if frame.id > role.last_read.load(Ordering::SeqCst) {
+            role.last_read.store(frame.id, Ordering::SeqCst);
+        }
         // Checked on the shutdown flag itself, not only on `draining`: a request read after
         // the shutdown began is refused even before the connection's own drain starts.
         if role.draining.load(Ordering::SeqCst) || role.shared.is_shutting_down() {
@@ -255,21 +259,16 @@ impl Role for ServerRole {
             return Ok(());
         }
         // Backpressure: with max_in_flight calls running, stop reading until one ends.
-        let permit = match Arc::clone(&role.in_flight).try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(TryAcquireError::Closed) => {
-                return Err(Stop::Local(Error::closed("the server is shutting down")))
-            }
+        let place = match role.in_flight.try_enter() {
+            Some(place) => place,
             // Boxed: this rare wait would otherwise make every connection's task larger
             // (its future is part of the read loop's, which is the connection task's).
-            Err(TryAcquireError::NoPermits) => {
-                match Box::pin(wait_for_permit(connection, frame.id)).await? {
-                    Some(permit) => permit,
-                    None => return Ok(()),
-                }
-            }
+            None => match Box::pin(wait_for_place(connection, frame.id)).await {
+                Some(place) => place,
+                None => return Ok(()),
+            },
         };
-        start_call(connection, frame, held, permit);
+        start_call(connection, frame, held, place);
         Ok(())
     }
 
@@ -362,44 +361,35 @@ fn cancel_all(connection: &Connection) {
     }
 }
 
-/// Waits, not reading, until a call may run on `connection`: its permit, or `None` when the
+/// Waits, not reading, until a call may run on `connection`: its place, or `None` when the
 /// server's shutdown began meanwhile (request `id` is then answered `SHUTTING_DOWN`).
-async fn wait_for_permit(
-    connection: &Arc<Connection>,
-    id: u64,
-) -> Result<Option<OwnedSemaphorePermit>, Stop> {
+async fn wait_for_place(connection: &Arc<Connection>, id: u64) -> Option<Place<'_>> {
     let role = &connection.role;
     let _paused = connection.not_reading();
     let mut shutdown = role.shared.shutdown.subscribe();
     tokio::select! {
-        permit = Arc::clone(&role.in_flight).acquire_owned() => match permit {
-            Ok(permit) => Ok(Some(permit)),
-            Err(_) => Err(Stop::Local(Error::closed("the server is shutting down"))),
-        },
+        place = role.in_flight.enter() => Some(place),
         _ = wait_shutdown(&mut shutdown) => {
             begin_drain(connection);
             connection.send_error(id, StatusCode::SHUTTING_DOWN, NOT_RUN);
-            Ok(None)
+            None
         }
     }
 }
 
 /// Decodes the request header, dispatches it and runs its handler's first step.
-fn start_call(
-    connection: &Arc<Connection>,
-    frame: Frame,
-    held: Held,
-    permit: OwnedSemaphorePermit,
-) {
+fn start_call(connection: &Arc<Connection>, frame: Frame, held: Held, place: Place<'_>) {
     let id = frame.id;
     let role = &connection.role;
     let info = role.service.info();
-    // One clock read per request: its deadline and its duration both count from here.
-    let now = Instant::now();
     let mut frame = frame;
-    let Some((deadline, args)) = request_deadline(connection, &mut frame, now) else {
+    let Some((budget, args)) = request_deadline(connection, &mut frame) else {
         return;
     };
+    // One clock read per request, and none when neither a deadline nor the call's duration
+    // needs it: its deadline and its duration both count from here.
+    let at = (budget.is_some() || crate::telemetry::wants_duration()).then(Instant::now);
+    let deadline = budget.zip(at).map(|(budget, at)| at + budget);
     let limits = &role.shared.options.metadata_limits;
     let (metadata, args) = match crate::metadata::split(&frame, args, connection.version, limits) {
         Ok(split) => split,
@@ -416,10 +406,11 @@ fn start_call(
         connection.send_error(id, StatusCode::UNKNOWN_METHOD, &message);
         return;
     };
-    if !register_call(connection, id) {
+    if !may_start(connection, id) {
         return;
     }
     let span = call_span(info.name, method, id, metadata.as_ref());
+    let reply = reply_state(role);
     let context = Context::new(
         Arc::clone(&role.peer),
         info.name,
@@ -427,11 +418,10 @@ fn start_call(
         id,
         deadline,
         metadata,
+        Arc::clone(&reply),
         Arc::clone(&role.shared),
     );
-    let reply = Arc::clone(&context.reply);
     let Some(work) = dispatch(connection, &frame, context, args, held) else {
-        connection.calls().remove(id);
         return;
     };
     let started = Started {
@@ -440,14 +430,36 @@ fn start_call(
         method,
         deadline,
         streaming: frame.has_flag(flags::STREAM),
-        at: now,
+        at,
         reply,
     };
     if started.streaming {
         // Credit for a stream reply may arrive before the handler starts sending.
         connection.streams().outbound(id);
     }
-    run_first_step(connection, started, work, span, permit);
+    run_first_step(connection, started, work, span, place);
+}
+
+/// A reply state for a new call: the spare one, if there is one.
+fn reply_state(role: &ServerRole) -> Arc<ReplyState> {
+    let spare = role
+        .spare_reply
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .take();
+    spare.unwrap_or_else(|| Arc::new(ReplyState::new(role.shared.options.metadata_limits)))
+}
+
+/// Keeps the reply state of a call that ended for the next call, unless something still
+/// shares it (a clone of the call's [`Context`]).
+fn recycle_reply(role: &ServerRole, mut reply: Arc<ReplyState>) {
+    if let Some(state) = Arc::get_mut(&mut reply) {
+        state.reset();
+        *role
+            .spare_reply
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(reply);
+    }
 }
 
 /// The call's span, for a subscriber that wants it: `None` when none does, so a call pays
@@ -487,66 +499,76 @@ fn call_span(
 /// Most handlers finish without waiting (the reply is queued in the outbox): their first
 /// step runs right here in the connection task, which saves a task hop on the way in and
 /// another on the way out (the writer runs in this task too), and the call ends here too,
-/// with no task, box or abort handle of its own. A handler that does wait continues in a
-/// task of its own, which a cancel aborts; its next poll registers that task's waker.
+/// with no task, box or abort handle of its own, and without ever entering the call table.
+/// A handler that does wait continues in a task of its own, which a cancel aborts; its
+/// next poll registers that task's waker.
 ///
-/// While the first step runs, the call's entry in the table has no abort handle: only this
-/// task cancels calls or closes the table, so nothing can stop the call meanwhile, and a
-/// call whose entry is gone afterwards was cancelled (or its connection closed).
+/// While the first step runs, the call is not in the table: only this task reads requests
+/// (so a duplicate of its id or a cancel for it cannot be read meanwhile) and closes the
+/// table. [`may_start`] checked its id first; a call that waits is put in the table, with
+/// its abort handle, before this task reads again.
 fn run_first_step(
     connection: &Arc<Connection>,
     started: Started,
     mut work: Work,
     span: Option<Span>,
-    permit: OwnedSemaphorePermit,
+    place: Place<'_>,
 ) {
-    let shared = &connection.role.shared;
-    shared.calls.fetch_add(1, Ordering::SeqCst);
+    let role = &connection.role;
+    role.shared.calls.fetch_add(1, Ordering::SeqCst);
     let entered = span.as_ref().map(Span::enter);
     let mut cx = std::task::Context::from_waker(futures::task::noop_waker_ref());
-    match std::panic::catch_unwind(AssertUnwindSafe(|| work.poll_unpin(&mut cx))) {
-        Ok(Poll::Pending) => {}
-        Ok(Poll::Ready(())) => {
-            finish_call(connection, &started, Some(Ok(Ok(()))));
-            return count_done(shared, permit);
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| work.poll_unpin(&mut cx)));
+    let outcome = match polled {
+        Ok(Poll::Ready(())) => Ok(Ok(())),
+        Err(panic) => Ok(Err(panic)),
+        Ok(Poll::Pending) => {
+            let (abort, registration) = AbortHandle::new_pair();
+            let running = Running {
+                id: started.id,
+                abort,
+            };
+            let inserted = connection.calls().insert(started.id, running);
+            match inserted {
+                Ok(()) => {
+                    drop(entered);
+                    return continue_in_task(connection, started, work, span, place, registration);
+                }
+                // Only this task closes the table, and it has not; refused all the same,
+                // the call ends as cancelled.
+                Err(_) => Err(Aborted),
+            }
         }
-        Err(panic) => {
-            drop(work);
-            finish_call(connection, &started, Some(Ok(Err(panic))));
-            return count_done(shared, permit);
-        }
-    }
-    let (abort, registration) = AbortHandle::new_pair();
-    let running = match connection.calls().get_mut(started.id) {
-        Some(running) => {
-            running.abort = Some(abort);
-            true
-        }
-        None => false,
     };
-    if !running {
-        drop(work);
-        finish_call(connection, &started, Some(Err(Aborted)));
-        return count_done(shared, permit);
-    }
+    drop(work);
+    finish_call(connection, &started, Some(outcome), false);
+    drop(place);
+    role.shared.calls.fetch_sub(1, Ordering::SeqCst);
     drop(entered);
-    let counted = Counted(Arc::clone(shared));
-    let connection = Arc::clone(connection);
+    recycle_reply(role, started.reply);
+}
+
+/// Runs the rest of a call whose first step waited in a task of its own, which gives back
+/// its place and its count when it ends (or is dropped).
+fn continue_in_task(
+    connection: &Arc<Connection>,
+    started: Started,
+    work: Work,
+    span: Option<Span>,
+    place: Place<'_>,
+    registration: AbortRegistration,
+) {
+    // Given back by `Counted`, with the count of running calls, when the task ends.
+    place.keep();
+    let counted = Counted(Arc::clone(connection));
     let task = async move {
-        let _counted = counted;
-        run_call(connection, started, work, registration).await;
-        drop(permit);
+        let counted = counted;
+        run_call(&counted.0, started, work, registration).await;
     };
     match span {
         Some(span) => drop(tokio::spawn(task.instrument(span))),
         None => drop(tokio::spawn(task)),
     }
-}
-
-/// A call that ended in its first step is no longer running.
-fn count_done(shared: &Shared, permit: OwnedSemaphorePermit) {
-    drop(permit);
-    shared.calls.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// A handler's work, as dispatch hands it back.
@@ -563,21 +585,21 @@ struct Started {
     deadline: Option<Instant>,
     /// Whether the call has a reply or upload stream to take out of the table at its end.
     streaming: bool,
-    /// When the request was read (for the call's duration).
-    at: Instant,
+    /// When the request was read (for the call's deadline and duration): `None` when
+    /// neither needed the clock (see [`crate::telemetry::wants_duration`]).
+    at: Option<Instant>,
     /// The status the handler's reply sent.
     reply: Arc<crate::metadata::ReplyState>,
 }
 
-/// The request's deadline as an instant (`now` plus what the client gave), and its
+/// The time the client gave the request (its deadline, from when it was read), and its
 /// arguments, taken out of `frame` (moved, not cloned: a clone of a frame's body would
 /// allocate a shared buffer for it); `None` when the deadline flag is set without a
 /// deadline (the error is queued).
 fn request_deadline(
     connection: &Connection,
     frame: &mut Frame,
-    now: Instant,
-) -> Option<(Option<Instant>, Bytes)> {
+) -> Option<(Option<Duration>, Bytes)> {
     let mut body = std::mem::take(&mut frame.body);
     if !frame.has_flag(flags::DEADLINE) {
         return Some((None, body));
@@ -592,13 +614,15 @@ fn request_deadline(
     };
     let millis = u32::from_le_bytes(*prefix);
     body.advance(4);
-    Some((Some(now + Duration::from_millis(u64::from(millis))), body))
+    Some((Some(Duration::from_millis(u64::from(millis))), body))
 }
 
-/// Puts call `id` in the call table (with no abort handle yet); `false` when the id is in
-/// flight already (the error is queued) or the table is closed.
-fn register_call(connection: &Connection, id: u64) -> bool {
-    match connection.calls().insert(id, Running { id, abort: None }) {
+/// Whether call `id` may start: `false` when the id is in flight already (the error is
+/// queued) or the table is closed. The call goes in the table only if its first step waits
+/// (see [`run_first_step`]).
+fn may_start(connection: &Connection, id: u64) -> bool {
+    let vacant = connection.calls().vacant(id);
+    match vacant {
         Ok(()) => true,
         Err(InsertError::Duplicate) => {
             connection.send_error(
@@ -616,7 +640,7 @@ fn register_call(connection: &Connection, id: u64) -> bool {
 /// Runs the handler past its first step until it ends, panics, is cancelled or passes its
 /// deadline.
 async fn run_call(
-    connection: Arc<Connection>,
+    connection: &Connection,
     started: Started,
     work: Work,
     registration: AbortRegistration,
@@ -626,12 +650,13 @@ async fn run_call(
         Some(deadline) => tokio::time::timeout_at(deadline.into(), work).await.ok(),
         None => Some(work.await),
     };
-    finish_call(&connection, &started, outcome);
+    finish_call(connection, &started, outcome, true);
 }
 
 /// Reports how the handler ended (a panic, a passed deadline, a cancel) to the client and
-/// the telemetry, and takes the call out of the tables.
-fn finish_call(connection: &Connection, started: &Started, outcome: Outcome) {
+/// the telemetry, and takes the call out of the tables (out of the call table when it is
+/// `in_table`).
+fn finish_call(connection: &Connection, started: &Started, outcome: Outcome, in_table: bool) {
     let Started {
         id,
         service,
@@ -667,8 +692,10 @@ fn finish_call(connection: &Connection, started: &Started, outcome: Outcome) {
             StatusCode::DEADLINE_EXCEEDED
         }
     };
-    crate::telemetry::call_finished(service, method, status, at.elapsed());
-    connection.calls().remove(id);
+    crate::telemetry::call_finished(service, method, status, || at.map(|at| at.elapsed()));
+    if in_table {
+        connection.calls().remove(id);
+    }
     if streaming {
         let mut streams = connection.streams();
         streams.remove_outbound(id);
@@ -722,20 +749,23 @@ fn dispatch(
         HandlerKind::Reject(status, message) => {
             let message = format!("`{}.{method}`: {message}", info.name);
             debug!(request_id = id, %status, %message, "call rejected");
-            crate::telemetry::call_finished(info.name, method, status, Duration::ZERO);
+            crate::telemetry::call_finished(info.name, method, status, || Some(Duration::ZERO));
             connection.send_error(id, status, &message);
             None
         }
     }
 }
 
-/// Counts one running handler in [`Shared::calls`] (counted when its first step began)
-/// until dropped (even if its task is).
-struct Counted(Arc<Shared>);
+/// Holds one running handler's place on its connection and counts it in
+/// [`Shared::calls`] (counted when its first step began) until dropped (even if its task
+/// is).
+struct Counted(Arc<Connection>);
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.calls.fetch_sub(1, Ordering::SeqCst);
+        let role = &self.0.role;
+        role.in_flight.leave();
+        role.shared.calls.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
