@@ -584,8 +584,8 @@ impl Call {
         );
         // Handles the arguments do not take are closed here, whether they decode or not.
         let limit = self.responder.max_shared_bytes();
-        let args = crate::shared_bytes::receiving(limit, || {
-            crate::handle::decoding(handles, || self.responder.format().decode_frame(&encoded))
+        let args = crate::shared_bytes::receiving(limit, handles, || {
+            self.responder.format().decode_frame(&encoded)
         })?;
         *encoded = Bytes::new();
         Ok(args)

@@ -714,10 +714,8 @@ impl Connection {
         handles: Vec<crate::handle::Handle>,
     ) -> Result<R, Error> {
         let limit = self.role.max_shared_bytes;
-        crate::shared_bytes::receiving(limit, || {
-            crate::handle::decoding(handles, || self.format.decode_frame(body))
-        })
-        .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
+        crate::shared_bytes::receiving(limit, handles, || self.format.decode_frame(body))
+            .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err))
     }
 
     /// A plain call (no stream either way): sends it and waits for its RESPONSE (an ERROR

@@ -70,6 +70,8 @@ pub(crate) struct Handshaking {
     pub(crate) service: &'static ServiceInfo,
     pub(crate) address: String,
     format: FormatId,
+    /// The largest shared payload the early reply may bring (`ClientOptions::max_shared_bytes`).
+    max_shared_bytes: u64,
     pending: Arc<Mutex<Pending>>,
     outcome: watch::Receiver<Option<Outcome>>,
     /// Set once the connection is open: dropping the last handle drops it, which closes
@@ -137,6 +139,7 @@ pub(crate) async fn open(
         service,
         address: address.clone(),
         format: options.format,
+        max_shared_bytes: options.max_shared_bytes,
         pending: Arc::clone(&pending),
         outcome,
         owner: OnceLock::new(),
@@ -529,9 +532,10 @@ impl Handshaking {
         guard.done = true;
         if frame.kind == FrameKind::RESPONSE {
             return Some(
-                crate::handle::decoding(handles, || self.format.decode(&frame.body)).map_err(
-                    |err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err),
-                ),
+                crate::shared_bytes::receiving(self.max_shared_bytes, handles, || {
+                    self.format.decode(&frame.body)
+                })
+                .map_err(|err| Error::codec(ErrorKind::Protocol, "cannot decode the reply", err)),
             );
         }
         if frame.status() == StatusCode::EARLY_REJECTED {

@@ -106,12 +106,7 @@ impl HandleFrames {
         encode: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
         if !self.enabled() {
-            let reason = format!(
-                "cannot send a ferry::Handle: the connection speaks protocol version {}, and \
-                 handles need version {HANDLES_VERSION}",
-                self.version
-            );
-            return scope::refusing(reason, || encode(buf));
+            return scope::refusing(scope::Refusal::Version(self.version), || encode(buf));
         }
         let start = buf.len();
         let (encoded, handles) = scope::encoding(|| encode(&mut *buf));

@@ -6,17 +6,54 @@
 //! that came with the frame. The tables live in a thread-local slot only for the duration of
 //! one `encode`/`decode` call (encoders and decoders are synchronous), so there is no
 //! global state and no table outlives its frame.
+//!
+//! Nearly every payload carries no handle, and every one is encoded inside a scope, so the
+//! encoding scope costs a few plain thread-local reads and writes: its state ([`Mode`]) is
+//! a `Copy` value in a `Cell`, the reason of a refusal is formatted only when a handle meets
+//! it, and the table itself (shared by nested scopes, each owning the entries from its
+//! `base` on) is touched only when a handle is met.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use super::Handle;
 
+/// Why the current thread's encoder cannot send handles.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Refusal {
+    /// Said as is.
+    Said(&'static str),
+    /// The connection speaks this protocol version, older than handle passing.
+    Version(u16),
+}
+
+impl From<&'static str> for Refusal {
+    fn from(reason: &'static str) -> Self {
+        Refusal::Said(reason)
+    }
+}
+
+impl Refusal {
+    fn message(self) -> String {
+        match self {
+            Refusal::Said(reason) => reason.to_owned(),
+            Refusal::Version(version) => format!(
+                "cannot send a ferry::Handle: the connection speaks protocol version {version}, \
+                 and handles need version {}",
+                ferry_codec::HANDLES_VERSION
+            ),
+        }
+    }
+}
+
 /// What the current thread's encoder may do with handles.
-enum EncodeScope {
-    /// Handles go into this table.
-    Table(Vec<Handle>),
+#[derive(Debug, Clone, Copy)]
+enum Mode {
+    /// No payload is being encoded.
+    Outside,
+    /// Handles go into `TABLE`, from index `base` on (index 0 of this frame).
+    Table { base: usize },
     /// This frame cannot carry handles, for this reason.
-    Refused(String),
+    Refused(Refusal),
 }
 
 enum DecodeScope {
@@ -27,11 +64,43 @@ enum DecodeScope {
 }
 
 thread_local! {
-    static ENCODE: RefCell<Option<EncodeScope>> = const { RefCell::new(None) };
+    static MODE: Cell<Mode> = const { Cell::new(Mode::Outside) };
+    /// The outgoing handles of the scopes under way on this thread (innermost last).
+    static TABLE: RefCell<Vec<Handle>> = const { RefCell::new(Vec::new()) };
+    /// The length of `TABLE`, read without touching it (the common case adds nothing).
+    static COUNT: Cell<usize> = const { Cell::new(0) };
     static DECODE: RefCell<Option<DecodeScope>> = const { RefCell::new(None) };
 }
 
-/// Restores the previous scope on every way out (a panicking encoder included).
+/// Restores the previous encoding mode, and drops the entries a scope left in the table,
+/// on every way out (a panicking encoder included).
+struct RestoreMode {
+    previous: Mode,
+    mark: usize,
+}
+
+impl Drop for RestoreMode {
+    #[inline]
+    fn drop(&mut self) {
+        MODE.set(self.previous);
+        if COUNT.get() != self.mark {
+            // Only when the encoder failed out of the scope (a panic): the entries go.
+            let _ = TABLE.try_with(|table| table.borrow_mut().truncate(self.mark));
+            COUNT.set(self.mark);
+        }
+    }
+}
+
+#[inline]
+fn enter_mode(mode: impl FnOnce(usize) -> Mode) -> RestoreMode {
+    let mark = COUNT.get();
+    RestoreMode {
+        previous: MODE.replace(mode(mark)),
+        mark,
+    }
+}
+
+/// Restores the previous decoding scope on every way out (a panicking decoder included).
 struct Restore<T: 'static> {
     slot: &'static std::thread::LocalKey<RefCell<Option<T>>>,
     previous: Option<Option<T>>,
@@ -52,28 +121,28 @@ fn enter<T>(slot: &'static std::thread::LocalKey<RefCell<Option<T>>>, scope: T) 
     }
 }
 
-fn leave<T>(restore: &mut Restore<T>) -> Option<T> {
-    let previous = restore.previous.take().flatten();
-    restore
-        .slot
-        .with(|slot| std::mem::replace(&mut *slot.borrow_mut(), previous))
-}
-
 /// Runs `encode` with an outgoing table; returns its result and duplicates of the handles
 /// it met, in index order.
+#[inline]
 pub(crate) fn encoding<R>(encode: impl FnOnce() -> R) -> (R, Vec<Handle>) {
-    let mut restore = enter(&ENCODE, EncodeScope::Table(Vec::new()));
+    let restore = enter_mode(|base| Mode::Table { base });
     let result = encode();
-    let table = match leave(&mut restore) {
-        Some(EncodeScope::Table(table)) => table,
-        _ => Vec::new(),
-    };
+    let mark = restore.mark;
+    if COUNT.get() == mark {
+        // The common case: no handle met.
+        return (result, Vec::new());
+    }
+    let table = TABLE.with_borrow_mut(|table| table.split_off(mark));
+    COUNT.set(mark);
+    drop(restore);
     (result, table)
 }
 
 /// Runs `encode` where handles cannot go, saying why when one is met.
-pub(crate) fn refusing<R>(reason: impl Into<String>, encode: impl FnOnce() -> R) -> R {
-    let _restore = enter(&ENCODE, EncodeScope::Refused(reason.into()));
+#[inline]
+pub(crate) fn refusing<R>(reason: impl Into<Refusal>, encode: impl FnOnce() -> R) -> R {
+    let reason = reason.into();
+    let _restore = enter_mode(|_| Mode::Refused(reason));
     encode()
 }
 
@@ -101,9 +170,9 @@ pub(crate) fn is_tracing() -> bool {
 
 /// Puts `handle` in the outgoing table; returns its index.
 pub(super) fn add(handle: &Handle) -> Result<u32, String> {
-    ENCODE.with(|slot| match &mut *slot.borrow_mut() {
-        Some(EncodeScope::Table(table)) => {
-            if table.len() >= ferry_codec::MAX_HANDLES {
+    match MODE.get() {
+        Mode::Table { base } => TABLE.with_borrow_mut(|table| {
+            if table.len() - base >= ferry_codec::MAX_HANDLES {
                 return Err(format!(
                     "more than {} handles in one frame",
                     ferry_codec::MAX_HANDLES
@@ -113,13 +182,14 @@ pub(super) fn add(handle: &Handle) -> Result<u32, String> {
                 .try_clone()
                 .map_err(|err| format!("cannot duplicate a handle to send it: {err}"))?;
             table.push(entry);
-            Ok((table.len() - 1) as u32)
-        }
-        Some(EncodeScope::Refused(reason)) => Err(reason.clone()),
-        None => {
+            COUNT.set(table.len());
+            Ok((table.len() - 1 - base) as u32)
+        }),
+        Mode::Refused(reason) => Err(reason.message()),
+        Mode::Outside => {
             Err("a ferry::Handle can only be sent as an argument or result of a call".to_owned())
         }
-    })
+    }
 }
 
 /// Takes handle `index` from the incoming table.
@@ -153,4 +223,90 @@ pub(crate) fn resend(handles: &[Handle]) -> Result<(), ferry_codec::CodecError> 
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_codec::FormatId;
+
+    fn handle() -> Handle {
+        Handle::placeholder().expect("the null device")
+    }
+
+    fn index_of(handle: &Handle) -> Result<u32, String> {
+        add(handle)
+    }
+
+    #[test]
+    fn a_scope_that_meets_no_handle_returns_an_empty_table() {
+        let (value, table) = encoding(|| 7);
+        assert_eq!(value, 7);
+        assert!(table.is_empty());
+        assert_eq!(COUNT.get(), 0);
+    }
+
+    #[test]
+    fn nested_scopes_each_number_their_own_handles_from_zero() {
+        let (inner, outer) = encoding(|| {
+            let first = index_of(&handle());
+            let (indices, inner) = encoding(|| [index_of(&handle()), index_of(&handle())]);
+            let after = index_of(&handle());
+            (first, indices, inner.len(), after)
+        });
+        let (first, indices, inner_len, after) = inner;
+        assert_eq!(first, Ok(0));
+        assert_eq!(indices, [Ok(0), Ok(1)]);
+        assert_eq!(inner_len, 2);
+        assert_eq!(after, Ok(1));
+        assert_eq!(outer.len(), 2);
+        assert_eq!(COUNT.get(), 0);
+    }
+
+    #[test]
+    fn a_refusal_inside_a_scope_says_why_and_ends_with_its_encoder() {
+        let (results, table) = encoding(|| {
+            let refused = refusing(Refusal::Version(2), || index_of(&handle()));
+            let said = refusing("not in stream items", || index_of(&handle()));
+            (refused, said, index_of(&handle()))
+        });
+        let (refused, said, after) = results;
+        let refused = refused.unwrap_err();
+        assert!(refused.contains("protocol version 2"), "{refused}");
+        assert!(refused.contains("need version 3"), "{refused}");
+        assert_eq!(said.unwrap_err(), "not in stream items");
+        assert_eq!(after, Ok(0));
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn outside_a_scope_a_handle_cannot_be_encoded() {
+        let err = FormatId::Bincode
+            .encode(&handle(), &mut bytes::BytesMut::new())
+            .unwrap_err();
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("argument or result of a call")),
+            "{source:?}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_encoder_leaves_no_handle_and_no_scope_behind() {
+        let panicked = std::panic::catch_unwind(|| {
+            encoding(|| {
+                index_of(&handle()).expect("in a scope");
+                panic!("the encoder failed");
+            })
+        });
+        assert!(panicked.is_err());
+        assert_eq!(COUNT.get(), 0);
+        assert!(TABLE.with_borrow(Vec::is_empty));
+        assert!(index_of(&handle()).is_err(), "the scope is over");
+        let (index, table) = encoding(|| index_of(&handle()));
+        assert_eq!(index, Ok(0));
+        assert_eq!(table.len(), 1);
+    }
 }

@@ -5,6 +5,7 @@
 use std::cell::Cell;
 
 use super::DEFAULT_MAX_SHARED_BYTES;
+use crate::Handle;
 
 thread_local! {
     static LIMIT: Cell<Option<u64>> = const { Cell::new(None) };
@@ -14,18 +15,30 @@ thread_local! {
 struct Restore(Option<u64>);
 
 impl Drop for Restore {
+    #[inline]
     fn drop(&mut self) {
-        LIMIT.with(|slot| slot.set(self.0));
+        LIMIT.set(self.0);
     }
 }
 
-/// Runs `decode` with `limit` as the largest shared payload it accepts.
-pub(crate) fn receiving<R>(limit: u64, decode: impl FnOnce() -> R) -> R {
-    let _restore = Restore(LIMIT.with(|slot| slot.replace(Some(limit))));
-    decode()
+/// Runs `decode` over a payload that came with `handles`, with those handles as its
+/// incoming table (`crate::handle::decoding`) and `limit` as the largest shared payload it
+/// accepts.
+///
+/// A payload that came with no handle enters neither scope: nothing in it can take a
+/// handle, and a [`SharedBytes`](super::SharedBytes) takes its segment's handle before it
+/// reads the bound (a schema trace, which needs no handle, returns before it too). Most
+/// payloads are such, and this is on the path of every call.
+#[inline]
+pub(crate) fn receiving<R>(limit: u64, handles: Vec<Handle>, decode: impl FnOnce() -> R) -> R {
+    if handles.is_empty() {
+        return decode();
+    }
+    let _restore = Restore(LIMIT.replace(Some(limit)));
+    crate::handle::decoding(handles, decode)
 }
 
 /// The bound in force: the one set by [`receiving`], else the default.
 pub(super) fn current() -> u64 {
-    LIMIT.with(Cell::get).unwrap_or(DEFAULT_MAX_SHARED_BYTES)
+    LIMIT.get().unwrap_or(DEFAULT_MAX_SHARED_BYTES)
 }
