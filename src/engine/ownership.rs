@@ -24,15 +24,23 @@
 //! - A large frame, a full budget, a bad header or the end of the stream: the caller leaves
 //!   the bytes in the buffer and gives ownership back; the loop reads them as always, and
 //!   the caller's reply comes through its oneshot like any other call's.
+//! - A caller polls the read half with the slot's [`relay`] waker, which wakes the current
+//!   owner (the loop or the owning caller). Once registered (a poll returned `Pending`),
+//!   the registration stays good across hand-overs: a claim or a give-back only turns the
+//!   relay to the new owner, and polls the read half only if the relay was woken since
+//!   (or is not registered). So a lone call polls the read half once for its reply, not
+//!   also once to register itself.
 //! - Giving back (reply read, future dropped, hand-over): the loop owns again. When the
-//!   buffer holds bytes, or something was left, the loop is woken; otherwise the caller
-//!   polls the read half once with the loop's waker, so that the loop is registered for
-//!   the next bytes without being woken now. Bytes a dropped caller read stay in the
-//!   buffer: no frame is lost or reordered.
+//!   buffer holds bytes, or something was left, the loop is woken; otherwise, unless the
+//!   relay is registered and was not woken, the caller polls the read half once with the
+//!   relay, so that the loop is woken by the next bytes without being woken now. Bytes a
+//!   dropped caller read stay in the buffer: no frame is lost or reordered.
 //! - When the loop ends, the reader leaves the slot and is dropped: no caller can claim,
 //!   and every call fails once through the call table as before.
 
-use std::sync::{Mutex, MutexGuard};
+mod relay;
+
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use ferry_codec::{Frame, FrameKind};
@@ -40,11 +48,27 @@ use ferry_codec::{Frame, FrameKind};
 use super::reader::{Buffered, FrameReader};
 use super::{Engine, Role, Stop};
 use crate::budget::Held;
+use relay::Relay;
 
 /// The read side of a connection and who owns it; see the module documentation.
-#[derive(Default)]
 pub(crate) struct ReadSlot {
     state: Mutex<Slot>,
+    /// Wakes the owner when the read half becomes readable, for the polls a caller makes
+    /// (see [`relay`]).
+    relay: Arc<Relay>,
+    /// `relay` as a waker.
+    relay_waker: Waker,
+}
+
+impl Default for ReadSlot {
+    fn default() -> Self {
+        let relay = Arc::new(Relay::default());
+        ReadSlot {
+            state: Mutex::default(),
+            relay_waker: Waker::from(Arc::clone(&relay)),
+            relay,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -55,12 +79,19 @@ struct Slot {
     reader: Option<Box<FrameReader>>,
     /// The caller that owns the reader, or `None` when the read loop does.
     caller: Option<u64>,
-    /// The read loop's waker, from the last time it waited on the slot.
+    /// The read loop's waker, from the last time it waited on the slot (also the relay's).
     loop_waker: Option<Waker>,
+    /// The last owning caller's waker (also the relay's).
+    caller_waker: Option<Waker>,
     /// What a caller read and left for the loop.
     left: Option<Left>,
     /// The read loop has ended: nobody reads any more.
     ended: bool,
+    /// The relay is registered with the read half: the last poll of the read half was
+    /// made with it and returned `Pending`, and nobody polled it otherwise since (the loop
+    /// polls with its own waker). Then, unless the relay was woken since, no byte came and
+    /// the next ones wake the relay's target: an owner need not poll the read half.
+    armed: bool,
 }
 
 /// What a caller left for the read loop.
@@ -92,8 +123,11 @@ impl Drop for Installed<'_> {
             slot.ended = true;
             slot.caller = None;
             slot.left = None;
+            slot.armed = false;
             slot.reader.take()
         };
+        self.0.relay.retarget(false);
+        self.0.relay.set_loop(None);
         // The read half closes here, outside the lock.
         drop(reader);
     }
@@ -119,6 +153,8 @@ impl ReadSlot {
     /// Gives back the reader taken with [`Turn::Read`].
     pub(crate) fn put_back(&self, reader: Box<FrameReader>) {
         let mut slot = self.lock();
+        // Its reads were made with the loop's own waker.
+        slot.armed = false;
         if !slot.ended {
             slot.reader = Some(reader);
         }
@@ -150,9 +186,13 @@ impl ReadSlot {
         }
         // Kept at every wait, so a caller giving the reader back can register or wake the
         // loop.
-        match &mut slot.loop_waker {
-            Some(waker) => waker.clone_from(cx.waker()),
-            none => *none = Some(cx.waker().clone()),
+        if !slot
+            .loop_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            slot.loop_waker = Some(cx.waker().clone());
+            self.relay.set_loop(Some(cx.waker()));
         }
         if slot.caller.is_some() {
             return Poll::Pending;
@@ -162,7 +202,10 @@ impl ReadSlot {
             return Poll::Pending;
         };
         if reader.is_drained() {
-            match reader.poll_fill(cx) {
+            let polled = reader.poll_fill(cx);
+            // With the loop's own waker: the relay is no longer registered.
+            slot.armed = false;
+            match polled {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(true) => heard(),
                 Poll::Ready(false) => {}
@@ -175,28 +218,44 @@ impl ReadSlot {
     }
 }
 
-impl Slot {
+impl ReadSlot {
     /// Caller `id` gives the reader back to the loop; see the module documentation.
-    fn give_back(&mut self, id: u64) {
-        if self.caller != Some(id) {
+    fn give_back(&self, slot: &mut Slot, id: u64) {
+        if slot.caller != Some(id) {
             return;
         }
-        self.caller = None;
-        let Some(waker) = self.loop_waker.as_ref() else {
+        slot.caller = None;
+        // Retargeted first: a wake from now on reaches the loop.
+        let signalled = self.relay.retarget(false);
+        if slot.loop_waker.is_none() {
             // The loop has not waited yet: it reads when it first does.
             return;
-        };
-        let wake = self.left.is_some()
-            || match self.reader.as_mut() {
-                Some(reader) => {
-                    !reader.is_drained()
-                        || reader.poll_fill(&mut Context::from_waker(waker)).is_ready()
-                }
+        }
+        let wake = slot.left.is_some()
+            || match slot.reader.as_ref() {
+                Some(reader) if !reader.is_drained() => true,
+                // Registered, and nothing came since: the next bytes wake the loop.
+                Some(_) if slot.armed && !signalled => false,
+                Some(_) => self.fill(slot).is_ready(),
                 None => false,
             };
         if wake {
-            waker.wake_by_ref();
+            if let Some(waker) = slot.loop_waker.as_ref() {
+                waker.wake_by_ref();
+            }
         }
+    }
+
+    /// Polls the read half with the relay (the reader is in the slot): see
+    /// [`FrameReader::poll_fill`]. `Pending` leaves the relay registered.
+    fn fill(&self, slot: &mut Slot) -> Poll<bool> {
+        let Some(reader) = slot.reader.as_mut() else {
+            return Poll::Ready(false);
+        };
+        self.relay.clear();
+        let polled = reader.poll_fill(&mut Context::from_waker(&self.relay_waker));
+        slot.armed = polled.is_pending();
+        polled
     }
 }
 
@@ -221,7 +280,8 @@ impl Drop for ReadClaim<'_> {
     fn drop(&mut self) {
         if self.owning {
             self.owning = false;
-            self.slot.lock().give_back(self.id);
+            let mut slot = self.slot.lock();
+            self.slot.give_back(&mut slot, self.id);
         }
     }
 }
@@ -234,7 +294,7 @@ impl<R: Role> Engine<R> {
     pub(crate) fn revoke_read(&self) {
         let mut slot = self.read_slot.lock();
         if let Some(owner) = slot.caller {
-            slot.give_back(owner);
+            self.read_slot.give_back(&mut slot, owner);
         }
     }
 
@@ -282,6 +342,16 @@ impl<R: Role> Engine<R> {
             slot.caller = Some(id);
             claim.owning = true;
         }
+        // The owner's waker, for the relay (the future may have moved to another task).
+        if !slot
+            .caller_waker
+            .as_ref()
+            .is_some_and(|waker| waker.will_wake(cx.waker()))
+        {
+            slot.caller_waker = Some(cx.waker().clone());
+            self.read_slot.relay.set_caller(cx.waker());
+        }
+        let signalled = self.read_slot.relay.retarget(true);
         let mut routed = false;
         let reply = loop {
             let Some(reader) = slot.reader.as_mut() else {
@@ -317,7 +387,15 @@ impl<R: Role> Engine<R> {
                         break None;
                     }
                 }
-                Buffered::NeedMore => match reader.poll_fill(cx) {
+                // Registered, and nothing came since the registration: nothing to read.
+                Buffered::NeedMore if slot.armed && !signalled => {
+                    drop(slot);
+                    if routed {
+                        self.outbox.flush_now();
+                    }
+                    return Poll::Pending;
+                }
+                Buffered::NeedMore => match self.read_slot.fill(&mut slot) {
                     Poll::Ready(true) => self.liveness.heard(),
                     // The end is the loop's to report.
                     Poll::Ready(false) => break None,
@@ -334,7 +412,7 @@ impl<R: Role> Engine<R> {
             }
         };
         claim.owning = false;
-        slot.give_back(id);
+        self.read_slot.give_back(&mut slot, id);
         drop(slot);
         if routed {
             // Answers to what was routed (a PONG) leave now, as the loop would send them.
