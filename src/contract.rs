@@ -540,10 +540,9 @@ pub(crate) trait Responder: Send + Sync + 'static {
 /// One call as a handler sees it: its arguments, its context and the way to reply.
 pub struct Call {
     pub(crate) id: u64,
-    /// The encoded arguments, until [`Call::args`] decodes them.
-    pub(crate) args: Mutex<Bytes>,
-    /// The handles that came with the request, until [`Call::args`] decodes them.
-    pub(crate) handles: Mutex<Vec<crate::handle::Handle>>,
+    /// The arguments as they came, until [`Call::args`] decodes them (one lock for both
+    /// parts).
+    pub(crate) encoded: Mutex<EncodedArgs>,
     pub(crate) context: Context,
     pub(crate) responder: Arc<dyn Responder>,
     /// Set when middleware wants the reply as bytes (the `tower` feature).
@@ -553,22 +552,34 @@ pub struct Call {
     pub(crate) _held: Held,
 }
 
+/// A request's arguments as they came: their bytes and the handles sent with them.
+pub(crate) struct EncodedArgs {
+    pub(crate) bytes: Bytes,
+    pub(crate) handles: Vec<crate::handle::Handle>,
+}
+
 impl fmt::Debug for Call {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
             .field("id", &self.id)
             .field("method", &self.context.method())
-            .field("args_len", &self.encoded_args().len())
+            .field("args_len", &self.encoded_args().bytes.len())
             .finish_non_exhaustive()
     }
 }
 
 impl Call {
-    fn encoded_args(&self) -> std::sync::MutexGuard<'_, Bytes> {
+    fn encoded_args(&self) -> std::sync::MutexGuard<'_, EncodedArgs> {
         // A panic while holding this lock leaves valid bytes: go on with them.
-        self.args
+        self.encoded
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The encoded arguments, as they came (empty once decoded).
+    #[cfg(feature = "tower")]
+    pub(crate) fn encoded_bytes(&self) -> Bytes {
+        self.encoded_args().bytes.clone()
     }
 
     /// Decodes the arguments tuple in the connection's payload format. Once they decode,
@@ -576,18 +587,13 @@ impl Call {
     /// fails.
     pub fn args<T: DeserializeOwned>(&self) -> Result<T, CodecError> {
         let mut encoded = self.encoded_args();
-        let handles = std::mem::take(
-            &mut *self
-                .handles
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner()),
-        );
+        let handles = std::mem::take(&mut encoded.handles);
         // Handles the arguments do not take are closed here, whether they decode or not.
         let limit = self.responder.max_shared_bytes();
         let args = crate::shared_bytes::receiving(limit, handles, || {
-            self.responder.format().decode_frame(&encoded)
+            self.responder.format().decode_frame(&encoded.bytes)
         })?;
-        *encoded = Bytes::new();
+        encoded.bytes = Bytes::new();
         Ok(args)
     }
 

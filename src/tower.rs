@@ -156,10 +156,7 @@ impl CallRequest {
 
     /// The encoded arguments (the connection's payload format).
     pub fn args(&self) -> Bytes {
-        self.call
-            .args
-            .lock()
-            .map_or_else(|poison| poison.into_inner().clone(), |args| args.clone())
+        self.call.encoded_bytes()
     }
 
     /// The call's context: caller, deadline, metadata.

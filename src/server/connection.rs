@@ -737,8 +737,10 @@ fn dispatch(
     let mut held = held;
     let call = Call {
         id,
-        args: std::sync::Mutex::new(args),
-        handles: std::sync::Mutex::new(std::mem::take(&mut held.handles)),
+        encoded: Mutex::new(crate::contract::EncodedArgs {
+            bytes: args,
+            handles: std::mem::take(&mut held.handles),
+        }),
         context,
         responder: Arc::clone(connection) as Arc<dyn crate::contract::Responder>,
         capture: None,
