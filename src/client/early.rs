@@ -221,7 +221,9 @@ impl Handshake {
         buf: &mut BytesMut,
         grace: bool,
     ) -> Result<Option<Welcome>, ReadError> {
-        if !grace {
+        // No grace either once a call took the hello along (the usual case by the time
+        // this task first runs): its timer would cost a wake-up of the runtime's driver.
+        if !grace || self.pending.lock().await.hello.is_none() {
             send_hello(&self.pending).await;
             return read_message(reader, buf, Welcome::decode).await;
         }

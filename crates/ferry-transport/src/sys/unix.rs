@@ -1,5 +1,6 @@
 //! Unix domain sockets, on top of tokio's `UnixListener` / `UnixStream`.
 
+mod dial;
 mod inherit;
 mod listener;
 mod passing;

@@ -1,5 +1,6 @@
 //! Connecting: absent servers, waiting for a server, credentials, many clients.
 
+use std::future::Future;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
@@ -128,4 +129,39 @@ async fn path_from_string_with_slash() {
     let (client, server) = within(async { tokio::join!(connect(&name), listener.accept()) }).await;
     client.unwrap();
     server.unwrap();
+}
+
+/// Polls `connect(name)` once, on this thread, with no I/O driver turn in between.
+fn connect_on_first_poll(name: &Name) -> ferry_transport::Stream {
+    let mut connecting = std::pin::pin!(connect(name));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match connecting.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(stream) => stream.unwrap(),
+        std::task::Poll::Pending => panic!("connecting to {name} waited for the runtime"),
+    }
+}
+
+/// A Unix socket connects at once: the connect does not wait for the socket's readiness
+/// (a turn of the runtime's I/O driver, a wake-up from another thread on a multi-thread
+/// runtime), and the stream works.
+#[tokio::test]
+async fn connects_without_waiting_for_readiness() {
+    let scratch = scratch_dir();
+    let mut names = vec![
+        Name::new(&unique_name("now")).unwrap(),
+        Name::path(scratch.join("now.sock")),
+    ];
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        names.push(Name::new(&format!("@{}", unique_name("now"))).unwrap());
+    }
+    for name in names {
+        let listener = Listener::bind(&name, &ListenerOptions::new()).unwrap();
+        let mut client = connect_on_first_poll(&name);
+        assert_eq!(client.peer_credentials().pid(), Some(std::process::id()));
+        let mut server = within(listener.accept()).await.unwrap();
+        within(client.write_all(b"now")).await.unwrap();
+        let mut buf = [0; 3];
+        within(server.read_exact(&mut buf)).await.unwrap();
+        assert_eq!(&buf, b"now", "{name}");
+    }
 }

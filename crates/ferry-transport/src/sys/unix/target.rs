@@ -110,9 +110,14 @@ impl Target {
         }
     }
 
-    /// One connection attempt.
+    /// One connection attempt: connected at once when the system can (no wait for
+    /// readiness, see [`dial`](super::dial)), else through tokio's connect.
     pub(crate) async fn connect(&self) -> io::Result<(Stream, PeerCredentials)> {
-        let stream = UnixStream::connect(self.socket_path()).await?;
+        let path = self.socket_path();
+        let stream = match super::dial::connect_now(&path)? {
+            Some(stream) => stream,
+            None => UnixStream::connect(path).await?,
+        };
         Ok(Stream::with_credentials(stream))
     }
 }
