@@ -221,9 +221,14 @@ impl Handshake {
         buf: &mut BytesMut,
         grace: bool,
     ) -> Result<Option<Welcome>, ReadError> {
-        // No grace either once a call took the hello along (the usual case by the time
-        // this task first runs): its timer would cost a wake-up of the runtime's driver.
-        if !grace || self.pending.lock().await.hello.is_none() {
+        // No grace either once a call took the hello along, or is taking it (the usual
+        // case by the time this task first runs): its timer would cost a wake-up of the
+        // runtime's driver, and waiting for the lock a wake-up of this task.
+        let taken = self
+            .pending
+            .try_lock()
+            .map_or(true, |pending| pending.hello.is_none());
+        if !grace || taken {
             send_hello(&self.pending).await;
             return read_message(reader, buf, Welcome::decode).await;
         }
