@@ -1,6 +1,7 @@
 //! [`Server`]: hosts services on an endpoint and serves many clients at once.
 
 mod accept;
+mod accepting;
 pub(crate) mod admission;
 pub(crate) mod connection;
 mod early;
@@ -361,46 +362,8 @@ impl BoundServer {
         let BoundServer { listener, shared } = self;
         let address = listener.address();
         info!(%address, services = ?shared.services.keys().collect::<Vec<_>>(), "serving");
-        let mut shutdown = shared.shutdown.subscribe();
-        let mut tasks = JoinSet::new();
-        let mut failures = AcceptFailures::default();
-        let mut reserve = Reserve::new();
-        tokio::pin!(signal);
-        loop {
-            if *shutdown.borrow_and_update() {
-                break;
-            }
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(stream) => {
-                        failures.succeeded(&address);
-                        spawn_connection(&shared, &mut tasks, stream);
-                        // Finished connections are reaped here, not awaited one by one: that
-                        // would wake this loop (often on another thread) at the end of each.
-                        while tasks.try_join_next().is_some() {}
-                    }
-                    Err(err) => {
-                        // Accept errors (EMFILE, a client gone before accept) must not end
-                        // the server: it serves what it has and backs off.
-                        let pause = failures.failed(&address, &err);
-                        if accept::out_of_descriptors(&err) && reserve.release() {
-                            refuse_for_descriptors(&shared, &listener).await;
-                            reserve.refill();
-                        }
-                        tokio::time::sleep(pause).await;
-                    }
-                },
-                // Awaited only when many finished ones wait (no accept came to reap them),
-                // which bounds what they hold.
-                Some(_) = tasks.join_next(), if finished_waiting(&shared, &tasks) => {
-                    while tasks.try_join_next().is_some() {}
-                }
-                _ = shutdown.changed() => {}
-                _ = &mut signal => {
-                    shared.begin_shutdown();
-                }
-            }
-        }
+        let (listener, mut tasks) =
+            accepting::accept_until_shutdown(listener, &shared, address.clone(), signal).await?;
         while tasks.try_join_next().is_some() {}
         info!(%address, connections = tasks.len(), "shutting down");
         drop(listener);
@@ -408,6 +371,52 @@ impl BoundServer {
         info!(%address, "stopped");
         Ok(())
     }
+}
+
+/// The accept loop until a graceful shutdown begins: accepts connections and spawns a
+/// task for each, reaping finished ones. Returns the listener and the connections' tasks.
+async fn accept_loop(
+    listener: Listener,
+    shared: Arc<Shared>,
+    address: String,
+) -> (Listener, JoinSet<()>) {
+    let mut shutdown = shared.shutdown.subscribe();
+    let mut tasks = JoinSet::new();
+    let mut failures = AcceptFailures::default();
+    let mut reserve = Reserve::new();
+    loop {
+        if *shutdown.borrow_and_update() {
+            break;
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    failures.succeeded(&address);
+                    spawn_connection(&shared, &mut tasks, stream);
+                    // Finished connections are reaped here, not awaited one by one: that
+                    // would wake this loop (often on another thread) at the end of each.
+                    while tasks.try_join_next().is_some() {}
+                }
+                Err(err) => {
+                    // Accept errors (EMFILE, a client gone before accept) must not end
+                    // the server: it serves what it has and backs off.
+                    let pause = failures.failed(&address, &err);
+                    if accept::out_of_descriptors(&err) && reserve.release() {
+                        refuse_for_descriptors(&shared, &listener).await;
+                        reserve.refill();
+                    }
+                    tokio::time::sleep(pause).await;
+                }
+            },
+            // Awaited only when many finished ones wait (no accept came to reap them),
+            // which bounds what they hold.
+            Some(_) = tasks.join_next(), if finished_waiting(&shared, &tasks) => {
+                while tasks.try_join_next().is_some() {}
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+    (listener, tasks)
 }
 
 /// Finished connection tasks not yet reaped, past which the accept loop awaits them.
