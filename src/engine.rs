@@ -30,6 +30,7 @@
 
 mod calls;
 mod liveness;
+mod on_wake;
 mod ownership;
 mod reader;
 mod role;
@@ -204,8 +205,11 @@ impl<R: Role> Engine<R> {
             }
         };
         let writing = async {
+            // Polled only when the writer itself was woken, not at each wake-up of the task.
+            let run_writer = self.outbox.run_writer(writer);
+            tokio::pin!(run_writer);
             tokio::select! {
-                written = self.outbox.run_writer(writer) => {
+                written = on_wake::OnWake::new(run_writer.as_mut()) => {
                     if let Err(err) = written {
                         R::write_failed(&self, err);
                     }
@@ -226,6 +230,8 @@ impl<R: Role> Engine<R> {
         let _installed = self.read_slot.install(reader);
         let stopping = R::stopping(self);
         tokio::pin!(stopping);
+        // Checked between every step below, but polled only when it was woken.
+        let mut stopping = on_wake::OnWake::new(stopping.as_mut());
         let heard = || self.liveness.heard();
         // The reader, kept out of the slot while whole frames are buffered: the loop reads
         // them one after the other without taking and putting back the reader at each.
