@@ -54,6 +54,7 @@ use crate::handle::HandleFrames;
 use crate::outbox::{Outbox, QueueError, SPLICE_MIN};
 use crate::streaming::{Remote, StreamLink, StreamTable, WINDOW};
 use crate::wire::ReadError;
+pub(crate) use ownership::ReadClaim;
 use ownership::{ReadSlot, Turn};
 use reader::FrameReader;
 

@@ -199,3 +199,70 @@ fn replies_reach_their_callers_while_the_read_side_moves() {
         .expect("a runtime");
     run(current, &claims);
 }
+
+/// A caller that owns the read side does not look at its mailbox or oneshot: when a second
+/// call takes the read side back, the owner must be woken with the waker of its last poll,
+/// or its reply, routed by the connection's task, wakes only the waker it left in the
+/// mailbox at its first poll (here one that wakes nobody).
+async fn moved_owner() {
+    let name = unique_name("ownership-moved");
+    let bound = Server::new()
+        .serve(RelayServer::new(RelayImpl))
+        .bind(name.as_str())
+        .await
+        .expect("bind");
+    tokio::spawn(bound.run());
+    let client = within(RelayClient::connect(name.as_str()))
+        .await
+        .expect("connect");
+    let mut pending = 0;
+    within(async {
+        for round in 0..10 {
+            // The connection's task has waited, and the last caller gave the read side back.
+            echo(&client, round, 0).await;
+            // First polled with a waker that wakes nobody: the call is sent, takes the read
+            // side, and leaves that waker in the mailbox. Its reply is slow to come.
+            let mut first = Box::pin(client.echo(1_000 + round, 10_000));
+            let nobody = futures::task::noop_waker();
+            let polled = first
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(&nobody));
+            if let Poll::Ready(reply) = polled {
+                // This thread was held up for as long as the handler took: nothing to test.
+                assert_eq!(reply.expect("first"), 1_000 + round);
+                continue;
+            }
+            // Then from this task, once (it still owns the read side)...
+            if let Poll::Ready(reply) = futures::poll!(first.as_mut()) {
+                assert_eq!(reply.expect("first"), 1_000 + round);
+                continue;
+            }
+            // ...while a second call, in another task, takes the read side back.
+            let second = tokio::spawn({
+                let client = client.clone();
+                async move { client.echo(2_000 + round, 0).await }
+            });
+            assert_eq!(first.await.expect("first"), 1_000 + round);
+            let second = second.await.expect("the second call's task");
+            assert_eq!(second.expect("second"), 2_000 + round);
+            pending += 1;
+        }
+    })
+    .await;
+    assert!(pending >= 5, "only {pending} calls were still waiting");
+}
+
+#[test]
+fn an_owner_polled_from_another_task_is_woken_when_its_read_side_is_taken_back() {
+    for runtime in [
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build(),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    ] {
+        runtime.expect("a runtime").block_on(moved_owner());
+    }
+}

@@ -26,7 +26,7 @@ use crate::client::binding::Binding;
 use crate::client::waiter::{Mailbox, Reception, Waiter};
 use crate::client::ClientOptions;
 use crate::contract::{MethodRef, ServiceInfo};
-use crate::engine::{Engine, InsertError, ReadSide, Role, Stop};
+use crate::engine::{Engine, InsertError, ReadClaim, ReadSide, Role, Stop};
 use crate::error::{Error, ErrorKind};
 use crate::outbox::{QueueError, SPLICE_MIN};
 use crate::streaming::{pump, Incoming, PumpError, Streaming, WINDOW};
@@ -585,8 +585,17 @@ impl Connection {
         // Outside the call table's lock (the read side's lock comes first).
         self.revoke_read();
         // From here on, dropping `remote` cancels the call.
-        self.send_request(method, id, &Typed(args), timeout, metadata, flags::STREAM)
-            .await?;
+        let alone = self.calls().len() <= 1;
+        self.send_request(
+            method,
+            id,
+            &Typed(args),
+            timeout,
+            metadata,
+            flags::STREAM,
+            alone,
+        )
+        .await?;
         self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
         Ok(Incoming::new(remote))
     }
@@ -630,8 +639,17 @@ impl Connection {
         // so the guard, which is never marked `sent`, only takes the call out of the table).
         let mut guard = CallGuard::new(self, id, false);
         let exchange = async {
-            self.send_request(method, id, &Typed(args), timeout, metadata, flags::STREAM)
-                .await?;
+            let alone = self.calls().len() <= 1;
+            self.send_request(
+                method,
+                id,
+                &Typed(args),
+                timeout,
+                metadata,
+                flags::STREAM,
+                alone,
+            )
+            .await?;
             self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
             reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
         };
@@ -734,10 +752,10 @@ impl Connection {
         let method = self.server_method(method)?;
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
-        let reception = self.wait_for(id)?;
+        let (reception, alone) = self.wait_for(id)?;
         let mut guard = CallGuard::new(self, id, false);
         let exchange = async {
-            self.send_request(method, id, args, timeout, metadata, 0)
+            self.send_request(method, id, args, timeout, metadata, 0, alone)
                 .await?;
             guard.sent = true;
             self.reply(id, reception).await
@@ -757,9 +775,10 @@ impl Connection {
     }
 
     /// Puts call `id` in the call table; returns where its reply comes when the read loop
-    /// routes it (a lone call's needs no channel, see `waiter`). A second waiter makes a
-    /// caller reading for itself give the read side back.
-    fn wait_for(&self, id: u64) -> Result<Reception<'_>, Error> {
+    /// routes it (a lone call's needs no channel, see `waiter`), and whether the call is
+    /// the only one in flight. A second waiter makes a caller reading for itself give the
+    /// read side back.
+    fn wait_for(&self, id: u64) -> Result<(Reception<'_>, bool), Error> {
         let inserted = {
             let mut calls = self.calls();
             let lone =
@@ -772,7 +791,7 @@ impl Connection {
                 if waiting > 1 {
                     self.revoke_read();
                 }
-                Ok(reception)
+                Ok((reception, waiting == 1))
             }
             Err(InsertError::Closed(reason)) => Err(reason),
             Err(InsertError::Duplicate) => Err(Error::new(
@@ -800,12 +819,12 @@ impl Connection {
         let upload = upload.map(Streaming::into_source);
         self.check_going_away()?;
         let id = self.role.next_id.fetch_add(1, Ordering::Relaxed);
-        let reception = self.wait_for(id)?;
+        let (reception, alone) = self.wait_for(id)?;
         let gate = upload.as_ref().map(|_| self.streams().outbound(id));
         let mut guard = CallGuard::new(self, id, gate.is_some());
         let frame_flags = if upload.is_some() { flags::STREAM } else { 0 };
         let exchange = async {
-            self.send_request(method, id, args, timeout, metadata, frame_flags)
+            self.send_request(method, id, args, timeout, metadata, frame_flags, alone)
                 .await?;
             guard.sent = true;
             let (Some(stream), Some(gate)) = (upload, gate) else {
@@ -857,19 +876,49 @@ impl Connection {
     async fn reply(&self, id: u64, mut reception: Reception<'_>) -> Reply {
         let mut claim = self.read_claim(id);
         std::future::poll_fn(|cx| {
-            // First, so that a reply routed by another reader wakes this caller.
+            // While this caller owns the read side nobody else reads: its reply comes only
+            // from its own reads, and `reception` need not be polled (a revoked owner is
+            // woken, see `Engine::revoke_read`).
+            let owned = claim.owning();
+            if owned {
+                if let Poll::Ready(reply) =
+                    self.poll_read_reply(cx, &mut claim, &mut reception, false)
+                {
+                    return Poll::Ready(reply);
+                }
+                if claim.owning() {
+                    return Poll::Pending;
+                }
+            }
+            // Before claiming, so that a reply routed by another reader wakes this caller.
             if let Poll::Ready(reply) = reception.poll_routed(cx) {
                 return Poll::Ready(reply.unwrap_or_else(|| Err(self.closed_error())));
             }
-            self.poll_own_reply(cx, &mut claim).map(|own| {
-                // Before the waiter goes, so that dropping it does not wake this very task
-                // for nothing.
-                reception.read_itself();
-                drop(own.entry);
-                Ok((own.frame, own.handles))
-            })
+            if owned {
+                // It gave the read side back in this poll: it waits on `reception` now.
+                return Poll::Pending;
+            }
+            self.poll_read_reply(cx, &mut claim, &mut reception, true)
         })
         .await
+    }
+
+    /// [`Connection::poll_own_reply`], and the reply it read handed over as `reply` gives
+    /// it.
+    fn poll_read_reply(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        claim: &mut ReadClaim<'_>,
+        reception: &mut Reception<'_>,
+        may_claim: bool,
+    ) -> Poll<Reply> {
+        self.poll_own_reply(cx, claim, may_claim).map(|own| {
+            // Before the waiter goes, so that dropping it does not wake this very task for
+            // nothing.
+            reception.read_itself();
+            drop(own.entry);
+            Ok((own.frame, own.handles))
+        })
     }
 
     /// Splits a RESPONSE or ERROR body into its metadata (protocol version 3) and the rest;
@@ -888,6 +937,10 @@ impl Connection {
         })
     }
 
+    /// Sends a request. `alone`: no other call is in flight, so the caller writes it itself
+    /// (no hop to the writer task); with other calls in flight the writer task batches
+    /// requests into fewer writes.
+    #[allow(clippy::too_many_arguments)]
     async fn send_request<P: Payload + ?Sized>(
         &self,
         method: u16,
@@ -896,6 +949,7 @@ impl Connection {
         timeout: Option<Duration>,
         metadata: Option<&Metadata>,
         stream_flag: u8,
+        alone: bool,
     ) -> Result<(), Error> {
         let format: FormatId = self.format;
         let max = self.peer_max_frame;
@@ -912,9 +966,6 @@ impl Connection {
         let frame_flags = stream_flag | crate::metadata::flag(metadata);
         let deadline_ms =
             timeout.map(|timeout| u32::try_from(timeout.as_millis().max(1)).unwrap_or(u32::MAX));
-        // A lone call writes its request itself (no hop to the writer task); with other
-        // calls in flight the writer task batches requests into fewer writes.
-        let alone = self.calls().len() <= 1;
         let handles = &self.handles;
         let encode = |buf: &mut BytesMut, splices: &mut Vec<_>, position: u64| {
             handles.encode_frame(buf, position, max, |buf| {

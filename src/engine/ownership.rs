@@ -35,6 +35,10 @@
 //!   relay is registered and was not woken, the caller polls the read half once with the
 //!   relay, so that the loop is woken by the next bytes without being woken now. Bytes a
 //!   dropped caller read stay in the buffer: no frame is lost or reordered.
+//! - While it owns the read side, a caller does not look at its oneshot or the mailbox:
+//!   only the owner reads, so its reply can come only from its own reads. A revoke (see
+//!   [`Engine::revoke_read`]) and the loop's end wake the owner with the waker of its last
+//!   poll, and from then on it waits there.
 //! - When the loop ends, the reader leaves the slot and is dropped: no caller can claim,
 //!   and every call fails once through the call table as before.
 
@@ -118,14 +122,18 @@ pub(crate) struct Installed<'a>(&'a ReadSlot);
 
 impl Drop for Installed<'_> {
     fn drop(&mut self) {
-        let reader = {
+        let (reader, owner) = {
             let mut slot = self.0.lock();
             slot.ended = true;
-            slot.caller = None;
+            // An owner waits on its reception from now on (see `Engine::revoke_read`).
+            let owner = slot.caller.take().and_then(|_| slot.caller_waker.clone());
             slot.left = None;
             slot.armed = false;
-            slot.reader.take()
+            (slot.reader.take(), owner)
         };
+        if let Some(owner) = owner {
+            owner.wake();
+        }
         self.0.relay.retarget(false);
         self.0.relay.set_loop(None);
         // The read half closes here, outside the lock.
@@ -276,6 +284,13 @@ pub(crate) struct ReadClaim<'a> {
     owning: bool,
 }
 
+impl ReadClaim<'_> {
+    /// Whether this caller owned the read side at the end of its last poll.
+    pub(crate) fn owning(&self) -> bool {
+        self.owning
+    }
+}
+
 impl Drop for ReadClaim<'_> {
     fn drop(&mut self) {
         if self.owning {
@@ -289,12 +304,20 @@ impl Drop for ReadClaim<'_> {
 impl<R: Role> Engine<R> {
     /// Another party begins to wait on this connection (a second call, a stream): a caller
     /// that owns the read side gives it back to the read loop, so that the connection is
-    /// read even if that caller's future is not polled for a while. The owner notices at
-    /// its next poll and waits through its oneshot from then on.
+    /// read even if that caller's future is not polled for a while. The owner is woken:
+    /// an owner does not look at its oneshot or the mailbox while it owns (nobody else
+    /// reads its reply then), and from its next poll on it waits there.
     pub(crate) fn revoke_read(&self) {
-        let mut slot = self.read_slot.lock();
-        if let Some(owner) = slot.caller {
+        let owner = {
+            let mut slot = self.read_slot.lock();
+            let Some(owner) = slot.caller else {
+                return;
+            };
             self.read_slot.give_back(&mut slot, owner);
+            slot.caller_waker.clone()
+        };
+        if let Some(owner) = owner {
+            owner.wake();
         }
     }
 
@@ -314,17 +337,22 @@ impl<R: Role> Engine<R> {
     /// would wake the very task reading). `Pending` while the
     /// reply is not in, or when the caller does not read (another party owns the read
     /// side, other calls wait, or a frame needs the read loop): the reply then comes
-    /// through the call's oneshot, which the caller must have polled first.
+    /// through the call's oneshot, which the caller must have polled first. With `may_claim`
+    /// false, a caller that does not own the read side returns `Pending` at once.
     pub(crate) fn poll_own_reply(
         &self,
         cx: &mut Context<'_>,
         claim: &mut ReadClaim<'_>,
+        may_claim: bool,
     ) -> Poll<OwnReply<R::Call>> {
         let id = claim.id;
         let mut slot = self.read_slot.lock();
         // The claim may have been revoked since the last poll (see `Engine::revoke_read`).
         claim.owning = slot.caller == Some(id);
         if !claim.owning {
+            if !may_claim {
+                return Poll::Pending;
+            }
             let free = slot.caller.is_none()
                 && slot.left.is_none()
                 && slot
