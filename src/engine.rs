@@ -194,8 +194,10 @@ impl<R: Role> Engine<R> {
     pub(crate) async fn run(self: Arc<Self>, incoming: ReadSide, writer: WriteHalf) {
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let reading = async {
+            let read_loop = self.read_loop(incoming);
+            tokio::pin!(read_loop);
             let stop = tokio::select! {
-                stop = self.outbox.reading(self.read_loop(incoming)) => stop,
+                stop = self.outbox.reading(read_loop.as_mut()) => stop,
                 stop = self.liveness.watch::<R>(&self.outbox) => stop,
             };
             let unresponsive = matches!(stop, Stop::Unresponsive(_));

@@ -424,9 +424,14 @@ impl Outbox {
     /// its polls (replies of handlers that finished at once, answers to control frames)
     /// are written when that poll ends, by this task, instead of waking the writer: the
     /// writer runs in the same task, and waking it would poll the task a second time.
-    pub(crate) async fn reading<F: Future>(&self, read_loop: F) -> F::Output {
-        let mut read_loop = std::pin::pin!(read_loop);
-        std::future::poll_fn(|cx| {
+    ///
+    /// Takes the loop pinned where it lives, so that the loop's (large) state is not held
+    /// twice in the connection's task.
+    pub(crate) fn reading<'a, F: Future + ?Sized>(
+        &'a self,
+        mut read_loop: Pin<&'a mut F>,
+    ) -> impl Future<Output = F::Output> + 'a {
+        std::future::poll_fn(move |cx| {
             self.signals.read_poll_begins();
             let poll = read_loop.as_mut().poll(cx);
             if self.signals.read_poll_ended() {
@@ -434,7 +439,6 @@ impl Outbox {
             }
             poll
         })
-        .await
     }
 
     /// Writes queued frames to `io` until the outbox closes or a write fails.
