@@ -585,18 +585,8 @@ impl Connection {
         // Outside the call table's lock (the read side's lock comes first).
         self.revoke_read();
         // From here on, dropping `remote` cancels the call.
-        let alone = self.calls().len() <= 1;
-        self.send_request(
-            method,
-            id,
-            &Typed(args),
-            timeout,
-            metadata,
-            flags::STREAM,
-            alone,
-        )
-        .await?;
-        self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
+        self.send_stream_request(method, id, args, timeout, metadata)
+            .await?;
         Ok(Incoming::new(remote))
     }
 
@@ -639,18 +629,8 @@ impl Connection {
         // so the guard, which is never marked `sent`, only takes the call out of the table).
         let mut guard = CallGuard::new(self, id, false);
         let exchange = async {
-            let alone = self.calls().len() <= 1;
-            self.send_request(
-                method,
-                id,
-                &Typed(args),
-                timeout,
-                metadata,
-                flags::STREAM,
-                alone,
-            )
-            .await?;
-            self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
+            self.send_stream_request(method, id, args, timeout, metadata)
+                .await?;
             reply_rx.await.unwrap_or_else(|_| Err(self.closed_error()))
         };
         let frame = within_deadline(timeout, exchange).await;
@@ -935,6 +915,31 @@ impl Connection {
                 .with_status(StatusCode::PROTOCOL)
                 .with_source(err)
         })
+    }
+
+    /// Sends the request of a call whose reply is a stream, then the first credit for its
+    /// items.
+    async fn send_stream_request<A: Serialize + ?Sized>(
+        &self,
+        method: u16,
+        id: u64,
+        args: &A,
+        timeout: Option<Duration>,
+        metadata: Option<&Metadata>,
+    ) -> Result<(), Error> {
+        let alone = self.calls().len() <= 1;
+        self.send_request(
+            method,
+            id,
+            &Typed(args),
+            timeout,
+            metadata,
+            flags::STREAM,
+            alone,
+        )
+        .await?;
+        self.outbox.push_frame_now(&Frame::credit(id, WINDOW));
+        Ok(())
     }
 
     /// Sends a request. `alone`: no other call is in flight, so the caller writes it itself

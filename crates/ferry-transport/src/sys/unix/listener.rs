@@ -3,8 +3,6 @@
 use std::fs;
 use std::future::Future;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::pin;
@@ -224,39 +222,7 @@ fn probe(path: &Path) -> Probe {
 /// the server accepts it). `None` when no connection is made at once: the connect never
 /// waits (a full backlog fails it with `EAGAIN`).
 fn holder(path: &Path) -> Option<(Option<u32>, Option<u32>)> {
-    let bytes = path.as_os_str().as_bytes();
-    // SAFETY: `sockaddr_un` is plain old data, for which all zeroes is a valid value.
-    let mut address: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    // One byte stays for the terminating NUL, which the zeroed buffer provides.
-    if bytes.len() >= address.sun_path.len() {
-        return None;
-    }
-    address.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (slot, byte) in address.sun_path.iter_mut().zip(bytes) {
-        *slot = *byte as libc::c_char;
-    }
-    // tokio's socket is created non-blocking and close-on-exec.
-    let socket = UnixSocket::new_stream().ok()?;
-    let length = libc::socklen_t::try_from(std::mem::size_of::<libc::sockaddr_un>()).ok()?;
-    // SAFETY: the descriptor is the open socket `socket` owns for this whole call, and
-    // `address` is a valid, NUL-terminated `sockaddr_un` of `length` bytes that outlives it.
-    let connected = unsafe {
-        libc::connect(
-            socket.as_raw_fd(),
-            std::ptr::addr_of!(address).cast::<libc::sockaddr>(),
-            length,
-        )
-    };
-    if connected != 0 {
-        return None;
-    }
-    // SAFETY: `into_raw_fd` hands over the open descriptor `socket` owned; nothing else
-    // owns or closes it.
-    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(socket.into_raw_fd()) };
-    let cred = tokio::net::UnixStream::from_std(stream)
-        .ok()?
-        .peer_cred()
-        .ok()?;
+    let cred = super::dial::connect_now(path).ok()??.peer_cred().ok()?;
     Some((
         cred.pid().and_then(|pid| u32::try_from(pid).ok()),
         Some(cred.uid()),
