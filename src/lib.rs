@@ -91,6 +91,7 @@ pub mod child;
 mod client;
 mod context;
 pub mod contract;
+mod counted_notify;
 pub mod dynamic;
 mod engine;
 mod error;

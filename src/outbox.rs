@@ -218,9 +218,7 @@ impl Outbox {
     /// a server's read loop whose requests may be answered by small error frames at once,
     /// waits here first so those frames stay within the bound too. Cancel-safe.
     pub(crate) async fn room(&self) {
-        while !self.has_room() {
-            self.signals.wait_drained(|| self.has_room()).await;
-        }
+        self.signals.wait_drained(|| self.has_room()).await;
     }
 
     fn has_room(&self) -> bool {

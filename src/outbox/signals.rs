@@ -5,8 +5,8 @@
 //! connection's own task while it runs costs a second poll of it (and, on a multi-thread
 //! runtime, often the wake-up of another worker thread). So:
 //!
-//! - Producers wait through [`Signals::wait_drained`], which counts them; a drain with
-//!   nobody counted touches no `Notify`.
+//! - Producers wait through [`Signals::wait_drained`], a [`CountedNotify`]: a drain with
+//!   nobody waiting touches no `Notify`.
 //! - Frames queued while the connection's read loop is being polled (see
 //!   [`Signals::reading`]) do not wake the writer: the loop writes them itself at the end of
 //!   that poll ([`Signals::read_poll_ended`] says whether it must). A server's reply to a
@@ -16,19 +16,19 @@
 //! producer and the side it would wake, at least one sees the other's write, so no frame is
 //! left unwritten and no waiter sleeps through a drain.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
 use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
+
+use crate::counted_notify::CountedNotify;
 
 #[derive(Debug, Default)]
 pub(super) struct Signals {
     /// Wakes the writer when frames were queued, a direct write ended, or the outbox closed.
     queued: Notify,
     /// Wakes producers waiting for space.
-    drained: Notify,
-    /// Producers inside [`Signals::wait_drained`].
-    drained_waiters: AtomicUsize,
+    drained: CountedNotify,
     /// The read loop is being polled (between [`Signals::read_poll_begins`] and
     /// [`Signals::read_poll_ended`]).
     reading: AtomicBool,
@@ -63,27 +63,17 @@ impl Signals {
 
     /// Queued bytes were written: wakes the producers waiting for space, if any.
     pub(super) fn drained(&self) {
-        if self.drained_waiters.load(SeqCst) > 0 {
-            self.drained.notify_waiters();
-        }
+        self.drained.notify_waiters();
     }
 
     /// Wakes every producer waiting for space (the outbox is closing).
     pub(super) fn wake_producers(&self) {
-        self.drained.notify_waiters();
+        self.drained.notify_all();
     }
 
-    /// Waits for the next drain, unless `ready` (checked once the wait is registered, so a
-    /// drain in between is not missed) says there is no need. Cancel-safe.
-    pub(super) async fn wait_drained(&self, ready: impl FnOnce() -> bool) {
-        let _counted = Counted::new(&self.drained_waiters);
-        let drained = self.drained.notified();
-        tokio::pin!(drained);
-        drained.as_mut().enable();
-        if ready() {
-            return;
-        }
-        drained.await;
+    /// Resolves once `ready` holds, checking it again after each drain. Cancel-safe.
+    pub(super) async fn wait_drained(&self, ready: impl FnMut() -> bool) {
+        self.drained.wait_until(ready).await;
     }
 
     /// A poll of the read loop begins.
@@ -99,27 +89,8 @@ impl Signals {
     }
 }
 
-/// One more in a counter for as long as it lives.
-struct Counted<'a>(&'a AtomicUsize);
-
-impl<'a> Counted<'a> {
-    fn new(counter: &'a AtomicUsize) -> Self {
-        counter.fetch_add(1, SeqCst);
-        Counted(counter)
-    }
-}
-
-impl Drop for Counted<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, SeqCst);
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::time::Duration;
-
     use futures::FutureExt;
 
     use super::*;
@@ -150,30 +121,5 @@ mod tests {
         assert!(writer.now_or_never().is_some(), "the writer slept on");
         signals.read_poll_begins();
         assert!(!signals.read_poll_ended(), "nothing was held back");
-    }
-
-    #[tokio::test]
-    async fn a_drain_wakes_a_counted_waiter_and_no_one_else_is_counted() {
-        let signals = Arc::new(Signals::default());
-        assert!(
-            tokio::time::timeout(Duration::from_secs(5), signals.wait_drained(|| true))
-                .await
-                .is_ok(),
-            "a waiter that needs no drain must not wait"
-        );
-        assert_eq!(signals.drained_waiters.load(SeqCst), 0);
-        let waiting = tokio::spawn({
-            let signals = Arc::clone(&signals);
-            async move { signals.wait_drained(|| false).await }
-        });
-        while signals.drained_waiters.load(SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        signals.drained();
-        tokio::time::timeout(Duration::from_secs(5), waiting)
-            .await
-            .expect("the drain did not wake the waiter")
-            .expect("the waiter panicked");
-        assert_eq!(signals.drained_waiters.load(SeqCst), 0);
     }
 }

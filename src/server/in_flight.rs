@@ -9,16 +9,13 @@
 //! with every place taken waits for one ([`InFlight::enter`]), and a draining connection
 //! waits for every call to end ([`InFlight::idle`]).
 //!
-//! A place given back wakes the waiters only when some task waits. A waiter counts itself
-//! in `waiting` and registers for the wake-up before it checks the counter, and a call
-//! that leaves lowers the counter before it reads `waiting` (all sequentially consistent):
-//! either the waiter sees the lower count, or the leaving call sees the waiter and wakes
-//! it.
+//! A place given back wakes the waiters only when some task waits ([`CountedNotify`]): a
+//! call that leaves lowers the counter before it signals, so either a waiter sees the lower
+//! count, or the leaving call sees the waiter and wakes it.
 
-use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use tokio::sync::Notify;
+use crate::counted_notify::CountedNotify;
 
 /// The calls running on one connection, at most `max` at once.
 #[derive(Debug)]
@@ -27,10 +24,8 @@ pub(crate) struct InFlight {
     running: AtomicUsize,
     /// The most places that may be taken at once (at least 1).
     max: usize,
-    /// Tasks in [`InFlight::enter`] or [`InFlight::idle`].
-    waiting: AtomicUsize,
-    /// Woken when a place is given back while a task waits.
-    freed: Notify,
+    /// Woken when a place is given back (tasks in [`InFlight::enter`] or [`InFlight::idle`]).
+    freed: CountedNotify,
 }
 
 /// A place taken in an [`InFlight`], given back when dropped.
@@ -58,8 +53,7 @@ impl InFlight {
         InFlight {
             running: AtomicUsize::new(0),
             max: max.max(1),
-            waiting: AtomicUsize::new(0),
-            freed: Notify::new(),
+            freed: CountedNotify::default(),
         }
     }
 
@@ -84,9 +78,7 @@ impl InFlight {
     pub(crate) fn leave(&self) {
         let before = self.running.fetch_sub(1, Ordering::SeqCst);
         debug_assert!(before > 0, "a place given back twice");
-        if self.waiting.load(Ordering::SeqCst) != 0 {
-            self.freed.notify_waiters();
-        }
+        self.freed.notify_waiters();
     }
 
     /// Waits for a free place and takes it. Cancel-safe: dropped, it takes nothing.
@@ -95,42 +87,17 @@ impl InFlight {
             if let Some(place) = self.try_enter() {
                 return place;
             }
-            self.wait_until(|in_flight| in_flight.running.load(Ordering::SeqCst) < in_flight.max)
+            self.freed
+                .wait_until(|| self.running.load(Ordering::SeqCst) < self.max)
                 .await;
         }
     }
 
     /// Waits until no call runs.
     pub(crate) async fn idle(&self) {
-        self.wait_until(|in_flight| in_flight.running.load(Ordering::SeqCst) == 0)
+        self.freed
+            .wait_until(|| self.running.load(Ordering::SeqCst) == 0)
             .await;
-    }
-
-    /// Waits until `ready` holds, checking it again after each place given back.
-    async fn wait_until(&self, mut ready: impl FnMut(&Self) -> bool) {
-        if ready(self) {
-            return;
-        }
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        let _counted = Waiting(self);
-        loop {
-            let mut freed = pin!(self.freed.notified());
-            // Registered before the check: a place given back after it wakes this wait.
-            freed.as_mut().enable();
-            if ready(self) {
-                return;
-            }
-            freed.await;
-        }
-    }
-}
-
-/// Counts one task in [`InFlight::waiting`] until dropped (also when its wait is).
-struct Waiting<'a>(&'a InFlight);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -194,7 +161,7 @@ mod tests {
                 .expect("the waiter missed the place given back")
                 .unwrap();
         }
-        assert_eq!(in_flight.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(in_flight.freed.waiting(), 0);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,13 +197,13 @@ mod tests {
         let in_flight = InFlight::new(1);
         let place = in_flight.try_enter().expect("the only place");
         {
-            let mut entering = pin!(in_flight.enter());
+            let mut entering = std::pin::pin!(in_flight.enter());
             let waker = futures::task::noop_waker();
             let mut cx = std::task::Context::from_waker(&waker);
             assert!(entering.as_mut().poll(&mut cx).is_pending());
-            assert_eq!(in_flight.waiting.load(Ordering::SeqCst), 1);
+            assert_eq!(in_flight.freed.waiting(), 1);
         }
-        assert_eq!(in_flight.waiting.load(Ordering::SeqCst), 0);
+        assert_eq!(in_flight.freed.waiting(), 0);
         drop(place);
         assert!(in_flight.try_enter().is_some());
     }
